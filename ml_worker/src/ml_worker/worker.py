@@ -1,0 +1,134 @@
+"""The inference worker: ``ml-worker`` (or ``python -m ml_worker.worker``).
+
+Loads the model once, then loops: take a batch of jobs from the stream, skip
+those whose deadline has passed, run one inference for the rest, answer each
+job and acknowledge. On SIGTERM/SIGINT it finishes the batch in hand, answers,
+acknowledges and leaves the group, so no job is orphaned.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+
+import numpy as np
+import redis
+
+from ml_worker import artifacts
+from ml_worker.backends import Backend, load_backend, softmax, top_k
+from ml_worker.contract import logs
+from ml_worker.contract.config import Settings
+from ml_worker.contract.heartbeat import Heartbeat, WorkerStats
+from ml_worker.contract.jobs import RESULT_TOP_K, Result, now_ms
+from ml_worker.queue import Delivery, JobConsumer
+
+log = logging.getLogger("ml_worker.worker")
+BLOCK_MS = 500  # how long one read waits before checking for shutdown
+REDIS_RETRY_S = 0.5
+
+
+class Worker:
+    def __init__(self, settings: Settings, backend: Backend, model_name: str, model_version: str,
+                 client: redis.Redis) -> None:  # fmt: skip
+        self.settings = settings
+        self.backend = backend
+        self.model_name = model_name
+        self.model_version = model_version
+        self.worker_id = settings.resolved_worker_id
+        self.consumer = JobConsumer(
+            client, self.worker_id, settings.claim_idle_ms, reply_ttl_s=int(settings.request_timeout_s) + 5
+        )
+        self.stats = WorkerStats()
+        self.stopping = threading.Event()
+
+    def process(self, deliveries: list[Delivery]) -> None:
+        """Infer one batch and answer every job in it (expired and malformed ones are only acked)."""
+        at = now_ms()
+        live = [d for d in deliveries if d.job is not None and not d.job.expired(at)]
+        expired = sum(1 for d in deliveries if d.job is not None and d.job.expired(at))
+        claimed = sum(1 for d in deliveries if d.deliveries > 1)
+        results: list[Result] = []
+        if live:
+            batch = np.stack([d.job.array() for d in live])
+            if self.settings.fault_inference_delay_ms:
+                time.sleep(self.settings.fault_inference_delay_ms / 1000)
+            started = time.perf_counter()
+            probabilities = softmax(self.backend.predict(batch))
+            elapsed = time.perf_counter() - started
+            self.stats.record_batch(len(live), elapsed)
+            batch_id = uuid.uuid4().hex[:12]
+            results = [
+                Result(
+                    job_id=d.job.job_id,
+                    model_name=self.model_name,
+                    model_version=self.model_version,
+                    worker_id=self.worker_id,
+                    batch_id=batch_id,
+                    batch_size=len(live),
+                    inference_ms=round(elapsed * 1000, 3),
+                    deliveries=d.deliveries,
+                    top=top_k(p, RESULT_TOP_K),
+                )
+                for d, p in zip(live, probabilities)
+            ]
+            for d in live:
+                log.debug("answered", extra={"request_id": d.job.request_id, "batch_id": batch_id})
+        self.consumer.finish([d.entry_id for d in deliveries], results)
+        self.stats.add(expired_total=expired, claimed_total=claimed)
+        if expired:
+            log.info("skipped %d jobs past their deadline", expired)
+
+    def run(self) -> None:
+        """Serve until asked to stop; ride out Redis outages by reconnecting."""
+        s = self.settings
+        while not self.stopping.is_set():
+            try:
+                self.consumer.ensure_group()
+                while not self.stopping.is_set():
+                    deliveries = self.consumer.next_batch(s.max_batch, s.batch_wait_ms, BLOCK_MS)
+                    if deliveries:
+                        self.process(deliveries)
+                self.consumer.leave()
+            except redis.RedisError as exc:
+                log.warning("redis unavailable, retrying: %s", exc)
+                self.stopping.wait(REDIS_RETRY_S)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    started = time.monotonic()
+    model = artifacts.load(settings)
+    backend = load_backend(settings.backend, model, settings.num_threads)
+    backend.predict(np.zeros((1, 224, 224, 3), np.uint8))  # warm up before declaring readiness
+    client = redis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
+                                  socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)  # fmt: skip
+    worker = Worker(settings, backend, model.name, model.version, client)
+    info = {"model_name": model.name, "model_version": model.version, "backend": backend.name, "ready": True}
+    heartbeat = Heartbeat(client, worker.worker_id, info, worker.stats,
+                          settings.heartbeat_interval_s, settings.heartbeat_stale_s)  # fmt: skip
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("received %s, finishing the batch in hand", signal.Signals(signum).name)
+        worker.stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    heartbeat.start()
+    log.info(
+        "worker ready",
+        extra={"worker_id": worker.worker_id, "backend": backend.name, "model_version": model.version,
+               "startup_s": round(time.monotonic() - started, 3)},
+    )  # fmt: skip
+    worker.run()
+    heartbeat.stop()
+    log.info("worker stopped", extra={"worker_id": worker.worker_id})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
