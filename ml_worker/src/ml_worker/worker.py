@@ -23,7 +23,10 @@ from ml_worker.backends import Backend, load_backend, softmax, top_k
 from ml_worker.contract import logs
 from ml_worker.contract.config import Settings
 from ml_worker.contract.heartbeat import Heartbeat, WorkerStats
+from ml_worker.contract import keys
 from ml_worker.contract.jobs import RESULT_TOP_K, Result, now_ms
+from ml_worker.contract.model_record import ModelRecord
+from ml_worker.contract.preprocess import INPUT_SIZE
 from ml_worker.queue import Delivery, JobConsumer
 
 log = logging.getLogger("ml_worker.worker")
@@ -32,12 +35,11 @@ REDIS_RETRY_S = 0.5
 
 
 class Worker:
-    def __init__(self, settings: Settings, backend: Backend, model_name: str, model_version: str,
-                 client: redis.Redis) -> None:  # fmt: skip
+    def __init__(self, settings: Settings, backend: Backend, record: ModelRecord, client: redis.Redis) -> None:
         self.settings = settings
         self.backend = backend
-        self.model_name = model_name
-        self.model_version = model_version
+        self.record = record
+        self.client = client
         self.worker_id = settings.resolved_worker_id
         self.consumer = JobConsumer(
             client, self.worker_id, settings.claim_idle_ms, reply_ttl_s=int(settings.request_timeout_s) + 5
@@ -64,8 +66,8 @@ class Worker:
             results = [
                 Result(
                     job_id=d.job.job_id,
-                    model_name=self.model_name,
-                    model_version=self.model_version,
+                    model_name=self.record.name,
+                    model_version=self.record.version,
                     worker_id=self.worker_id,
                     batch_id=batch_id,
                     batch_size=len(live),
@@ -88,6 +90,7 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 self.consumer.ensure_group()
+                self.client.set(keys.model(self.record.name, self.record.version), self.record.to_json())
                 while not self.stopping.is_set():
                     deliveries = self.consumer.next_batch(s.max_batch, s.batch_wait_ms, BLOCK_MS)
                     if deliveries:
@@ -98,16 +101,28 @@ class Worker:
                 self.stopping.wait(REDIS_RETRY_S)
 
 
+def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
+    """What the API needs to know about this version: facts and class names."""
+    return ModelRecord(
+        name=model.name,
+        version=model.version,
+        input_size=INPUT_SIZE,
+        preprocessing=model.card["preprocessing"],
+        num_classes=model.card["num_classes"],
+        labels=[{"index": lb.index, "wnid": lb.wnid, "name": lb.name} for lb in model.labels()],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     logs.configure(settings.log_level)
     started = time.monotonic()
     model = artifacts.load(settings)
     backend = load_backend(settings.backend, model, settings.num_threads)
-    backend.predict(np.zeros((1, 224, 224, 3), np.uint8))  # warm up before declaring readiness
+    backend.predict(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.uint8))  # warm up before declaring readiness
     client = redis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
                                   socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)  # fmt: skip
-    worker = Worker(settings, backend, model.name, model.version, client)
+    worker = Worker(settings, backend, model_record(model), client)
     info = {"model_name": model.name, "model_version": model.version, "backend": backend.name, "ready": True}
     heartbeat = Heartbeat(client, worker.worker_id, info, worker.stats,
                           settings.heartbeat_interval_s, settings.heartbeat_stale_s)  # fmt: skip

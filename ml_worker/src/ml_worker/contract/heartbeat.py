@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import redis
 
@@ -71,9 +71,7 @@ class WorkerStats:
 
     def snapshot(self) -> dict:
         with self._lock:
-            data = asdict(self)
-        data.pop("_lock", None)
-        return json.loads(json.dumps(data))
+            return json.loads(json.dumps({f.name: getattr(self, f.name) for f in fields(self) if f.name != "_lock"}))
 
 
 class Heartbeat(threading.Thread):

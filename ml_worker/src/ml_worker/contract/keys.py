@@ -9,6 +9,11 @@ WORKERS_ZSET = f"{PREFIX}:workers"  # member: worker id, score: last heartbeat (
 FEEDBACK_INDEX = f"{PREFIX}:feedback:ids"  # list of feedback ids, oldest first
 
 
+def model(name: str, version: str) -> str:
+    """The model card and labels a worker publishes, so the API needs no model files."""
+    return f"{PREFIX}:model:{name}:{version}"
+
+
 def reply(job_id: str) -> str:
     """List the worker pushes one result onto; the API blocks on it."""
     return f"{PREFIX}:reply:{job_id}"

@@ -1,0 +1,110 @@
+"""Prometheus metrics: per-process figures merged across gunicorn processes
+(prometheus-client multiprocess mode), plus queue depth and the workers'
+figures read from their heartbeats at scrape time."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, g, request
+import redis
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from api.store import Store, get_store
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+REQUESTS = Counter("imgclf_http_requests_total", "HTTP requests", ["route", "method", "status"])
+LATENCY = Histogram("imgclf_http_request_duration_seconds", "HTTP latency", ["route"], buckets=LATENCY_BUCKETS)
+PREPROCESS_SECONDS = Histogram("imgclf_preprocess_seconds", "Decode + preprocessing time", buckets=LATENCY_BUCKETS)
+QUEUE_SECONDS = Histogram("imgclf_queue_wait_seconds", "Time waiting for a worker, inference excluded",
+                          buckets=LATENCY_BUCKETS)  # fmt: skip
+CACHE_LOOKUPS = Counter("imgclf_cache_lookups_total", "Result cache lookups", ["result"])
+
+bp = Blueprint("metrics", __name__)
+
+
+class RedisCollector:
+    """Queue depth and every live worker's counters, read at scrape time."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self):
+        redis_up = GaugeMetricFamily("imgclf_redis_up", "Redis answered this scrape")
+        try:
+            length, pending = self.store.queue_depth()
+            workers = self.store.live_workers(fresh=True)
+        except redis.RedisError:
+            redis_up.add_metric([], 0)
+            yield redis_up
+            return
+        redis_up.add_metric([], 1)
+        yield redis_up
+        depth = GaugeMetricFamily("imgclf_queue_depth", "Jobs in the stream", labels=["state"])
+        depth.add_metric(["waiting"], length - pending)
+        depth.add_metric(["in_progress"], pending)
+        yield depth
+        up = GaugeMetricFamily("imgclf_workers_live", "Workers with a fresh heartbeat")
+        up.add_metric([], len(workers))
+        yield up
+        rss = GaugeMetricFamily("imgclf_worker_rss_bytes", "Worker resident memory", labels=["worker"])
+        counters = {name: CounterMetricFamily(f"imgclf_worker_{name}", help_, labels=["worker"])
+                    for name, help_ in (("jobs", "Jobs answered"), ("batches", "Batches run"),
+                                        ("expired", "Jobs skipped past their deadline"),
+                                        ("claimed", "Jobs re-claimed from dead workers"))}  # fmt: skip
+        hists = {name: HistogramMetricFamily(f"imgclf_worker_{name}", help_, labels=["worker"])
+                 for name, help_ in (("batch_size", "Images per inference"),
+                                     ("inference_seconds", "Inference time per batch"))}  # fmt: skip
+        for w in workers:
+            wid, stats = w["worker_id"], w["stats"]
+            rss.add_metric([wid], w.get("rss_bytes", 0))
+            for name, family in counters.items():
+                family.add_metric([wid], stats[f"{name}_total"])
+            for name, family in hists.items():
+                h = stats[name]
+                buckets = [(str(b), v) for b, v in h["buckets"].items()] + [("+Inf", h["count"])]
+                family.add_metric([wid], buckets, h["sum"])
+        yield rss
+        yield from counters.values()
+        yield from hists.values()
+
+
+def _process_registry() -> CollectorRegistry:
+    """All gunicorn processes' figures when running multiprocess, else this process's."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    reg = CollectorRegistry()
+    multiprocess.MultiProcessCollector(reg)
+    return reg
+
+
+@bp.get("/metrics")
+def metrics_endpoint() -> Response:
+    from_redis = CollectorRegistry()
+    from_redis.register(RedisCollector(get_store()))
+    body = generate_latest(_process_registry()) + generate_latest(from_redis)
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        LATENCY.labels(route).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response

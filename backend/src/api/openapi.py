@@ -1,0 +1,148 @@
+"""OpenAPI 3 generated from the same marshmallow schemas that validate requests and responses."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Response, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+from werkzeug.exceptions import NotFound
+
+from api import schemas as s
+
+DOCS_DIR = Path(__file__).parent / "docs"
+SWAGGER_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js")
+API_VERSION = "1.0.0"
+
+_ERR = "ErrorEnvelope"
+_PREDICT_ERRORS = {
+    400: "Missing or invalid field (no file in `image`, two files, a JSON body, `top_k` outside 1-10).",
+    401: "API keys are enabled and the key is missing or wrong.",
+    413: "The file is over MAX_UPLOAD_BYTES.",
+    415: "Not an image we can decode (decided from the content).",
+    422: "Decodes but unusable: under 16x16 or over MAX_PIXELS.",
+    429: "Queue full or rate limit reached; see Retry-After.",
+    503: "Redis or workers unavailable; see Retry-After.",
+    504: "No result within REQUEST_TIMEOUT_S.",
+}
+_COMMON_ERRORS = {401: _PREDICT_ERRORS[401], 429: "Rate limit reached.", 503: "Redis unavailable."}
+
+
+def _json(schema: str) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _responses(ok: tuple[int, str, str], errors: dict[int, str]) -> dict:
+    status, description, schema = ok
+    out = {str(status): {"description": description, "content": _json(schema)}}
+    out.update({str(code): {"description": text, "content": _json(_ERR)} for code, text in errors.items()})
+    return out
+
+
+def _paths() -> dict[str, dict]:
+    upload = {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["image"],
+                "properties": {
+                    "image": {"type": "string", "format": "binary"},
+                    "top_k": {"type": "integer", "minimum": 1, "maximum": 10, "default": 5},
+                },
+            }
+        }
+    }
+    compat_body = {"description": "Same 3-key body on failure", "content": _json("CompatPrediction")}
+    return {
+        "/api/v1/predictions": {"post": {
+            "summary": "Classify one image (top-k ImageNet classes)",
+            "requestBody": {"required": True, "content": upload},
+            "responses": _responses((200, "Top-k predictions", "PredictionResponse"), _PREDICT_ERRORS),
+        }},
+        "/api/v1/feedback": {"post": {
+            "summary": "Say whether a prediction was right (and what it should have been)",
+            "requestBody": {"required": True, "content": _json("FeedbackRequest")},
+            "responses": _responses((201, "Stored feedback", "FeedbackRecord"), {
+                400: "Invalid JSON body.", 404: "Unknown prediction id.",
+                422: "expected_class_index outside 0-999.", **_COMMON_ERRORS}),
+        }},
+        "/api/v1/feedback/{feedback_id}": {"get": {
+            "summary": "One stored feedback record",
+            "parameters": [{"name": "feedback_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": _responses((200, "Feedback record", "FeedbackRecord"),
+                                    {404: "Unknown feedback id.", **_COMMON_ERRORS}),
+        }},
+        "/api/v1/models": {"get": {
+            "summary": "The served model and the upload limits",
+            "responses": _responses((200, "Model", "ModelInfo"), {**_COMMON_ERRORS, 503: "No worker serves a model."}),
+        }},
+        "/api/v1/labels": {"get": {
+            "summary": "The 1000 class labels",
+            "responses": _responses((200, "Labels", "Labels"), {**_COMMON_ERRORS, 503: "No worker serves a model."}),
+        }},
+        "/api/v1/health": {"get": {
+            "summary": "The API process is alive",
+            "responses": _responses((200, "Alive", "Health"), {}),
+        }},
+        "/api/v1/ready": {"get": {
+            "summary": "Redis answers and a worker with the model loaded is live",
+            "responses": _responses((200, "Ready", "Ready"), {503: "Not ready (details name what is missing)."}),
+        }},
+        "/predict": {"post": {
+            "summary": "Compatibility: classify (multipart field `file`), top-1 only",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}}}}}},
+            "responses": {str(c): {**compat_body, "description": d} for c, d in
+                          {200: "Top-1", 400: "Missing or bad file", 413: _PREDICT_ERRORS[413],
+                           415: _PREDICT_ERRORS[415], 422: _PREDICT_ERRORS[422], 429: "Busy",
+                           503: "Unavailable", 504: "Timed out"}.items()}
+                         | {"401": {"description": _PREDICT_ERRORS[401], "content": _json(_ERR)}},
+        }},
+        "/feedback": {"post": {
+            "summary": "Compatibility: free-text report (form field `report`)",
+            "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+                "type": "object", "required": ["report"], "properties": {"report": {"type": "string"}}}}}},
+            "responses": {"200": {"description": "Stored", "content": _json("CompatFeedback")},
+                          "400": {"description": "Missing report", "content": _json("CompatFeedback")},
+                          **{str(c): {"description": d, "content": _json(_ERR)} for c, d in _COMMON_ERRORS.items()}},
+        }},
+    }  # fmt: skip
+
+
+@cache
+def _build() -> dict:
+    spec = APISpec(
+        title="Image classifier API",
+        version=API_VERSION,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Classify images into the 1000 ImageNet classes. Every error uses the ErrorEnvelope."},
+    )
+    for name, schema in {
+        _ERR: s.ErrorEnvelopeSchema, "PredictionResponse": s.PredictionResponseSchema,
+        "FeedbackRequest": s.FeedbackRequestSchema, "FeedbackRecord": s.FeedbackRecordSchema,
+        "ModelInfo": s.ModelInfoSchema, "Labels": s.LabelsSchema, "Health": s.HealthSchema,
+        "Ready": s.ReadySchema, "CompatPrediction": s.CompatPredictionSchema,
+        "CompatFeedback": s.CompatFeedbackSchema,
+    }.items():  # fmt: skip
+        spec.components.schema(name, schema=schema)
+    for path, operations in _paths().items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def spec() -> dict:
+    """The OpenAPI document (built once per process)."""
+    return _build()
+
+
+def docs_asset(filename: str) -> Response:
+    if filename == "init.js":
+        return send_from_directory(DOCS_DIR, filename)
+    if filename in SWAGGER_ASSETS:
+        return send_from_directory(swagger_ui_path, filename)
+    raise NotFound()

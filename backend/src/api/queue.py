@@ -1,0 +1,67 @@
+"""The API's side of the job stream: bounded enqueue, then block for the answer.
+
+The Lua script makes "is any worker alive, is there room, add the job" one
+atomic step, so the queue never grows past MAX_QUEUE and a job is never queued
+when nobody will take it. The API then blocks on the job's reply list (BLPOP)
+until its deadline: no polling anywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+
+from ml_worker.contract import keys
+from ml_worker.contract.config import Settings
+from ml_worker.contract.errors import ErrorCode, ServiceError
+from ml_worker.contract.jobs import Job, Result, now_ms
+
+_ENQUEUE = """
+local live = redis.call('ZCOUNT', KEYS[2], ARGV[1], '+inf')
+if live == 0 then return -1 end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -2 end
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+return live
+"""
+
+
+class JobQueue:
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.max_queue = settings.max_queue
+        self.stale_s = settings.heartbeat_stale_s
+        self.timeout_s = settings.request_timeout_s
+        self._enqueue = client.register_script(_ENQUEUE)
+
+    def submit(self, request_id: str, tensor: bytes, deadline_ms: int) -> Job:
+        job = Job(uuid.uuid4().hex, request_id, deadline_ms, tensor)
+        args: list = [now_ms() - int(self.stale_s * 1000), self.max_queue]
+        for name, value in job.to_fields().items():
+            args.extend((name, value))
+        status = self._enqueue(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=args)
+        if status == -1:
+            raise ServiceError(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "No inference worker is running right now; try again shortly.",
+                {"missing": "workers"},
+            )
+        if status == -2:
+            raise ServiceError(
+                ErrorCode.QUEUE_FULL,
+                f"The service is busy ({self.max_queue} images are waiting); try again shortly.",
+                {"max_queue": self.max_queue},
+            )
+        return job
+
+    def wait(self, job: Job) -> Result:
+        """Block until the worker answers or the job's deadline passes (504)."""
+        remaining_s = (job.deadline_ms - now_ms()) / 1000
+        reply = self.client.blpop([keys.reply(job.job_id)], timeout=remaining_s) if remaining_s > 0 else None
+        if reply is None:
+            raise ServiceError(
+                ErrorCode.TIMEOUT,
+                f"No result within {self.timeout_s:g} s; the service is overloaded or a worker failed. Try again.",
+                {"request_timeout_s": self.timeout_s},
+            )
+        return Result.from_json(reply[1])

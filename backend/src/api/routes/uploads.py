@@ -1,0 +1,36 @@
+"""Reading the request's form: exactly one file in the expected field."""
+
+from __future__ import annotations
+
+from flask import Request
+from marshmallow import Schema, ValidationError
+from werkzeug.datastructures import FileStorage
+
+from ml_worker.contract.errors import ErrorCode, ServiceError
+
+
+def single_file(request: Request, field: str) -> FileStorage:
+    """The one uploaded file in ``field``, or a 400 saying what was wrong."""
+    files = request.files.getlist(field)
+    if len(files) == 1:
+        return files[0]
+    if len(files) > 1:
+        message = f"Send exactly one file in the field '{field}' (got {len(files)})."
+    elif not (request.mimetype or "").startswith("multipart/form-data"):
+        message = f"Send the image as multipart/form-data in the field '{field}' (got {request.mimetype or 'no body'})."
+    else:
+        message = f"The multipart body has no file in the field '{field}' (fields: {sorted(request.files) or sorted(request.form) or 'none'})."
+    raise ServiceError(ErrorCode.INVALID_REQUEST, message, {"field": field})
+
+
+def load_form(schema: Schema, form: dict) -> dict:
+    try:
+        return schema.load({k: v for k, v in form.items() if k in schema.fields}, unknown="exclude")
+    except ValidationError as exc:
+        raise ServiceError(ErrorCode.INVALID_REQUEST, first_message(exc), {"fields": exc.messages}) from None
+
+
+def first_message(exc: ValidationError) -> str:
+    field, messages = next(iter(exc.normalized_messages().items()))
+    text = messages[0] if isinstance(messages, list) else str(messages)
+    return f"Invalid field '{field}': {text}"

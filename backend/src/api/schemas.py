@@ -1,0 +1,151 @@
+"""Marshmallow schemas for every request, response and error; OpenAPI is generated from them."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from ml_worker.contract.jobs import RESULT_TOP_K
+
+
+class ErrorBodySchema(Schema):
+    code = fields.Str(required=True, metadata={"example": "unsupported_media_type"})
+    message = fields.Str(required=True, metadata={"description": "A sentence a person can act on."})
+    details = fields.Dict(required=True)
+
+
+class ErrorEnvelopeSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+    request_id = fields.Str(required=True)
+
+
+class PredictionFormSchema(Schema):
+    """Form fields of POST /api/v1/predictions besides the file."""
+
+    top_k = fields.Int(load_default=5, validate=validate.Range(1, RESULT_TOP_K))
+
+
+class ClassScoreSchema(Schema):
+    label = fields.Str(required=True)
+    class_index = fields.Int(required=True, validate=validate.Range(0, 999))
+    wnid = fields.Str(required=True)
+    score = fields.Float(required=True, validate=validate.Range(0, 1))
+
+
+class ModelRefSchema(Schema):
+    name = fields.Str(required=True)
+    version = fields.Str(required=True)
+    backend = fields.Str(allow_none=True)
+
+
+class TimingsSchema(Schema):
+    preprocess = fields.Float(required=True)
+    queue = fields.Float(required=True)
+    inference = fields.Float(required=True)
+    total = fields.Float(required=True)
+
+
+class BatchSchema(Schema):
+    id = fields.Str(required=True)
+    size = fields.Int(required=True)
+    worker_id = fields.Str(required=True)
+    deliveries = fields.Int(required=True, metadata={"description": "2 or more: re-delivered after a worker died"})
+
+
+class ImageInfoSchema(Schema):
+    sha256 = fields.Str(required=True)
+    format = fields.Str(required=True)
+    width = fields.Int(required=True)
+    height = fields.Int(required=True)
+    bytes = fields.Int(required=True)
+
+
+class PredictionResponseSchema(Schema):
+    id = fields.Str(required=True)
+    model = fields.Nested(ModelRefSchema, required=True)
+    predictions = fields.List(fields.Nested(ClassScoreSchema), required=True)
+    cached = fields.Bool(required=True)
+    timings_ms = fields.Nested(TimingsSchema, required=True)
+    batch = fields.Nested(BatchSchema, allow_none=True, required=True)
+    image = fields.Nested(ImageInfoSchema, required=True)
+
+
+class FeedbackRequestSchema(Schema):
+    prediction_id = fields.Str(required=True, validate=validate.Length(1, 64))
+    correct = fields.Bool(required=True)
+    expected_class_index = fields.Int(load_default=None, allow_none=True)
+    comment = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class StoredPredictionSchema(Schema):
+    sha256 = fields.Str(allow_none=True)
+    model_name = fields.Str(allow_none=True)
+    model_version = fields.Str(allow_none=True)
+    predictions = fields.List(fields.Nested(ClassScoreSchema))
+
+
+class FeedbackRecordSchema(Schema):
+    id = fields.Str(required=True)
+    prediction_id = fields.Str(allow_none=True, required=True)
+    correct = fields.Bool(allow_none=True, required=True)
+    expected_class_index = fields.Int(allow_none=True, required=True)
+    expected_label = fields.Str(allow_none=True, required=True)
+    comment = fields.Str(allow_none=True, required=True)
+    created_at = fields.Str(required=True)
+    prediction = fields.Nested(StoredPredictionSchema, allow_none=True, required=True)
+    image_key = fields.Str(allow_none=True, metadata={"description": "Redis key of the kept image (KEEP_FEEDBACK_IMAGES)"})
+
+
+class LimitsSchema(Schema):
+    max_upload_bytes = fields.Int(required=True)
+    max_pixels = fields.Int(required=True)
+    min_side = fields.Int(required=True)
+    max_top_k = fields.Int(required=True)
+    accepted_formats = fields.List(fields.Str(), required=True)
+    accepted_mime_types = fields.List(fields.Str(), required=True)
+    accepted_label = fields.Str(required=True)
+
+
+class ModelInfoSchema(Schema):
+    name = fields.Str(required=True)
+    version = fields.Str(required=True)
+    backend = fields.Str(required=True)
+    input_size = fields.Int(required=True)
+    preprocessing = fields.Str(required=True)
+    num_classes = fields.Int(required=True)
+    workers = fields.Int(required=True)
+    limits = fields.Nested(LimitsSchema, required=True)
+
+
+class LabelSchema(Schema):
+    index = fields.Int(required=True)
+    wnid = fields.Str(required=True)
+    name = fields.Str(required=True)
+
+
+class LabelsSchema(Schema):
+    model_version = fields.Str(required=True)
+    labels = fields.List(fields.Nested(LabelSchema), required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.Str(required=True)
+
+
+class ReadySchema(Schema):
+    status = fields.Str(required=True, metadata={"description": "ready | not_ready"})
+    redis = fields.Bool(required=True)
+    workers = fields.Int(required=True)
+    missing = fields.List(fields.Str(), required=True)
+
+
+class CompatPredictionSchema(Schema):
+    """The reference design's /predict body: exactly these three keys."""
+
+    success = fields.Bool(required=True)
+    prediction = fields.Str(allow_none=True, required=True)
+    score = fields.Float(allow_none=True, required=True)
+
+
+class CompatFeedbackSchema(Schema):
+    success = fields.Bool(required=True)
+    id = fields.Str(allow_none=True)

@@ -1,0 +1,27 @@
+"""What a worker publishes about the model it serves: card facts and the label table.
+
+The API reads it from Redis (keyed by name and version), so the API needs no
+model files and always names classes from the version that answered.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    name: str
+    version: str
+    input_size: int
+    preprocessing: str
+    num_classes: int
+    labels: list[dict]  # {"index", "wnid", "name"}
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> ModelRecord:
+        return cls(**json.loads(raw))
