@@ -38,7 +38,7 @@ def main() -> None:
         logits = model(x).numpy()
     out = ROOT / "tests" / "data" / "reference_logits.npz"
     np.savez_compressed(out, files=np.array([p.file for p in golden.PHOTOS]), tensors=tensors, logits=logits)
-    for photo, row in zip(golden.PHOTOS, logits):
+    for photo, row in zip(golden.PHOTOS, logits, strict=True):
         print(photo.file, int(row.argmax()), float(row.max()))
     print("wrote", out, "torch", torch.__version__)
 

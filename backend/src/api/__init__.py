@@ -11,8 +11,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; settings come from the environment unless given (tests)."""
     from api import errors, metrics, security
     from api.queue import JobQueue
-    from api.store import Store
     from api.routes import compat, feedback, meta, predictions
+    from api.store import Store
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)

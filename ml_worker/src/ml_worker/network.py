@@ -53,9 +53,7 @@ def mbconv_block(x, index: int, in_filters: int, stage: Stage, stride: int):
     if stage.expand != 1:
         x = layers.Conv2D(in_filters * stage.expand, 1, use_bias=False, name=f"{name}_expand_conv")(x)
         x = _bn_relu6(x, f"{name}_expand")
-    x = layers.DepthwiseConv2D(
-        stage.kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_dwconv"
-    )(x)
+    x = layers.DepthwiseConv2D(stage.kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_dwconv")(x)
     x = _bn_relu6(x, f"{name}_dw")
     x = layers.Conv2D(stage.filters, 1, use_bias=False, name=f"{name}_project_conv")(x)
     x = _bn_relu6(x, f"{name}_project", activation=False)

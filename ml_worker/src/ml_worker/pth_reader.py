@@ -67,7 +67,7 @@ class _TensorRef:
             raise WeightsFileError(f"storage {self.storage.key} has no data")
         if not self.shape:
             return data[self.offset : self.offset + 1].reshape(()).copy()
-        extent = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride)) + 1
+        extent = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride, strict=True)) + 1
         if self.offset < 0 or extent > data.size:
             raise WeightsFileError(f"tensor view exceeds storage {self.storage.key}")
         itemsize = data.itemsize

@@ -60,8 +60,7 @@ def check_state_dict(state: Mapping[str, np.ndarray]) -> None:
     params = sum(int(v.size) for v in state.values())
     if len(state) != EXPECTED_TENSORS or params != EXPECTED_PARAMETERS:
         raise WeightsFileError(
-            f"expected {EXPECTED_TENSORS} tensors / {EXPECTED_PARAMETERS} parameters, "
-            f"found {len(state)} / {params}"
+            f"expected {EXPECTED_TENSORS} tensors / {EXPECTED_PARAMETERS} parameters, found {len(state)} / {params}"
         )
 
 

@@ -20,10 +20,9 @@ import redis
 
 from ml_worker import artifacts
 from ml_worker.backends import Backend, load_backend, softmax, top_k
-from ml_worker.contract import logs
+from ml_worker.contract import keys, logs
 from ml_worker.contract.config import Settings
 from ml_worker.contract.heartbeat import Heartbeat, WorkerStats
-from ml_worker.contract import keys
 from ml_worker.contract.jobs import RESULT_TOP_K, Result, now_ms
 from ml_worker.contract.model_record import ModelRecord
 from ml_worker.contract.preprocess import INPUT_SIZE
@@ -75,7 +74,7 @@ class Worker:
                     deliveries=d.deliveries,
                     top=top_k(p, RESULT_TOP_K),
                 )
-                for d, p in zip(live, probabilities)
+                for d, p in zip(live, probabilities, strict=True)
             ]
             for d in live:
                 log.debug("answered", extra={"request_id": d.job.request_id, "batch_id": batch_id})

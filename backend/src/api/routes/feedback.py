@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, request
 from marshmallow import ValidationError
@@ -36,7 +36,7 @@ def new_feedback(prediction_id: str | None, prediction: dict | None, correct: bo
         "expected_class_index": expected,
         "expected_label": label,
         "comment": comment,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "prediction": prediction,
         "image_key": image_key,
     }

@@ -89,9 +89,7 @@ def ready():
          "workers": workers, "missing": missing}
     )  # fmt: skip
     if missing:
-        raise ServiceError(
-            ErrorCode.SERVICE_UNAVAILABLE, f"Not ready: {' and '.join(missing)} unavailable.", body
-        )
+        raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, f"Not ready: {' and '.join(missing)} unavailable.", body)
     return body, 200
 
 

@@ -19,7 +19,8 @@ def single_file(request: Request, field: str) -> FileStorage:
     elif not (request.mimetype or "").startswith("multipart/form-data"):
         message = f"Send the image as multipart/form-data in the field '{field}' (got {request.mimetype or 'no body'})."
     else:
-        message = f"The multipart body has no file in the field '{field}' (fields: {sorted(request.files) or sorted(request.form) or 'none'})."
+        present = sorted(request.files) + sorted(request.form)
+        message = f"The multipart body has no file in the field '{field}' (fields sent: {present or 'none'})."
     raise ServiceError(ErrorCode.INVALID_REQUEST, message, {"field": field})
 
 

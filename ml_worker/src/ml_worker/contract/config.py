@@ -42,6 +42,8 @@ class Settings:
     backend: str = "litert"
     num_threads: int = 2
     worker_id: str = ""  # empty: <hostname>-<pid>
+    api_processes: int = 2  # gunicorn worker processes (decoding runs here: one per core)
+    api_threads: int = 16  # threads per process; each waiting request holds one
     rate_limit_per_minute: int = 0  # 0: off
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     api_keys: tuple[str, ...] = ()
@@ -65,7 +67,7 @@ class Settings:
         positive = (
             "max_upload_bytes", "max_pixels", "max_batch", "max_queue", "request_timeout_s",
             "claim_idle_ms", "heartbeat_interval_s", "heartbeat_stale_s", "prediction_ttl_s",
-            "num_threads",
+            "num_threads", "api_processes", "api_threads",
         )  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:

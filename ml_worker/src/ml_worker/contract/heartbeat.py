@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from dataclasses import dataclass, field, fields
 
 import redis

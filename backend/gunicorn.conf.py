@@ -1,0 +1,27 @@
+"""gunicorn settings, derived from the same Settings as everything else."""
+
+import os
+
+from ml_worker.contract.config import Settings
+
+_settings = Settings.from_env()
+
+bind = os.environ.get("API_BIND", "127.0.0.1:8081")
+worker_class = "gthread"
+workers = _settings.api_processes
+threads = _settings.api_threads
+# A request may wait REQUEST_TIMEOUT_S for its answer; give gunicorn a margin over that.
+timeout = int(_settings.request_timeout_s) + 10
+graceful_timeout = int(_settings.request_timeout_s) + 5
+keepalive = 15
+accesslog = None
+errorlog = "-"
+wsgi_app = "api.wsgi:app"
+
+
+def child_exit(_server, worker) -> None:
+    """Drop a dead process's live gauges from the multiprocess metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,67 @@
+"""Fixtures shared by every suite: real stacks (Redis, worker, gunicorn, nginx)
+started on their own ports and run directories, so `make test` never touches a
+stack that `make up` started on the default port."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from stack import Stack, StackConfig  # noqa: E402
+
+TEST_RUN = ROOT / ".test-run"
+GOLDEN = ROOT / "ml_worker" / "src" / "ml_worker" / "golden"
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _ports(start: int) -> int:
+    """First base port >= start with base, base+1 and base+2 free."""
+    port = start
+    while not all(_free(p) for p in (port, port + 1, port + 2)):
+        port += 10
+    return port
+
+
+_next_port = [18100]
+
+
+@pytest.fixture(scope="session")
+def stack_factory() -> Iterator[Callable[..., Stack]]:
+    """Start a stack with its own ports and run dir; all are stopped at session end."""
+    started: list[Stack] = []
+
+    def make(name: str, workers: int = 1, env: dict[str, str] | None = None, up: bool = True) -> Stack:
+        port = _ports(_next_port[0])
+        _next_port[0] = port + 10
+        stack = Stack(StackConfig(run_dir=TEST_RUN / name, port=port, workers=workers, env=env or {}))
+        stack.down()  # leftovers of an interrupted earlier run in the same dir
+        started.append(stack)
+        if up:
+            stack.up()
+        return stack
+
+    yield make
+    for stack in started:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def live_stack(stack_factory) -> Stack:
+    """The shared full stack for integration, e2e and CLI tests (result cache on)."""
+    return stack_factory("shared", workers=1)
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> Path:
+    return GOLDEN

@@ -1,0 +1,293 @@
+"""Start, stop and inspect the whole stack on this machine (``make up/down/status``).
+
+Redis, the inference worker(s), the API (gunicorn) and nginx run in the
+background, each with a pid file under ``<run dir>/`` and a log under
+``<run dir>/logs/``. ``up`` starts whatever is not running (so a second ``up``
+is a quick no-op that also revives dead services) and waits for readiness;
+``down`` stops exactly the processes whose pid files it wrote. The test suites
+drive the same class on other ports and run directories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+NGINX_DIR = ROOT / "nginx"
+START_TIMEOUT_S = 60.0
+
+
+class StackError(RuntimeError):
+    """A service did not come up; the message names it and its log."""
+
+
+@dataclass
+class StackConfig:
+    run_dir: Path = ROOT / ".run"
+    port: int = 8080
+    api_port: int = 0  # 0: port + 1
+    redis_port: int = 0  # 0: port + 2
+    workers: int = 1
+    env: dict[str, str] = field(default_factory=dict)  # extra settings for API and workers
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir).resolve()
+        self.api_port = self.api_port or self.port + 1
+        self.redis_port = self.redis_port or self.port + 2
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        env = os.environ
+        return cls(
+            run_dir=Path(env.get("RUN_DIR", ROOT / ".run")),
+            port=int(env.get("PORT", "8080")),
+            api_port=int(env.get("API_PORT", "0")),
+            redis_port=int(env.get("REDIS_PORT", "0")),
+            workers=int(env.get("WORKERS", "1")),
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of a process: tells a reused pid from ours."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.logs = config.run_dir / "logs"
+
+    # -- bookkeeping -------------------------------------------------------
+    def services(self) -> list[str]:
+        return ["redis", *[f"worker-{i}" for i in range(1, self.config.workers + 1)], "api", "nginx"]
+
+    def _pidfile(self, name: str) -> Path:
+        return self.config.run_dir / f"{name}.pid"
+
+    def pid(self, name: str) -> int | None:
+        """The pid of our running process for this service, else None."""
+        try:
+            pid_text, started = self._pidfile(name).read_text().split()
+        except (OSError, ValueError):
+            return None
+        pid = int(pid_text)
+        return pid if _start_time(pid) == started else None
+
+    def log_path(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def service_env(self) -> dict[str, str]:
+        env = {**os.environ, **self.config.env, "REDIS_URL": self.config.redis_url}
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    # -- commands per service ----------------------------------------------
+    def _command(self, name: str) -> tuple[list[str], dict[str, str]]:
+        env = self.service_env()
+        if name == "redis":
+            return ["redis-server", str(self._redis_conf())], env
+        if name.startswith("worker-"):
+            env["WORKER_ID"] = f"{name}@{self.config.port}"
+            return [str(VENV_BIN / "ml-worker")], env
+        if name == "api":
+            metrics_dir = self.config.run_dir / "prometheus"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"127.0.0.1:{self.config.api_port}")
+            return [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "backend" / "gunicorn.conf.py")], env
+        if name == "nginx":
+            conf = self._nginx_conf()
+            prefix = str(conf.parent)
+            return ["nginx", "-p", prefix, "-e", str(self.logs / "nginx-error.log"), "-c", str(conf),
+                    "-g", "daemon off;"], env  # fmt: skip
+        raise KeyError(name)
+
+    def _redis_conf(self) -> Path:
+        data = self.config.run_dir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        password = self.service_env().get("REDIS_PASSWORD", "")
+        lines = [
+            f"port {self.config.redis_port}",
+            "bind 127.0.0.1",
+            f"dir {data}",
+            "appendonly yes",  # feedback must survive restarts and crashes
+            "appendfsync everysec",
+            'save ""',  # durability comes from the AOF alone
+            "protected-mode yes",
+            *([f"requirepass {password}"] if password else []),
+        ]
+        conf = data / "redis.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        return conf
+
+    def _nginx_conf(self) -> Path:
+        from ml_worker.contract.config import Settings
+
+        settings = Settings.from_env(self.service_env())
+        conf_dir = self.config.run_dir / "nginx"
+        (conf_dir / "servers").mkdir(parents=True, exist_ok=True)
+        values = {
+            "NGINX_PREFIX": str(conf_dir),
+            "NGINX_CONF_DIR": str(conf_dir),
+            "NGINX_LOG_DIR": str(self.logs),
+            "NGINX_MIME_TYPES": "/etc/nginx/mime.types",
+            "NGINX_LISTEN": f"127.0.0.1:{self.config.port}",
+            "API_UPSTREAM": f"127.0.0.1:{self.config.api_port}",
+            "FRONTEND_ROOT": str(ROOT / "frontend"),
+            "MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
+            "CLIENT_MAX_BODY_SIZE": str(settings.max_upload_bytes + 1024 * 1024),
+            "PROXY_TIMEOUT": f"{int(settings.request_timeout_s) + 5}s",
+        }
+        env = self.service_env()
+        tls = env.get("TLS_CERT_FILE") and env.get("TLS_KEY_FILE")
+        if tls:
+            values.update(TLS_CERT_FILE=env["TLS_CERT_FILE"], TLS_KEY_FILE=env["TLS_KEY_FILE"],
+                          TLS_LISTEN=f"127.0.0.1:{env.get('TLS_PORT', '8443')}")  # fmt: skip
+        render = {
+            "nginx.conf": "nginx.conf.template",
+            "locations.conf": "locations.conf.template",
+            "servers/http.conf": "server.conf.template",
+            **({"servers/tls.conf": "tls.conf.template"} if tls else {}),
+        }
+        (conf_dir / "servers" / "tls.conf").unlink(missing_ok=True)
+        for out, template in render.items():
+            text = Template((NGINX_DIR / template).read_text()).safe_substitute(values)
+            (conf_dir / out).write_text(text)
+        return conf_dir / "nginx.conf"
+
+    # -- readiness -----------------------------------------------------------
+    def _ready(self, name: str) -> bool:
+        if name == "redis":
+            import redis
+
+            try:
+                password = self.service_env().get("REDIS_PASSWORD") or None
+                return bool(redis.Redis(port=self.config.redis_port, password=password, socket_timeout=1).ping())
+            except redis.RedisError:
+                return False
+        if name.startswith("worker-"):
+            return "worker ready" in self.log_path(name).read_text(errors="replace")
+        if name == "api":
+            return _http_ok(f"http://127.0.0.1:{self.config.api_port}/api/v1/health")
+        return _http_ok(f"{self.config.url}/api/v1/ready")
+
+    def wait_ready(self, name: str, timeout_s: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.pid(name) is None:
+                raise StackError(f"{name} exited during start-up; read {self.log_path(name)}")
+            if self._ready(name):
+                return
+            time.sleep(0.1)
+        raise StackError(f"{name} did not become ready within {timeout_s:.0f} s; read {self.log_path(name)}")
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self, name: str, wait: bool = True) -> int:
+        """Start one service unless it is already running; returns its pid."""
+        pid = self.pid(name)
+        if pid is None:
+            self.logs.mkdir(parents=True, exist_ok=True)
+            argv, env = self._command(name)
+            with open(self.log_path(name), "w") as log:
+                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        env=env, cwd=ROOT, start_new_session=True)  # fmt: skip
+            pid = proc.pid
+            self._pidfile(name).write_text(f"{pid} {_start_time(pid)}\n")
+        if wait:
+            self.wait_ready(name)
+        return pid
+
+    def up(self) -> None:
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        for name in self.services():
+            self.start(name)
+
+    def signal(self, name: str, sig: signal.Signals) -> int:
+        pid = self.pid(name)
+        if pid is None:
+            raise StackError(f"{name} is not running")
+        os.kill(pid, sig)
+        return pid
+
+    def stop(self, name: str, timeout_s: float = 20.0) -> None:
+        """SIGTERM (graceful), then SIGKILL of the whole process group after timeout_s."""
+        pid = self.pid(name)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while self.pid(name) is not None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self.pid(name) is not None:
+                os.killpg(pid, signal.SIGKILL)
+        self._pidfile(name).unlink(missing_ok=True)
+
+    def down(self) -> None:
+        for name in reversed(self._known_services()):
+            self.stop(name)
+
+    def _known_services(self) -> list[str]:
+        """Every service with a pid file (workers from an earlier, larger WORKERS too)."""
+        order = {"redis": 0, "api": 2, "nginx": 3}
+        names = [p.stem for p in self.config.run_dir.glob("*.pid")]
+        return sorted(names, key=lambda n: (order.get(n, 1), n))
+
+    def status(self) -> list[tuple[str, int | None]]:
+        names = self.services() + [n for n in self._known_services() if n not in self.services()]
+        return [(name, self.pid(name)) for name in names]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "status"])
+    args = parser.parse_args(argv)
+    stack = Stack(StackConfig.from_env())
+    if args.command == "up":
+        try:
+            stack.up()
+        except StackError as exc:
+            print(f"make up failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"The image classifier is up at {stack.config.url}  (logs: {stack.logs})")
+        print(f"Bulk client: {VENV_BIN / 'imgclf'} classify PATH... --out results.csv")
+    elif args.command == "down":
+        stack.down()
+        print("stopped")
+    else:
+        for name, pid in stack.status():
+            print(f"{name:12} {'running' if pid else 'stopped':8} {pid or ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
