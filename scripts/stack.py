@@ -41,6 +41,7 @@ class StackConfig:
     redis_port: int = 0  # 0: port + 2
     workers: int = 1
     env: dict[str, str] = field(default_factory=dict)  # extra settings for API and workers
+    worker_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per worker ("worker-1"), over env
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -118,7 +119,7 @@ class Stack:
         if name == "redis":
             return ["redis-server", str(self._redis_conf())], env
         if name.startswith("worker-"):
-            env["WORKER_ID"] = f"{name}@{self.config.port}"
+            env.update(self.config.worker_env.get(name, {}), WORKER_ID=f"{name}@{self.config.port}")
             return [str(VENV_BIN / "ml-worker")], env
         if name == "api":
             metrics_dir = self.config.run_dir / "prometheus"

@@ -1,12 +1,15 @@
 """Request ids, optional API keys, the per-client rate limit, and CORS.
 
 The client address comes from nginx's X-Real-IP only when the direct peer is a
-trusted proxy; anyone else's forwarding headers are ignored.
+trusted proxy; anyone else's forwarding headers are ignored. TRUSTED_PROXIES
+holds addresses or networks (CIDR), because under docker-compose nginx gets
+whatever address the network hands out.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
 import time
 import uuid
@@ -14,7 +17,7 @@ import uuid
 from flask import Flask, Response, current_app, g, request
 
 from ml_worker.contract import keys
-from ml_worker.contract.config import Settings
+from ml_worker.contract.config import ConfigError, Settings
 from ml_worker.contract.errors import ErrorCode, ServiceError
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -26,9 +29,27 @@ def _settings() -> Settings:
     return current_app.config["SETTINGS"]
 
 
+def trusted_networks(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parse TRUSTED_PROXIES once at start-up, so a typo fails loudly there and not per request."""
+    try:
+        return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+    except ValueError as exc:
+        raise ConfigError(f"TRUSTED_PROXIES: {exc}") from None
+
+
+def _is_trusted(peer: str) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in current_app.config["TRUSTED_NETWORKS"])
+
+
 def client_address() -> str:
     peer = request.remote_addr or "unknown"
-    if peer in _settings().trusted_proxies:
+    if _is_trusted(peer):
         return request.headers.get("X-Real-IP", peer)
     return peer
 
@@ -101,6 +122,7 @@ def _finish(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    app.config["TRUSTED_NETWORKS"] = trusted_networks(app.config["SETTINGS"].trusted_proxies)
     app.before_request(_assign_request_id)
     app.before_request(_cors_preflight)
     app.before_request(check_api_key)

@@ -14,8 +14,11 @@ class TensorFlowBackend:
     name = "tensorflow"
 
     def __init__(self, saved_model_dir: Path, num_threads: int) -> None:
-        tf.config.threading.set_intra_op_parallelism_threads(num_threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already initialised in this process (tests): keep its pools
+            pass
         self._module = tf.saved_model.load(str(saved_model_dir))
         spec = tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 3], tf.uint8, name="image")
         self._serve = tf.function(self._module.serve, input_signature=[spec])

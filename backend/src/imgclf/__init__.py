@@ -1,0 +1,1 @@
+"""imgclf: classify, sort and evaluate whole folders of images against the classifier's HTTP API."""

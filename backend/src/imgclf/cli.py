@@ -1,0 +1,203 @@
+"""imgclf: the command line (argparse) for classify, predict and evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from imgclf.client import DEFAULT_URL, TRANSIENT_CODES, ApiError, Client, RetryPolicy
+from imgclf.evaluate import Evaluation, labelled_files
+from imgclf.files import collect
+from imgclf.organize import Organizer
+from imgclf.results import Row, resume
+from imgclf.runner import classify_all, stop_on_sigint
+from imgclf.summary import Summary
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_STATUS = (
+    "exit status: 0 done, 1 some files failed transiently (rerun to retry them), "
+    "2 usage error or key refused, 130 interrupted"
+)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _client_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=os.environ.get("IMGCLF_URL", DEFAULT_URL),
+        help="API base URL (env IMGCLF_URL; default %(default)s)",
+    )
+    common.add_argument(
+        "--api-key", default=os.environ.get("IMGCLF_API_KEY"), help="sent as X-API-Key (env IMGCLF_API_KEY)"
+    )
+    common.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=4,
+        help="requests in flight (default %(default)s, which suits a 2-core server)",
+    )
+    common.add_argument(
+        "--max-tries",
+        type=_positive_int,
+        default=6,
+        help="attempts per file on 429/503/connection errors (default %(default)s)",
+    )
+    common.add_argument(
+        "--max-wait",
+        type=float,
+        default=60.0,
+        help="seconds of retrying per file before giving up (default %(default)s)",
+    )
+    common.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgclf", description="Classify collections of images with the API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = _client_options()
+
+    classify = commands.add_parser(
+        "classify", parents=[common], help="classify folders/files into a CSV or JSONL", description=EXIT_STATUS
+    )
+    classify.add_argument("paths", nargs="+", metavar="PATH", help="folders (walked recursively) or files")
+    classify.add_argument(
+        "--out", required=True, type=Path, help="results file: .csv, or .jsonl; rerunning with the same file resumes"
+    )
+    classify.add_argument("--organize", type=Path, metavar="DEST", help="copy each image into DEST/<label>/")
+    classify.add_argument("--link", action="store_true", help="with --organize: symlink instead of copying")
+    classify.add_argument(
+        "--min-score", type=float, default=0.0, help="with --organize: below this top-1 score, use DEST/_uncertain/"
+    )
+
+    predict = commands.add_parser("predict", parents=[common], help="print the top-5 of a few files")
+    predict.add_argument("paths", nargs="+", metavar="FILE")
+    predict.add_argument("--json", action="store_true", help="one JSON document instead of text")
+
+    evaluate = commands.add_parser("evaluate", parents=[common], help="accuracy on a folder of class subfolders")
+    evaluate.add_argument(
+        "root", type=Path, metavar="DIR", help="one subfolder per class, named by label or WordNet id"
+    )
+    evaluate.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    return parser
+
+
+def _client(args: argparse.Namespace) -> Client:
+    retry = RetryPolicy(max_tries=args.max_tries, max_wait_s=args.max_wait)
+    return Client(args.url, args.api_key, pool_size=args.concurrency, retry=retry)
+
+
+def _bar(args: argparse.Namespace, total: int) -> tqdm:
+    return tqdm(
+        total=total, unit="img", dynamic_ncols=True, file=sys.stderr, disable=not (args.progress or sys.stderr.isatty())
+    )
+
+
+def _rows(args: argparse.Namespace, client: Client, paths: list[Path]):
+    """Rows as they complete, with the progress bar (rate, ETA, errors) kept up to date."""
+    errors = 0
+    with _bar(args, len(paths)) as bar:
+        for row in classify_all(client, paths, args.concurrency):
+            errors += not row.ok
+            bar.set_postfix(errors=errors, refresh=False)
+            bar.update()
+            yield row
+
+
+def classify(args: argparse.Namespace) -> int:
+    paths = collect(args.paths)
+    writer, done = resume(args.out)
+    todo = [path for path in paths if str(path) not in done]
+    summary = Summary(total=len(paths), skipped=len(paths) - len(todo))
+    organizer = Organizer(args.organize, args.link, args.min_score) if args.organize else None
+    client = _client(args)
+    try:
+        with stop_on_sigint(client.stop):
+            for row in _rows(args, client, todo):
+                writer.write(row)
+                summary.add(row)
+                if organizer and row.ok:
+                    organizer.place(row)
+                    summary.organized += 1
+    except KeyboardInterrupt:
+        client.stop.set()
+    finally:
+        writer.close()
+        client.close()
+    summary.interrupted = client.stop.is_set()
+    print(summary.render())
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if summary.errors.keys() & TRANSIENT_CODES else EXIT_OK
+
+
+def _render_top5(row: Row) -> str:
+    if not row.ok:
+        return f"{row.path}\n  error: {row.error}"
+    lines = [row.path]
+    lines += [f"  {i}. {p['label']:<30} {p['score']:7.2%}  {p['wnid']}" for i, p in enumerate(row.top5 or [], 1)]
+    return "\n".join(lines)
+
+
+def predict(args: argparse.Namespace) -> int:
+    paths = collect(args.paths)
+    client = _client(args)
+    try:
+        with stop_on_sigint(client.stop):
+            by_path = {row.path: row for row in _rows(args, client, paths)}
+    finally:
+        client.close()
+    rows = [by_path[str(path)] for path in paths if str(path) in by_path]
+    if args.json:
+        print(json.dumps([asdict(row) for row in rows], indent=2, ensure_ascii=False))
+    else:
+        print("\n\n".join(_render_top5(row) for row in rows))
+    if client.stop.is_set():
+        return EXIT_INTERRUPTED
+    return EXIT_OK if all(row.ok for row in rows) else EXIT_FAILED
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    if not args.root.is_dir():
+        print(f"imgclf: {args.root} is not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    client = _client(args)
+    try:
+        files, unknown = labelled_files(args.root, client.labels())
+        report = Evaluation(unknown_folders=unknown)
+        with stop_on_sigint(client.stop):
+            for row in _rows(args, client, list(files)):
+                folder, wnids = files[Path(row.path)]
+                report.add(folder, wnids, row)
+    finally:
+        client.close()
+    print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) if args.json else report.render())
+    return EXIT_INTERRUPTED if client.stop.is_set() else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "classify" and (args.link or args.min_score) and not args.organize:
+        build_parser().error("--link and --min-score need --organize DEST")
+    try:
+        return {"classify": classify, "predict": predict, "evaluate": evaluate}[args.command](args)
+    except ApiError as exc:  # a refused key, or the labels could not be fetched
+        print(f"imgclf: {args.url}: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.status == 401 else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""HTTP client of the classifier API: one pooled session, bounded retries on transient failures."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+from requests.adapters import HTTPAdapter
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+# Answers that mean "try again later": overload, no worker yet, gateway trouble, and no connection at all.
+TRANSIENT_CODES = frozenset(
+    {
+        "rate_limited",
+        "queue_full",
+        "service_unavailable",
+        "timeout",
+        "bad_gateway",
+        "internal_error",
+        "connection_error",
+        "http_error",
+    }
+)
+
+
+class Cancelled(Exception):
+    """The run is stopping (Ctrl-C): the request was abandoned while waiting to retry."""
+
+
+@dataclass
+class ApiError(Exception):
+    """A failed request: the API's error code and message (or connection_error), and its Retry-After."""
+
+    status: int
+    code: str
+    message: str
+    retry_after_s: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.status or '-'} {self.code}: {self.message}"
+
+    @property
+    def transient(self) -> bool:
+        return self.code in TRANSIENT_CODES
+
+    @classmethod
+    def from_response(cls, response: requests.Response) -> ApiError:
+        try:
+            error = response.json()["error"]
+            code, message = error["code"], error["message"]
+        except (ValueError, KeyError, TypeError):
+            code = "http_error" if response.status_code >= 500 else f"http_{response.status_code}"
+            message = response.text[:200] or response.reason
+        return cls(response.status_code, code, message, _retry_after(response))
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return max(float(response.headers["Retry-After"]), 0.0)
+    except (KeyError, ValueError):
+        return None  # absent, or an HTTP date: fall back to our own backoff
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Up to max_tries attempts within max_wait_s; waits double from base_s, never shorter than Retry-After."""
+
+    max_tries: int = 6
+    max_wait_s: float = 60.0
+    base_s: float = 1.0
+    cap_s: float = 20.0
+
+    def delay(self, attempt: int, retry_after_s: float | None) -> float:
+        backoff = min(self.cap_s, self.base_s * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+        return max(backoff, retry_after_s or 0.0)
+
+
+class Client:
+    """Thread-safe: one requests.Session whose connection pool holds one connection per concurrent request."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        pool_size: int = 4,
+        retry: RetryPolicy | None = None,
+        stop: threading.Event | None = None,
+        timeout_s: float = 60.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.stop = stop or threading.Event()
+        self.timeout = (5.0, timeout_s)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        if api_key:
+            self.session.headers["X-API-Key"] = api_key
+
+    def close(self) -> None:
+        self.session.close()
+
+    def classify(self, name: str, data: bytes, top_k: int = 5) -> dict:
+        """POST /api/v1/predictions; the response body, or ApiError once retries are exhausted."""
+        files = {"image": (name, data, "application/octet-stream")}
+        return self._request("POST", "/api/v1/predictions", files=files, data={"top_k": str(top_k)})
+
+    def labels(self) -> list[dict]:
+        """The served model's labels: [{"index", "wnid", "name"}, ...]."""
+        return self._request("GET", "/api/v1/labels")["labels"]
+
+    def _request(self, method: str, path: str, **kwargs) -> dict:
+        deadline = time.monotonic() + self.retry.max_wait_s
+        for attempt in range(1, self.retry.max_tries + 1):
+            outcome = self._once(method, path, **kwargs)
+            if not isinstance(outcome, ApiError):
+                return outcome
+            error = outcome
+            delay = self.retry.delay(attempt, error.retry_after_s)
+            last = attempt == self.retry.max_tries or time.monotonic() + delay > deadline
+            if not error.transient or last:
+                raise error
+            if self.stop.wait(delay):
+                raise Cancelled
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def _once(self, method: str, path: str, **kwargs) -> dict | ApiError:
+        if self.stop.is_set():
+            raise Cancelled
+        try:
+            response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            return ApiError(0, "connection_error", str(exc))
+        if response.ok:
+            return response.json()
+        return ApiError.from_response(response)

@@ -1,0 +1,207 @@
+"""`imgclf classify` against real stacks: rows and errors, resume, Ctrl-C, organize, and retrying a 503."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from imgclf.cli import main
+from imgclf.organize import UNCERTAIN
+from imgclf.results import read_rows
+
+pytestmark = pytest.mark.integration
+IMGCLF = Path(sys.executable).parent / "imgclf"
+# Bad files and the error code the run must record for each (they never stop the run).
+BAD = {
+    "bad/text.jpg": "unsupported_media_type",
+    "bad/empty.png": "unsupported_media_type",
+    "bad/tiny.png": "unprocessable_image",
+    "bad/truncated.jpg": "unsupported_media_type",
+}
+FORMATS = [("png", "PNG"), ("jpg", "JPEG"), ("webp", "WEBP"), ("bmp", "BMP"), ("gif", "GIF"), ("tiff", "TIFF")]
+
+
+def _variants(image: Image.Image) -> list[Image.Image]:
+    w, h = image.size
+    return [
+        image,
+        image.resize((w // 2, h // 2)),
+        image.crop((w // 8, h // 8, w - w // 8, h - h // 8)),
+        image.rotate(90, expand=True),
+        image.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        image.convert("L").convert("RGB").resize((w // 3, h // 3)),
+    ]
+
+
+def _build_collection(root: Path, golden_dir: Path, variants: int = 6) -> list[Path]:
+    """Golden photos in several shapes and formats across nested folders, plus bad files; returns the images."""
+    images: list[Path] = []
+    for photo in sorted(golden_dir.glob("*.[pj][np]g")):
+        base = Image.open(photo).convert("RGB")
+        for i, variant in enumerate(_variants(base)[:variants]):
+            ext, fmt = FORMATS[i % len(FORMATS)]
+            path = root / photo.stem / ("nested" if i % 2 else "") / f"{photo.stem}-{i}.{ext}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            variant.save(path, fmt)
+            images.append(path)
+    (root / "bad").mkdir()
+    (root / "bad/text.jpg").write_text("not an image at all\n")
+    (root / "bad/empty.png").write_bytes(b"")
+    Image.new("RGB", (8, 8), "red").save(root / "bad/tiny.png")
+    jpeg = io.BytesIO()
+    Image.open(golden_dir / "rocket.jpg").save(jpeg, "JPEG")
+    (root / "bad/truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 3])
+    (root / "bad/notes.txt").write_text("walks skip files that are not named like images\n")
+    return images
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory, golden_dir) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("collection")
+    return root, _build_collection(root, golden_dir)
+
+
+def _by_path(out: Path) -> dict[str, object]:
+    rows = read_rows(out)
+    by_path = {row.path: row for row in rows}
+    assert len(by_path) == len(rows), "a file appears more than once"
+    return by_path
+
+
+def test_classify_records_rows_and_errors_then_resumes(live_stack, collection, tmp_path, capsys):
+    root, images = collection
+    out = tmp_path / "results.csv"
+    url = live_stack.config.url
+    version = requests.get(f"{url}/api/v1/models", timeout=10).json()["version"]
+
+    assert main(["classify", str(root), "--out", str(out), "--url", url]) == 0
+    summary = capsys.readouterr().out
+    rows = _by_path(out)
+    assert set(rows) == {str(p) for p in images} | {str(root / bad) for bad in BAD}
+    for bad, code in BAD.items():
+        row = rows[str(root / bad)]
+        assert (row.status, row.error_code, row.label) == ("error", code, "")
+    for path in images:
+        row = rows[str(path)]
+        assert row.ok, row.error
+        assert row.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and row.size == path.stat().st_size
+        assert row.model_version == version and row.label == row.top5[0]["label"] and len(row.top5) == 5
+        assert [p["score"] for p in row.top5] == sorted((p["score"] for p in row.top5), reverse=True)
+    assert rows[str(root / "coffee/coffee-0.png")].label == "espresso"
+    assert f"ok: {len(images)}, errors: 4" in summary and "espresso" in summary
+    with open(out, newline="") as f:  # a plain CSV reader sees the same rows, with the top-5 as JSON
+        plain = list(csv.DictReader(f))
+    assert len(plain) == len(rows)
+    assert all(len(json.loads(r["top5"])) == 5 for r in plain if r["status"] == "ok")
+
+    # A transient failure recorded earlier is retried by the next run; everything else is skipped.
+    retried = str(images[0])
+    text = out.read_text().splitlines()
+    text = [
+        line if not line.startswith(retried + ",") else f"{retried},,,,,,,error,service_unavailable,503"
+        for line in text
+    ]
+    out.write_text("\n".join(text) + "\n")
+    assert main(["classify", str(root), "--out", str(out), "--url", url]) == 0
+    again = capsys.readouterr().out
+    assert "1 of 1 files classified" in again and f"{len(rows) - 1} already done earlier" in again
+    rows_after = _by_path(out)
+    assert set(rows_after) == set(rows) and rows_after[retried].ok
+
+
+def test_explicit_file_is_sent_whatever_its_name(live_stack, collection, tmp_path, capsys):
+    root, images = collection
+    out = tmp_path / "named.jsonl"
+    assert main(["classify", str(root / "bad/notes.txt"), str(images[0]), "--out", str(out),
+                 "--url", live_stack.config.url]) == 0  # fmt: skip
+    rows = _by_path(out)
+    assert rows[str(root / "bad/notes.txt")].error_code == "unsupported_media_type"
+    assert rows[str(images[0])].ok
+    assert all(json.loads(line)["path"] for line in out.read_text().splitlines())
+
+
+def test_organize_copies_links_and_uncertain(live_stack, collection, tmp_path, capsys):
+    root, images = collection
+    url = live_stack.config.url
+    copies, links = tmp_path / "sorted", tmp_path / "linked"
+    assert main(["classify", str(root), "--out", str(tmp_path / "a.csv"), "--url", url, "--organize", str(copies)]) == 0
+    rows = [row for row in read_rows(tmp_path / "a.csv") if row.ok]
+    placed = sorted(p for p in copies.rglob("*") if p.is_file())
+    assert len(placed) == len(rows) == len(images)
+    assert all(not p.is_symlink() for p in placed)
+    espresso = copies / "espresso"
+    assert {p.read_bytes() for p in espresso.iterdir()} <= {p.read_bytes() for p in images}
+    assert all(p.exists() for p in images), "originals are never moved"
+
+    # Symlinks, and everything under 0.999 goes to _uncertain; same names in one folder never overwrite.
+    args = ["classify", str(root), "--url", url, "--organize", str(links), "--link", "--min-score", "0.999"]
+    assert main([*args, "--out", str(tmp_path / "b.csv")]) == 0
+    assert main([*args, "--out", str(tmp_path / "c.csv")]) == 0
+    linked = list((links / UNCERTAIN).iterdir())
+    assert len(linked) == 2 * len(images) and all(p.is_symlink() for p in linked)
+    assert {p.resolve() for p in linked} == {p.resolve() for p in images}
+    assert any(p.stem.endswith("-1") for p in linked)
+
+
+def _row_count(out: Path) -> int:
+    return len(out.read_text().splitlines()) if out.exists() else 0
+
+
+@pytest.fixture(scope="module")
+def slow_stack(stack_factory):
+    """A stack of its own: no cache and a delay per batch, so a run lasts long enough to interrupt."""
+    return stack_factory("cli-slow", workers=1, env={"CACHE_TTL_S": "0", "FAULT_INFERENCE_DELAY_MS": "150"})
+
+
+def test_sigint_leaves_a_valid_file_and_the_rerun_completes(slow_stack, collection, tmp_path):
+    root, images = collection
+    out = tmp_path / "run.jsonl"
+    argv = [str(IMGCLF), "classify", str(root), "--out", str(out), "--url", slow_stack.config.url, "--concurrency", "2"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while _row_count(out) < 5 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stdout
+    first = _by_path(out)  # parses, no duplicates
+    assert 5 <= len(first) < len(images) + len(BAD)
+
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(first)} already done earlier" in done.stdout
+    rows = _by_path(out)
+    assert set(rows) == {str(p) for p in images} | {str(root / bad) for bad in BAD}
+    assert sum(row.ok for row in rows.values()) == len(images)
+
+
+def test_retries_503_until_a_worker_is_back(slow_stack, collection, tmp_path):
+    _root, images = collection
+    out = tmp_path / "retry.csv"
+    slow_stack.stop("worker-1")
+    try:
+        assert requests.post(f"{slow_stack.config.url}/api/v1/predictions", files={"image": images[0].read_bytes()},
+                             timeout=10).status_code == 503  # fmt: skip
+        proc = subprocess.Popen([str(IMGCLF), "classify", *map(str, images[:4]), "--out", str(out),
+                                 "--url", slow_stack.config.url], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(1.5)
+        assert proc.poll() is None and _row_count(out) == 1, "waiting for a worker, nothing recorded yet"
+    finally:
+        slow_stack.start("worker-1")
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    rows = _by_path(out)
+    assert len(rows) == 4 and all(row.ok for row in rows.values())
+    assert "errors: 0" in stdout
