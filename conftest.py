@@ -4,6 +4,8 @@ stack that `make up` started on the default port."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from stack import Stack, StackConfig  # noqa: E402
 
 TEST_RUN = ROOT / ".test-run"
+SESSION_DIR = TEST_RUN / f"session-{os.getpid()}"  # concurrent sessions never share a stack
 GOLDEN = ROOT / "ml_worker" / "src" / "ml_worker" / "golden"
 
 
@@ -36,16 +39,26 @@ def _ports(start: int) -> int:
 _next_port = [18100]
 
 
+def _reap_abandoned_sessions() -> None:
+    """Stop the stacks of earlier test sessions that died without cleaning up."""
+    for session in TEST_RUN.glob("session-*"):
+        pid = int(session.name.removeprefix("session-"))
+        if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
+            for run_dir in (d for d in session.iterdir() if d.is_dir()):
+                Stack(StackConfig(run_dir=run_dir)).down()
+            shutil.rmtree(session, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def stack_factory() -> Iterator[Callable[..., Stack]]:
     """Start a stack with its own ports and run dir; all are stopped at session end."""
+    _reap_abandoned_sessions()
     started: list[Stack] = []
 
     def make(name: str, workers: int = 1, env: dict[str, str] | None = None, up: bool = True) -> Stack:
         port = _ports(_next_port[0])
         _next_port[0] = port + 10
-        stack = Stack(StackConfig(run_dir=TEST_RUN / name, port=port, workers=workers, env=env or {}))
-        stack.down()  # leftovers of an interrupted earlier run in the same dir
+        stack = Stack(StackConfig(run_dir=SESSION_DIR / name, port=port, workers=workers, env=env or {}))
         started.append(stack)
         if up:
             stack.up()
@@ -54,6 +67,7 @@ def stack_factory() -> Iterator[Callable[..., Stack]]:
     yield make
     for stack in started:
         stack.down()
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ drive the same class on other ports and run directories.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -69,11 +70,20 @@ class StackConfig:
 
 
 def _start_time(pid: int) -> str | None:
-    """The kernel's start time of a process: tells a reused pid from ours."""
+    """The kernel's start time of a live process: tells a reused pid from ours.
+
+    A zombie counts as gone (and is reaped when it is our child, as in the test fixtures),
+    otherwise stop() would wait its whole timeout for a process that has already exited.
+    """
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    if len(fields) < 20 or fields[0] == "Z":
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return None
+    return fields[19]
 
 
 def _http_ok(url: str, timeout: float = 2.0) -> bool:

@@ -95,7 +95,7 @@ def classify(data: bytes) -> Answer:
         result = queue.wait(job)
         wait_ms = (time.perf_counter() - waited) * 1000
         name, version, top = result.model_name, result.model_version, result.top
-        backend = next((w["backend"] for w in store.live_workers() if w["worker_id"] == result.worker_id), None)
+        backend = result.backend
         batch = {"id": result.batch_id, "size": result.batch_size, "worker_id": result.worker_id,
                  "deliveries": result.deliveries}  # fmt: skip
         inference_ms = result.inference_ms

@@ -122,6 +122,7 @@ def build(settings: Settings, force: bool = False) -> Path:
     started = time.monotonic()
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; the worker may run as another user
     try:
         model = build_keras_model()
         keras_logits = np.asarray(model.predict(golden_batch(), verbose=0))

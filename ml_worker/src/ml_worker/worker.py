@@ -67,6 +67,7 @@ class Worker:
                     job_id=d.job.job_id,
                     model_name=self.record.name,
                     model_version=self.record.version,
+                    backend=self.backend.name,
                     worker_id=self.worker_id,
                     batch_id=batch_id,
                     batch_size=len(live),

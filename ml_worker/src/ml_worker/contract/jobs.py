@@ -70,6 +70,7 @@ class Result:
     job_id: str
     model_name: str
     model_version: str
+    backend: str
     worker_id: str
     batch_id: str
     batch_size: int

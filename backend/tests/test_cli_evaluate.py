@@ -1,0 +1,60 @@
+"""`imgclf evaluate` on a small labelled folder and `imgclf predict`, against the shared live stack."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from imgclf.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def labelled(tmp_path, golden_dir) -> Path:
+    """Folders named by label, by WordNet id (tabby) and in another case; one folder matches no label."""
+    layout = {
+        "espresso": ["coffee.png", "coffee.png"],
+        "n02123045": ["chelsea.png"],  # tabby; the model's top-1 is "tiger cat", tabby is in its top-5
+        "Missile": ["rocket.jpg"],
+        "not_a_class": ["coffee.png"],
+    }
+    for folder, photos in layout.items():
+        (tmp_path / folder / "sub").mkdir(parents=True)
+        for i, photo in enumerate(photos):
+            shutil.copy(golden_dir / photo, tmp_path / folder / ("sub" if i else "") / f"{i}-{photo}")
+    return tmp_path
+
+
+def test_evaluate_reports_accuracy_per_class_and_confusions(live_stack, labelled, capsys):
+    assert main(["evaluate", str(labelled), "--url", live_stack.config.url, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["images"], report["errors"], report["top1"], report["top5"]) == (4, 0, 0.75, 1.0)
+    assert report["classes"]["espresso"] == {"images": 2, "errors": 0, "top1": 1.0, "top5": 1.0}
+    assert report["classes"]["n02123045"]["top1"] == 0.0 and report["classes"]["Missile"]["top1"] == 1.0
+    assert report["confusions"] == [{"expected": "n02123045", "predicted": "tiger cat", "count": 1}]
+    assert report["unknown_folders"] == ["not_a_class"]
+
+    assert main(["evaluate", str(labelled), "--url", live_stack.config.url]) == 0
+    table = capsys.readouterr().out
+    assert "75.0%" in table and "n02123045 -> tiger cat: 1" in table and "not_a_class" in table
+
+
+def test_predict_prints_top5(live_stack, golden_dir, tmp_path, capsys):
+    url = live_stack.config.url
+    assert main(["predict", str(golden_dir / "coffee.png"), str(golden_dir / "rocket.jpg"), "--url", url]) == 0
+    text = capsys.readouterr().out
+    coffee, rocket = text.split("\n\n")
+    assert coffee.splitlines()[1].split()[:2] == ["1.", "espresso"] and len(coffee.splitlines()) == 6
+    assert "missile" in rocket and "projectile" in rocket
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("text")
+    assert main(["predict", str(golden_dir / "chelsea.png"), str(bad), "--url", url, "--json"]) == 1
+    cat, failed = json.loads(capsys.readouterr().out)
+    assert cat["status"] == "ok"
+    assert {p["label"] for p in cat["top5"][:3]} == {"tiger cat", "tabby", "Egyptian cat"}
+    assert (failed["status"], failed["error_code"]) == ("error", "unsupported_media_type")

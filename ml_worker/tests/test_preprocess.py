@@ -1,0 +1,81 @@
+"""Unit tests of the preprocessing contract's individual decisions."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml_worker.contract.errors import ErrorCode, ServiceError
+from ml_worker.contract.preprocess import INPUT_SIZE, preprocess, resize_and_crop, to_rgb
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+def test_output_is_a_contiguous_uint8_tensor(golden_dir):
+    result = preprocess((golden_dir / "coffee.png").read_bytes(), 40_000_000)
+    assert result.tensor.shape == (INPUT_SIZE, INPUT_SIZE, 3) and result.tensor.dtype == np.uint8
+    assert result.tensor.flags["C_CONTIGUOUS"]
+    assert (result.format, result.width, result.height) == ("PNG", 600, 400)
+
+
+def test_resize_keeps_aspect_and_crops_the_centre():
+    # Left third red, middle green, right third blue: the centre crop of a 3:1 image is all green.
+    array = np.zeros((300, 900, 3), np.uint8)
+    array[:, :300, 0] = array[:, 300:600, 1] = array[:, 600:, 2] = 255
+    out = resize_and_crop(Image.fromarray(array))
+    assert out.shape == (224, 224, 3)
+    assert out[:, :, 1].min() > 200 and out[:, :, 0].max() < 60 and out[:, :, 2].max() < 60
+
+
+def test_transparency_is_composited_on_white():
+    rgba = Image.new("RGBA", (64, 64), (255, 0, 0, 0))
+    assert np.asarray(to_rgb(rgba)).min() == 255
+    half = Image.new("LA", (64, 64), (0, 128))
+    assert abs(int(np.asarray(to_rgb(half))[0, 0, 0]) - 127) <= 1
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped():
+    array = np.full((64, 64), 32768, np.uint16)
+    image = Image.fromarray(array)
+    assert image.mode == "I;16"
+    value = np.asarray(to_rgb(image))[0, 0, 0]
+    assert 126 <= value <= 129
+
+
+def test_large_jpeg_uses_draft_decoding_within_tolerance(golden_dir):
+    """Draft (DCT-scaled) decoding of a big JPEG must stay close to a full decode."""
+    photo = Image.open(golden_dir / "coffee.png").convert("RGB").resize((2400, 1600), Image.Resampling.BICUBIC)
+    data = encode(photo, "JPEG", quality=92)
+    fast = preprocess(data, 40_000_000).tensor.astype(np.int16)
+    full = resize_and_crop(Image.open(io.BytesIO(data)).convert("RGB")).astype(np.int16)
+    assert np.abs(fast - full).mean() < 3.0
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", ErrorCode.UNSUPPORTED_MEDIA_TYPE),
+        (b"just some text", ErrorCode.UNSUPPORTED_MEDIA_TYPE),
+        (encode(Image.new("RGB", (15, 400)), "PNG"), ErrorCode.UNPROCESSABLE_IMAGE),
+        (encode(Image.new("RGB", (7000, 6000)), "PNG"), ErrorCode.UNPROCESSABLE_IMAGE),
+        (encode(Image.new("RGB", (64, 64)), "PDF"), ErrorCode.UNSUPPORTED_MEDIA_TYPE),
+    ],
+)
+def test_refusals_carry_the_right_code(data, code):
+    with pytest.raises(ServiceError) as info:
+        preprocess(data, 40_000_000)
+    assert info.value.code == code and info.value.message
+
+
+def test_error_message_names_what_was_detected():
+    with pytest.raises(ServiceError) as info:
+        preprocess(b"<html><body>hi</body></html>", 40_000_000)
+    assert "detected: text/html" in info.value.message
+    assert "Accepted: JPEG, PNG, GIF, WebP, BMP, TIFF" in info.value.message

@@ -1,0 +1,133 @@
+"""The worker's queue handling against a real Redis server and the real model."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from ml_worker import artifacts, golden
+from ml_worker.backends import load_backend
+from ml_worker.contract import keys
+from ml_worker.contract.config import Settings
+from ml_worker.contract.jobs import Job, Result, now_ms
+from ml_worker.contract.preprocess import preprocess
+from ml_worker.queue import JobConsumer
+from ml_worker.worker import Worker, model_record
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def redis_stack(stack_factory):
+    stack = stack_factory("worker-queue", up=False)
+    stack.config.run_dir.mkdir(parents=True, exist_ok=True)
+    stack.start("redis")
+    return stack
+
+
+@pytest.fixture
+def client(redis_stack) -> redis.Redis:
+    client = redis.Redis.from_url(redis_stack.config.redis_url)
+    client.flushdb()
+    return client
+
+
+@pytest.fixture(scope="module")
+def worker_parts():
+    settings = Settings.from_env({"CLAIM_IDLE_MS": "300", "BATCH_WAIT_MS": "20"})
+    model = artifacts.load(settings)
+    return settings, model, load_backend("litert", model, 2)
+
+
+def _tensors() -> list[bytes]:
+    return [preprocess(p.path.read_bytes(), 10**8).tensor.tobytes() for p in golden.PHOTOS]
+
+
+def _enqueue(client: redis.Redis, tensor: bytes, job_id: str, deadline_ms: int | None = None) -> None:
+    job = Job(job_id, f"req-{job_id}", deadline_ms or now_ms() + 10_000, tensor)
+    client.xadd(keys.JOBS_STREAM, job.to_fields())
+
+
+def _reply(client: redis.Redis, job_id: str) -> Result | None:
+    raw = client.lpop(keys.reply(job_id))
+    return Result.from_json(raw) if raw else None
+
+
+def test_waiting_jobs_are_taken_and_answered_as_one_batch(client, worker_parts):
+    settings, model, backend = worker_parts
+    worker = Worker(settings, backend, model_record(model), client)
+    worker.consumer.ensure_group()
+    tensors = _tensors()
+    for i, tensor in enumerate(tensors):
+        _enqueue(client, tensor, f"j{i}")
+    deliveries = worker.consumer.next_batch(max_batch=8, wait_ms=20, block_ms=100)
+    assert len(deliveries) == 3
+    worker.process(deliveries)
+    results = [_reply(client, f"j{i}") for i in range(3)]
+    assert len({r.batch_id for r in results}) == 1 and all(r.batch_size == 3 for r in results)
+    labels = model.labels()
+    for photo, result in zip(golden.PHOTOS, results, strict=True):
+        assert labels[result.top[0][0]].name in photo.accepted_top1
+        assert len(result.top) == 10 and result.deliveries == 1
+    assert client.xlen(keys.JOBS_STREAM) == 0  # acked and deleted
+    assert client.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
+
+
+def test_batches_are_capped_at_max_batch(client, worker_parts):
+    settings, model, backend = worker_parts
+    consumer = JobConsumer(client, "w-cap", settings.claim_idle_ms, reply_ttl_s=10)
+    consumer.ensure_group()
+    tensor = _tensors()[0]
+    for i in range(5):
+        _enqueue(client, tensor, f"c{i}")
+    assert len(consumer.next_batch(max_batch=2, wait_ms=0, block_ms=100)) == 2
+    assert len(consumer.next_batch(max_batch=8, wait_ms=0, block_ms=100)) == 3
+
+
+def test_jobs_past_their_deadline_are_skipped_without_inference(client, worker_parts):
+    settings, model, backend = worker_parts
+    worker = Worker(settings, backend, model_record(model), client)
+    worker.consumer.ensure_group()
+    _enqueue(client, _tensors()[0], "late", deadline_ms=now_ms() - 1)
+    worker.process(worker.consumer.next_batch(8, 0, 100))
+    assert _reply(client, "late") is None
+    assert worker.stats.expired_total == 1 and worker.stats.batches_total == 0
+    assert client.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
+
+
+def test_malformed_entries_are_dropped_not_retried_forever(client, worker_parts):
+    settings, model, backend = worker_parts
+    worker = Worker(settings, backend, model_record(model), client)
+    worker.consumer.ensure_group()
+    client.xadd(keys.JOBS_STREAM, {"v": "1", "job_id": "bad"})
+    worker.process(worker.consumer.next_batch(8, 0, 100))
+    assert client.xlen(keys.JOBS_STREAM) == 0
+
+
+def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(client, worker_parts):
+    settings, model, backend = worker_parts
+    dead = JobConsumer(client, "dead", settings.claim_idle_ms, reply_ttl_s=10)
+    dead.ensure_group()
+    for i, tensor in enumerate(_tensors()):
+        _enqueue(client, tensor, f"o{i}")
+    assert len(dead.next_batch(8, 0, 100)) == 3  # taken, never answered: the consumer "dies"
+    survivor = Worker(settings, backend, model_record(model), client)
+    assert survivor.consumer.next_batch(8, 0, 50) == []  # nothing new, and too early to claim
+    time.sleep(settings.claim_idle_ms / 1000 + 0.1)
+    claimed = survivor.consumer.next_batch(8, 0, 50)
+    assert sorted(d.job.job_id for d in claimed) == ["o0", "o1", "o2"]
+    assert all(d.deliveries == 2 for d in claimed)
+    survivor.process(claimed)
+    assert all(_reply(client, f"o{i}").deliveries == 2 for i in range(3))
+    assert survivor.stats.claimed_total == 3
+    assert client.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
+
+
+def test_model_record_carries_the_label_table(worker_parts):
+    _settings, model, _backend = worker_parts
+    record = model_record(model)
+    assert record.version == model.version and len(record.labels) == 1000
+    assert record.labels[967] == {"index": 967, "wnid": "n07920052", "name": "espresso"}
+    assert record.input_size == 224
