@@ -14,8 +14,19 @@ threads = _settings.api_threads
 timeout = int(_settings.request_timeout_s) + 10
 graceful_timeout = int(_settings.request_timeout_s) + 5
 keepalive = 15
-accesslog = None
+accesslog = None  # the app logs each request as a JSON line with its request id
 errorlog = "-"
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "ml_worker.contract.logs.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
 wsgi_app = "api.wsgi:app"
 
 

@@ -36,7 +36,3 @@ def base_url(live_stack) -> str:
     """Relative page.goto("/") lands on the shared stack's nginx."""
     return live_stack.config.url
 
-
-@pytest.fixture(scope="session")
-def live_stack(stack_factory):  # TEMP-DEV: isolate from parallel sessions sharing .test-run/shared
-    return stack_factory("e2e-dev-shared", workers=1)

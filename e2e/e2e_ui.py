@@ -29,13 +29,15 @@ def open_app(page: Page, url: str = "/") -> None:
     expect(page.get_by_test_id("model-info")).to_contain_text("Model:")
 
 
+def _file_payload(path: Path) -> dict[str, str]:
+    """A file as JSON for page.evaluate: name, MIME type from the extension (as a browser does), base64 bytes."""
+    mime = mimetypes.guess_type(path.name)[0] or ""
+    return {"name": path.name, "type": mime, "b64": base64.b64encode(path.read_bytes()).decode()}
+
+
 def drop_files(page: Page, paths: list[Path]) -> None:
     """Dispatches dragenter/dragover/drop on the drop zone with the files' real bytes."""
-    files = [
-        {"name": p.name, "type": mimetypes.guess_type(p.name)[0] or "", "b64": base64.b64encode(p.read_bytes()).decode()}
-        for p in paths
-    ]
-    transfer = page.evaluate_handle(_DATA_TRANSFER_JS, files)
+    transfer = page.evaluate_handle(_DATA_TRANSFER_JS, [_file_payload(p) for p in paths])
     for event in DROP_EVENTS:
         page.get_by_test_id("dropzone").dispatch_event(event, {"dataTransfer": transfer})
 

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 from e2e_ui import card_named, focused_test_id, open_app, stored_feedback, tab_to, wait_done
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Response, expect
 
 pytestmark = pytest.mark.e2e
 
 
+def _is_feedback_post(response: Response) -> bool:
+    return response.url.endswith("/api/v1/feedback") and response.request.method == "POST"
 
-def _expect_saved(page: Page, card: Locator, base_url: str, answer, class_index: str) -> None:
+
+def _expect_saved(card: Locator, base_url: str, answer: Response, class_index: str) -> None:
     """The confirmation shows and the API stored exactly the picked class for this prediction."""
     expect(card.get_by_test_id("feedback-done")).to_have_text("Thanks — feedback saved")
     assert answer.status == 201
@@ -33,10 +36,10 @@ def test_wrong_then_picked_class_is_stored(page: Page, golden_dir: Path, base_ur
     option = card.get_by_test_id("picker-option").filter(has_text="cup").first
     expect(option).to_have_text("cup")  # the exact name ranks above "measuring cup" and "porcupine"
     class_index = option.get_attribute("data-class-index")
-    with page.expect_response(lambda r: r.url.endswith("/api/v1/feedback") and r.request.method == "POST") as answer:
+    with page.expect_response(_is_feedback_post) as answer:
         option.click()
 
-    _expect_saved(page, card, base_url, answer.value, class_index)
+    _expect_saved(card, base_url, answer.value, class_index)
     assert stored_feedback(base_url, answer.value.json()["id"])["expected_label"] == "cup"
 
 
@@ -61,8 +64,8 @@ def test_keyboard_only_upload_and_feedback(page: Page, golden_dir: Path, base_ur
     chosen = card.locator('[data-testid="picker-option"][aria-selected="true"]')
     expect(chosen).to_have_text("measuring cup")
     class_index = chosen.get_attribute("data-class-index")
-    with page.expect_response(lambda r: r.url.endswith("/api/v1/feedback") and r.request.method == "POST") as answer:
+    with page.expect_response(_is_feedback_post) as answer:
         page.keyboard.press("Enter")
 
-    _expect_saved(page, card, base_url, answer.value, class_index)
+    _expect_saved(card, base_url, answer.value, class_index)
     assert focused_test_id(page) == "feedback-done"  # focus was not dropped to <body>

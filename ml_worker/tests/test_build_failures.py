@@ -15,7 +15,7 @@ def test_wrong_weights_hash_fails_cleanly_and_leaves_nothing(tmp_path, monkeypat
     with pytest.raises(WeightsFileError, match="does not match the pinned"):
         build.build(settings)
     assert list((tmp_path / "efficientnet_lite0").iterdir()) == []
-    with pytest.raises(artifacts.ArtifactsMissing, match="ml_worker.build"):
+    with pytest.raises(artifacts.ArtifactsMissing, match=r"ml_worker\.build"):
         artifacts.load(settings)
 
 

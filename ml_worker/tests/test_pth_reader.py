@@ -124,7 +124,7 @@ def test_reads_a_small_file_written_in_the_legacy_layout(small_file):
 @pytest.mark.parametrize("cut", [10, 200, -50, -1])
 def test_truncated_file_gets_a_clear_error(small_file, cut):
     raw, _ = small_file
-    with pytest.raises(WeightsFileError, match="truncated|corrupt"):
+    with pytest.raises(WeightsFileError, match=r"truncated|corrupt"):
         read_state_dict(raw[:cut])
 
 

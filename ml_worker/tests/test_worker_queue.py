@@ -76,7 +76,7 @@ def test_waiting_jobs_are_taken_and_answered_as_one_batch(client, worker_parts):
 
 
 def test_batches_are_capped_at_max_batch(client, worker_parts):
-    settings, model, backend = worker_parts
+    settings, _model, _backend = worker_parts
     consumer = JobConsumer(client, "w-cap", settings.claim_idle_ms, reply_ttl_s=10)
     consumer.ensure_group()
     tensor = _tensors()[0]

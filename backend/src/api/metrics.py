@@ -4,6 +4,7 @@ figures read from their heartbeats at scrape time."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -32,6 +33,7 @@ QUEUE_SECONDS = Histogram("imgclf_queue_wait_seconds", "Time waiting for a worke
 CACHE_LOOKUPS = Counter("imgclf_cache_lookups_total", "Result cache lookups", ["result"])
 
 bp = Blueprint("metrics", __name__)
+access_log = logging.getLogger("api.access")
 
 
 class RedisCollector:
@@ -105,6 +107,14 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _record(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        LATENCY.labels(route).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        LATENCY.labels(route).observe(elapsed)
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            route,
+            response.status_code,
+            extra={"request_id": g.get("request_id"), "status": response.status_code, "ms": round(elapsed * 1000, 2)},
+        )
         return response

@@ -77,8 +77,11 @@ class Worker:
                 )
                 for d, p in zip(live, probabilities, strict=True)
             ]
-            for d in live:
-                log.debug("answered", extra={"request_id": d.job.request_id, "batch_id": batch_id})
+            log.info(
+                "batch answered",
+                extra={"batch_id": batch_id, "size": len(live), "inference_ms": round(elapsed * 1000, 2),
+                       "request_ids": [d.job.request_id for d in live]},
+            )  # fmt: skip
         self.consumer.finish([d.entry_id for d in deliveries], results)
         self.stats.add(expired_total=expired, claimed_total=claimed)
         if expired:
