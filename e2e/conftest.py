@@ -35,4 +35,3 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 def base_url(live_stack) -> str:
     """Relative page.goto("/") lands on the shared stack's nginx."""
     return live_stack.config.url
-

@@ -44,6 +44,9 @@ def test_wrong_then_picked_class_is_stored(page: Page, golden_dir: Path, base_ur
 
 
 def test_keyboard_only_upload_and_feedback(page: Page, golden_dir: Path, base_url: str) -> None:
+    # Any listener turns on Chromium's file-chooser interception; switched on only by
+    # expect_file_chooser it can race the key press (a real dialog then opens unseen).
+    page.on("filechooser", lambda _: None)
     open_app(page)
     tab_to(page, "dropzone")
     with page.expect_file_chooser() as chooser:

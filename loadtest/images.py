@@ -97,8 +97,13 @@ def photo_set(count: int) -> list[Photo]:
             continue
         photo = make_photo(index)
         (directory / photo.name).write_bytes(photo.data)
-        manifest[str(index)] = {"name": photo.name, "sha256": hashlib.sha256(photo.data).hexdigest(),
-                                "width": photo.width, "height": photo.height, "format": photo.format}  # fmt: skip
+        manifest[str(index)] = {
+            "name": photo.name,
+            "sha256": hashlib.sha256(photo.data).hexdigest(),
+            "width": photo.width,
+            "height": photo.height,
+            "format": photo.format,
+        }
         photos.append(photo)
     manifest_path.write_text(json.dumps(manifest, indent=1))
     if len({hashlib.sha256(p.data).digest() for p in photos}) != len(photos):
@@ -120,6 +125,16 @@ def folder(count: int) -> Path:
         if not target.exists():
             target.write_bytes(photo.data)
     return directory
+
+
+def multipart(photo: Photo, field: str = "image") -> tuple[bytes, str]:
+    """A ready-to-send multipart body and its content type, built once so load generators only write bytes."""
+    boundary = "bench-" + hashlib.sha256(photo.data).hexdigest()[:24]
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{photo.name}"\r\n'
+        f"Content-Type: {photo.mime}\r\n\r\n"
+    ).encode()
+    return head + photo.data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def summary(photos: list[Photo]) -> dict:

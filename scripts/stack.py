@@ -179,6 +179,7 @@ class Stack:
             "MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
             "CLIENT_MAX_BODY_SIZE": str(settings.max_upload_bytes + 1024 * 1024),
             "PROXY_TIMEOUT": f"{int(settings.request_timeout_s) + 5}s",
+            "API_MAX_CONNS": str(settings.api_processes * settings.api_threads),
         }
         env = self.service_env()
         tls = env.get("TLS_CERT_FILE") and env.get("TLS_KEY_FILE")

@@ -171,6 +171,7 @@ def corpus(max_upload_bytes: int) -> list[Case]:
     """Every case, for a stack with this MAX_UPLOAD_BYTES and the default MAX_PIXELS (40 MP)."""
     coffee = partial(golden, "coffee.png")
     coffee_png = partial(golden_bytes, "coffee.png")
+    rocket = partial(golden, "rocket.jpg")
     return [
         # 400: the request itself is malformed
         Case("wrong-field-name", 400, lambda: upload(coffee_png(), field_name="file")),
@@ -193,11 +194,10 @@ def corpus(max_upload_bytes: int) -> list[Case]:
         Case("decompression-bomb", 422, lambda: upload(decompression_bomb(), "bomb.png")),
         Case("huge-solid-48mp", 422, lambda: upload(huge_solid_png(), "solid.png")),
         # 200: odd but valid
-        Case("animated-gif", 200, lambda: upload(animated_gif(coffee(), golden("rocket.jpg")), "a.gif", "image/gif"),
-             ESPRESSO),  # fmt: skip
+        Case("animated-gif", 200, lambda: upload(animated_gif(coffee(), rocket()), "a.gif", "image/gif"), ESPRESSO),
         Case("cmyk-jpeg", 200, lambda: upload(cmyk_jpeg(coffee()), "cmyk.jpg", "image/jpeg"), ESPRESSO),
         Case("grey-16bit-png", 200, lambda: upload(grey16_png(coffee()), "grey16.png")),
-        Case("exif-rotated", 200, lambda: upload(exif_rotated(golden("rocket.jpg")), "rot.jpg", "image/jpeg"), ROCKET),
+        Case("exif-rotated", 200, lambda: upload(exif_rotated(rocket()), "rot.jpg", "image/jpeg"), ROCKET),
         Case("bmp", 200, lambda: upload(encode(coffee(), "BMP"), "c.bmp", "image/bmp"), ESPRESSO),
         Case("tiff", 200, lambda: upload(encode(coffee(), "TIFF"), "c.tiff", "image/tiff"), ESPRESSO),
         Case("webp", 200, lambda: upload(encode(coffee(), "WEBP", quality=95), "c.webp", "image/webp"), ESPRESSO),

@@ -157,6 +157,12 @@ def pending_request_ids(client: redis.Redis, consumer: str) -> set[str]:
     return ids
 
 
+def stream_drained(client: redis.Redis) -> bool:
+    """No job waiting in the stream and none delivered but unanswered."""
+    pending = client.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"]
+    return pending == 0 and client.xlen(keys.JOBS_STREAM) == 0
+
+
 def consumers(client: redis.Redis) -> set[str]:
     return {_text(c["name"]) for c in client.xinfo_consumers(keys.JOBS_STREAM, keys.JOBS_GROUP)}
 

@@ -15,13 +15,13 @@ from api.schemas import ErrorEnvelopeSchema, PredictionResponseSchema
 from ml_worker.contract.config import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-import badinput  # noqa: E402
+import badinput
 
 pytestmark = pytest.mark.integration
 
 LEAKS = ("Traceback", 'File "', "/work", "site-packages", '.py"', ".py'", "werkzeug", "<html")
-ERROR_CODES = {400: "invalid_request", 413: "payload_too_large", 415: "unsupported_media_type",
-               422: "unprocessable_image"}  # fmt: skip
+ERROR_CODES = {400: "invalid_request", 405: "method_not_allowed", 413: "payload_too_large",
+               415: "unsupported_media_type", 422: "unprocessable_image"}  # fmt: skip
 IMAGE_KEYS = {"sha256", "format", "width", "height", "bytes"}
 SMALL_LIMIT = 300_000
 CASES = badinput.corpus(Settings().max_upload_bytes)
@@ -75,6 +75,14 @@ def test_bad_input_case(live_stack, case: badinput.Case):
     response = case.make().post(f"{live_stack.config.url}/api/v1/predictions")
     check(response, case.status, case.top1)
     assert_healthy(live_stack.config.url)
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PUT", "DELETE"])
+def test_wrong_method_gets_envelope_and_allow(live_stack, method: str):
+    """TRACE is refused by nginx itself, the others by the API: same envelope, and an Allow header."""
+    response = requests.request(method, f"{live_stack.config.url}/api/v1/predictions", timeout=10)
+    check(response, 405)
+    assert "POST" in response.headers["Allow"]
 
 
 def test_decompression_bomb_refused_before_decoding(live_stack):

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
-import faultlib as fl  # noqa: E402
+import faultlib as fl
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -78,18 +78,20 @@ def classify(data: bytes) -> Answer:
     started = time.perf_counter()
     deadline_ms = now_ms() + int(s.request_timeout_s * 1000)
     sha256 = hashlib.sha256(data).hexdigest()
+    queue = current_app.extensions["queue"]
+    cached = store.cached_top(sha256)
+    if not cached:
+        queue.admit()  # refuse an overload before spending a decode on it
     image = preprocess(data, s.max_pixels)
     preprocess_ms = (time.perf_counter() - started) * 1000
     metrics.PREPROCESS_SECONDS.observe(preprocess_ms / 1000)
     image_info = {"sha256": sha256, "format": image.format, "width": image.width,
                   "height": image.height, "bytes": len(data)}  # fmt: skip
-    cached = store.cached_top(sha256)
     metrics.CACHE_LOOKUPS.labels("hit" if cached else "miss").inc()
     if cached:
         name, version, top = cached
         backend, batch, queue_ms, inference_ms = None, None, 0.0, 0.0
     else:
-        queue = current_app.extensions["queue"]
         job = queue.submit(g.request_id, image.tensor.tobytes(), deadline_ms)
         waited = time.perf_counter()
         result = queue.wait(job)

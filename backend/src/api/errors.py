@@ -75,6 +75,8 @@ def init_app(app: Flask) -> None:
         code = _HTTP_CODES.get(status, ErrorCode.INTERNAL_ERROR)
         response = jsonify(envelope(code, _http_message(exc)))
         response.status_code = status
+        if getattr(exc, "valid_methods", None):  # RFC 9110: a 405 must say what is allowed
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
     @app.errorhandler(Exception)

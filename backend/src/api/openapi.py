@@ -56,6 +56,7 @@ def _paths() -> dict[str, dict]:
         }
     }
     compat_body = {"description": "Same 3-key body on failure", "content": _json("CompatPrediction")}
+    report = {"type": "string", "minLength": 1, "pattern": r"\S", "description": "Not blank (blank: 400)"}
     return {
         "/api/v1/predictions": {"post": {
             "summary": "Classify one image (top-k ImageNet classes)",
@@ -105,7 +106,7 @@ def _paths() -> dict[str, dict]:
         "/feedback": {"post": {
             "summary": "Compatibility: free-text report (form field `report`)",
             "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
-                "type": "object", "required": ["report"], "properties": {"report": {"type": "string"}}}}}},
+                "type": "object", "required": ["report"], "properties": {"report": report}}}}},
             "responses": {"200": {"description": "Stored", "content": _json("CompatFeedback")},
                           "400": {"description": "Missing report", "content": _json("CompatFeedback")},
                           **{str(c): {"description": d, "content": _json(_ERR)} for c, d in _COMMON_ERRORS.items()}},

@@ -34,12 +34,23 @@ class JobQueue:
         self.timeout_s = settings.request_timeout_s
         self._enqueue = client.register_script(_ENQUEUE)
 
+    def admit(self) -> None:
+        """Cheap early check, before any decoding: a worker is live and the queue has room."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zcount(keys.WORKERS_ZSET, now_ms() - int(self.stale_s * 1000), "+inf")
+        pipe.xlen(keys.JOBS_STREAM)
+        live, length = pipe.execute()
+        self._raise_for(-1 if live == 0 else -2 if length >= self.max_queue else 0)
+
     def submit(self, request_id: str, tensor: bytes, deadline_ms: int) -> Job:
         job = Job(uuid.uuid4().hex, request_id, deadline_ms, tensor)
         args: list = [now_ms() - int(self.stale_s * 1000), self.max_queue]
         for name, value in job.to_fields().items():
             args.extend((name, value))
-        status = self._enqueue(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=args)
+        self._raise_for(self._enqueue(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=args))
+        return job
+
+    def _raise_for(self, status: int) -> None:
         if status == -1:
             raise ServiceError(
                 ErrorCode.SERVICE_UNAVAILABLE,
@@ -52,7 +63,6 @@ class JobQueue:
                 f"The service is busy ({self.max_queue} images are waiting); try again shortly.",
                 {"max_queue": self.max_queue},
             )
-        return job
 
     def wait(self, job: Job) -> Result:
         """Block until the worker answers or the job's deadline passes (504)."""

@@ -72,7 +72,8 @@ class PredictionResponseSchema(Schema):
 class FeedbackRequestSchema(Schema):
     prediction_id = fields.Str(required=True, validate=validate.Length(1, 64))
     correct = fields.Bool(required=True)
-    expected_class_index = fields.Int(load_default=None, allow_none=True)
+    # The range is checked by the route (422 validation_failed, not 400), so it is documented here only.
+    expected_class_index = fields.Int(load_default=None, allow_none=True, metadata={"minimum": 0, "maximum": 999})
     comment = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 

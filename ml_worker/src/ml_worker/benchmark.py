@@ -214,8 +214,9 @@ def measure_worker(starts: int) -> dict:
     import redis
 
     stack_mod = _stack_module()
-    config = stack_mod.StackConfig(run_dir=ROOT / ".test-run" / "bench-model", port=free_base_port(19100),
-                                   workers=1, env={"BACKEND": "litert"})  # fmt: skip
+    config = stack_mod.StackConfig(
+        run_dir=ROOT / ".test-run" / "bench-model", port=free_base_port(19100), workers=1, env={"BACKEND": "litert"}
+    )
     stack = stack_mod.Stack(config)
     stack.down()
     try:
@@ -229,15 +230,19 @@ def measure_worker(starts: int) -> dict:
             line = _wait_ready_line(stack.log_path("worker-1"), 60)
             if line is None:
                 return {"error": f"worker not ready in 60 s; read {stack.log_path('worker-1')}"}
-            ready.append({"spawn_to_ready_s": round(time.monotonic() - spawned, 3), "logged_startup_s": line.get("startup_s")})
+            ready.append(
+                {"spawn_to_ready_s": round(time.monotonic() - spawned, 3), "logged_startup_s": line.get("startup_s")}
+            )
         client = redis.Redis.from_url(config.redis_url)
         tensors = golden_tensors()
         answered = feed_jobs(client, tensors, rounds=40, burst=1) + feed_jobs(client, tensors, rounds=10, burst=16)
         pid = stack.pid("worker-1")
         return {
             "starts": ready,
-            "spawn_to_ready_s": {"median": statistics.median(r["spawn_to_ready_s"] for r in ready),
-                                 "max": max(r["spawn_to_ready_s"] for r in ready)},  # fmt: skip
+            "spawn_to_ready_s": {
+                "median": statistics.median(r["spawn_to_ready_s"] for r in ready),
+                "max": max(r["spawn_to_ready_s"] for r in ready),
+            },
             "jobs_answered": answered,
             "peak_rss_mb": round(proc_status_kb(pid, "VmHWM") / 1024, 1),
             "rss_mb": round(proc_status_kb(pid, "VmRSS") / 1024, 1),
@@ -258,8 +263,11 @@ def targets(backends: list[dict], worker: dict) -> dict:
     }
     higher_is_better = {"litert_b1_images_per_s"}
     return {
-        k: {"target": t, "measured": measured[k],
-            "met": bool(measured[k] >= t if k in higher_is_better else measured[k] <= t)}  # fmt: skip
+        k: {
+            "target": t,
+            "measured": measured[k],
+            "met": bool(measured[k] >= t if k in higher_is_better else measured[k] <= t),
+        }
         for k, t in TARGETS.items()
     }
 
@@ -269,7 +277,9 @@ def report(data: dict) -> None:
     for b in data["backends"]:
         for fig in b.get("batches", []):
             lat = fig["latency_ms"]
-            rows.append([b["backend"], fig["batch"], fig["images_per_s"], lat["p50"], lat["p99"], fig["per_image_p50_ms"]])
+            rows.append(
+                [b["backend"], fig["batch"], fig["images_per_s"], lat["p50"], lat["p99"], fig["per_image_p50_ms"]]
+            )
         if "error" in b:
             rows.append([b["backend"], "-", "error", " ".join(b["error"]), "", ""])
     print_table(["backend", "batch", "images/s", "p50 ms", "p99 ms", "ms/image"], rows)
@@ -277,17 +287,25 @@ def report(data: dict) -> None:
     if "error" in w:
         print(f"\nworker: {w['error']}")
     else:
-        print(f"\nworker (litert): spawn-to-ready median {w['spawn_to_ready_s']['median']} s, "
-              f"max {w['spawn_to_ready_s']['max']} s; peak RSS {w['peak_rss_mb']} MB after {w['jobs_answered']} jobs")  # fmt: skip
+        print(
+            f"\nworker (litert): spawn-to-ready median {w['spawn_to_ready_s']['median']} s, "
+            f"max {w['spawn_to_ready_s']['max']} s; peak RSS {w['peak_rss_mb']} MB after {w['jobs_answered']} jobs"
+        )
     print()
-    print_table(["target", "goal", "measured", "met"],
-                [[k, v["target"], v["measured"], "yes" if v["met"] else "NO"] for k, v in data["targets"].items()])  # fmt: skip
+    print_table(
+        ["target", "goal", "measured", "met"],
+        [[k, v["target"], v["measured"], "yes" if v["met"] else "NO"] for k, v in data["targets"].items()],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the inference backends and the worker.")
-    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_MODEL_SECONDS", "3")),
-                        help="timing per backend and batch size")  # fmt: skip
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=float(os.environ.get("BENCH_MODEL_SECONDS", "3")),
+        help="timing per backend and batch size",
+    )
     parser.add_argument("--starts", type=int, default=3, help="worker starts to time")
     parser.add_argument("--backend-only", choices=["litert", "tensorflow"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = Worker(settings, backend, model_record(model), client)
     info = {"model_name": model.name, "model_version": model.version, "backend": backend.name, "ready": True}
     heartbeat = Heartbeat(client, worker.worker_id, info, worker.stats,
-                          settings.heartbeat_interval_s, settings.heartbeat_stale_s)  # fmt: skip
+                          settings.heartbeat_interval_s, settings.heartbeat_stale_s, worker.stopping)  # fmt: skip
 
     def request_stop(signum: int, _frame: object) -> None:
         log.info("received %s, finishing the batch in hand", signal.Signals(signum).name)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                "startup_s": round(time.monotonic() - started, 3)},
     )  # fmt: skip
     worker.run()
-    heartbeat.stop()
+    heartbeat.join(timeout=settings.heartbeat_interval_s * 2)
     log.info("worker stopped", extra={"worker_id": worker.worker_id})
     return 0
 

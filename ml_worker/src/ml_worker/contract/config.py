@@ -43,7 +43,7 @@ class Settings:
     num_threads: int = 2
     worker_id: str = ""  # empty: <hostname>-<pid>
     api_processes: int = 2  # gunicorn worker processes (decoding runs here: one per core)
-    api_threads: int = 16  # threads per process; each waiting request holds one
+    api_threads: int = 32  # threads per process; each waiting request holds one (nginx admits this many)
     rate_limit_per_minute: int = 0  # 0: off
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     api_keys: tuple[str, ...] = ()

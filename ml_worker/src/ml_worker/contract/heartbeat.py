@@ -75,7 +75,7 @@ class WorkerStats:
 
 class Heartbeat(threading.Thread):
     def __init__(self, client: redis.Redis, worker_id: str, info: dict, stats: WorkerStats,
-                 interval_s: float, stale_s: float) -> None:  # fmt: skip
+                 interval_s: float, stale_s: float, stopping: threading.Event) -> None:  # fmt: skip
         super().__init__(name="heartbeat", daemon=True)
         self.client = client
         self.worker_id = worker_id
@@ -83,7 +83,7 @@ class Heartbeat(threading.Thread):
         self.stats = stats
         self.interval_s = interval_s
         self.stale_s = stale_s
-        self._stop_event = threading.Event()
+        self._stop_event = stopping
 
     def beat(self) -> None:
         record = {**self.info, "at_ms": now_ms(), "rss_bytes": _rss_bytes(), "stats": self.stats.snapshot()}
@@ -94,17 +94,20 @@ class Heartbeat(threading.Thread):
         pipe.execute()
 
     def run(self) -> None:
+        """Beat until the worker starts stopping, then withdraw at once.
+
+        Withdrawing before the last batch is finished makes the API answer 503
+        straight away instead of queueing jobs that nobody would read.
+        """
         while not self._stop_event.is_set():
             try:
                 self.beat()
             except redis.RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
             self._stop_event.wait(self.interval_s)
+        self.withdraw()
 
-    def stop(self) -> None:
-        """Stop beating and withdraw, so /ready stops counting this worker at once."""
-        self._stop_event.set()
-        self.join(timeout=self.interval_s * 2)
+    def withdraw(self) -> None:
         try:
             self.client.zrem(keys.WORKERS_ZSET, self.worker_id)
             self.client.delete(keys.worker_info(self.worker_id))

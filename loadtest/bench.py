@@ -1,0 +1,546 @@
+"""End-to-end benchmark (``make bench``): the full stack against its in-process limit.
+
+Starts its own stack (result cache off), then in one run measures: the same
+photos through decode + preprocessing + LiteRT in this process (the limit);
+closed-loop load through nginx -> API -> Redis -> worker at several
+concurrencies; where the time goes (the responses' timings_ms, /metrics and
+each service's CPU); every service's peak RSS; recovery after a burst; and the
+bulk CLI's throughput when ``imgclf`` is installed. ``--smoke`` (or
+BENCH_SMOKE=1) runs a seconds-long version for CI. Prints a table and writes
+``loadtest/results/bench-<timestamp>.json`` plus ``latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(HERE), str(ROOT / "scripts")]
+
+import images  # noqa: E402
+from stack import Stack, StackConfig  # noqa: E402
+
+from ml_worker import artifacts  # noqa: E402
+from ml_worker.backends import load_backend  # noqa: E402
+from ml_worker.benchmark import (  # noqa: E402
+    batch_figures,
+    free_base_port,
+    latency_summary,
+    percentile,
+    print_table,
+    proc_status_kb,
+    tile,
+    write_results,
+)
+from ml_worker.contract.config import Settings  # noqa: E402
+from ml_worker.contract.preprocess import preprocess  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+PATH = "/api/v1/predictions"
+STACK_ENV = {"CACHE_TTL_S": "0", "RATE_LIMIT_PER_MINUTE": "0", "BACKEND": "litert"}
+RECOVERY_WINDOW = 10
+RECOVERY_FACTOR = 1.2
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how hard each stage runs (the full run or the CI smoke run)."""
+
+    smoke: bool
+    duration_s: float
+    levels: tuple[int, ...]
+    image_count: int
+    in_process_s: float
+    burst_concurrency: int
+    burst_s: float
+    recovery_timeout_s: float
+    cli_images: int
+
+    @classmethod
+    def make(cls, smoke: bool) -> Plan:
+        if smoke:
+            return cls(True, float(os.environ.get("BENCH_DURATION_S", "2")), (1, 4, 16, 32), 8, 1.0, 50, 2.0, 20.0, 8)
+        duration = float(os.environ.get("BENCH_DURATION_S", "20"))
+        return cls(False, duration, (1, 4, 16, 32), 24, 10.0, 200, 5.0, 60.0, 96)
+
+
+# -- load generation ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sample:
+    started: float  # time.monotonic()
+    latency_s: float
+    status: int  # 0: no HTTP answer (connection error or client timeout)
+    timings: dict | None = None
+    batch_size: int | None = None
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection (reopened after errors)."""
+
+    def __init__(self, port: int, timeout_s: float) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+
+    def post(self, body: tuple[bytes, str]) -> Sample:
+        started = time.monotonic()
+        try:
+            self.conn.request("POST", PATH, body[0], {"Content-Type": body[1]})
+            response = self.conn.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            return Sample(started, time.monotonic() - started, 0)
+        latency = time.monotonic() - started
+        if response.status != 200:
+            return Sample(started, latency, response.status)
+        data = json.loads(payload)
+        return Sample(started, latency, 200, data["timings_ms"], (data.get("batch") or {}).get("size"))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def closed_loop(port: int, bodies: list, concurrency: int, duration_s: float, timeout_s: float) -> tuple[list, float]:
+    """`concurrency` clients each send the next photo as soon as the last answer arrives."""
+    samples: list[Sample] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + duration_s
+
+    def run(offset: int) -> None:
+        client, mine, i = Client(port, timeout_s), [], offset
+        while time.monotonic() < stop_at:
+            mine.append(client.post(bodies[i % len(bodies)]))
+            i += 1
+        client.close()
+        with lock:
+            samples.extend(mine)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run, args=(k * 7,), daemon=True) for k in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(duration_s + timeout_s + 5)
+    return samples, time.monotonic() - started
+
+
+# -- what the services report ------------------------------------------------------------------
+def scrape(api_port: int) -> dict[str, float]:
+    """/metrics samples as {name{labels}: value}, summed over the worker label."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = {k: v for k, v in s.labels.items() if k not in ("worker", "le")}
+            if "le" in s.labels:
+                continue
+            key = s.name + (json.dumps(labels, sort_keys=True) if labels else "")
+            values[key] = values.get(key, 0.0) + s.value
+    return values
+
+
+def metrics_delta(before: dict, after: dict) -> dict:
+    """Means over one stage from the Prometheus counters (API and worker side)."""
+
+    def mean(name: str, scale: float = 1000.0) -> float | None:
+        count = after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
+        total = after.get(f"{name}_sum", 0) - before.get(f"{name}_sum", 0)
+        return round(total / count * scale, 3) if count else None
+
+    return {
+        "preprocess_mean_ms": mean("imgclf_preprocess_seconds"),
+        "queue_wait_mean_ms": mean("imgclf_queue_wait_seconds"),
+        "worker_batch_size_mean": mean("imgclf_worker_batch_size", 1.0),
+        "worker_inference_per_batch_mean_ms": mean("imgclf_worker_inference_seconds"),
+        "worker_batches": int(
+            after.get("imgclf_worker_inference_seconds_count", 0)
+            - before.get("imgclf_worker_inference_seconds_count", 0)
+        ),
+    }
+
+
+def service_pids(stack: Stack) -> dict[str, list[int]]:
+    """Every process of every service (gunicorn and nginx: master plus children)."""
+    pids: dict[str, list[int]] = {}
+    for name in stack.services():
+        pid = stack.pid(name)
+        if pid is None:
+            continue
+        try:
+            pids[name] = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+        except psutil.NoSuchProcess:
+            continue
+    return pids
+
+
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    out = {}
+    for name, pids in service_pids(stack).items():
+        total = 0.0
+        for pid in pids:
+            try:
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        out[name] = total
+    return out
+
+
+def peak_rss(stack: Stack) -> dict:
+    """VmHWM per service in MB; multi-process services are summed (shared pages counted twice)."""
+    per_service = {
+        name: round(sum(proc_status_kb(pid, "VmHWM") for pid in pids) / 1024, 1)
+        for name, pids in service_pids(stack).items()
+    }
+    processes = {name: len(pids) for name, pids in service_pids(stack).items()}
+    return {"services_mb": per_service, "processes": processes, "total_mb": round(sum(per_service.values()), 1)}
+
+
+# -- stages ---------------------------------------------------------------------------------------
+def in_process_limit(photos: list[images.Photo], settings: Settings, seconds: float) -> dict:
+    """Decode + preprocess + LiteRT in one process, batch 1 in a loop; then batched inference."""
+    backend = load_backend("litert", artifacts.load(settings), settings.num_threads)
+    warm = preprocess(photos[0].data, settings.max_pixels).tensor[None]
+    for _ in range(3):
+        backend.predict(warm)
+    pre_s, infer_s, total_s = [], [], []
+    deadline = time.perf_counter() + seconds
+    i = 0
+    while i < len(photos) or time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        tensor = preprocess(photos[i % len(photos)].data, settings.max_pixels).tensor
+        t1 = time.perf_counter()
+        backend.predict(tensor[None])
+        t2 = time.perf_counter()
+        pre_s.append(t1 - t0)
+        infer_s.append(t2 - t1)
+        total_s.append(t2 - t0)
+        i += 1
+    tensors = tile(np.stack([preprocess(p.data, settings.max_pixels).tensor for p in photos]), 16)
+    pre_mean = statistics.fmean(pre_s)
+    batched = {}
+    for b in (8, 16):
+        fig = batch_figures(backend.predict, tensors[:b], seconds / 2)
+        batched[str(b)] = {**fig, "with_preprocess_images_per_s": round(1 / (pre_mean + 1 / fig["images_per_s"]), 2)}
+    best = max(batched.values(), key=lambda f: f["with_preprocess_images_per_s"])
+    return {
+        "backend": "litert",
+        "num_threads": settings.num_threads,
+        "images": len(total_s),
+        "batch1": {
+            "images_per_s": round(len(total_s) / sum(total_s), 2),
+            "latency_p50_ms": round(percentile(total_s, 50) * 1000, 3),
+            "preprocess_p50_ms": round(percentile(pre_s, 50) * 1000, 3),
+            "preprocess_mean_ms": round(pre_mean * 1000, 3),
+            "inference_p50_ms": round(percentile(infer_s, 50) * 1000, 3),
+        },
+        "batched": batched,
+        "best_batch": best["batch"],
+        "best_images_per_s": best["with_preprocess_images_per_s"],
+    }
+
+
+def breakdown(ok: list[Sample]) -> dict:
+    """Medians of where each request's time went, from the API's timings_ms."""
+
+    def p50(values: list[float]) -> float:
+        return round(percentile(values, 50), 3)
+
+    http = [s.latency_s * 1000 - s.timings["total"] for s in ok]
+    untracked = [s.timings["total"] - s.timings["preprocess"] - s.timings["queue"] - s.timings["inference"] for s in ok]
+    return {
+        "client_p50_ms": p50([s.latency_s * 1000 for s in ok]),
+        "api_total_p50_ms": p50([s.timings["total"] for s in ok]),
+        "preprocess_p50_ms": p50([s.timings["preprocess"] for s in ok]),
+        "queue_p50_ms": p50([s.timings["queue"] for s in ok]),
+        "inference_p50_ms": p50([s.timings["inference"] for s in ok]),
+        "api_other_p50_ms": p50(untracked),
+        "http_and_serialisation_p50_ms": p50(http),
+        "batch_size_mean": round(statistics.fmean(s.batch_size or 1 for s in ok), 2) if ok else 0.0,
+    }
+
+
+def level(stack: Stack, bodies: list, concurrency: int, plan: Plan, settings: Settings) -> dict:
+    before_metrics, before_cpu = scrape(stack.config.api_port), cpu_seconds(stack)
+    cpu_started = time.process_time()
+    samples, wall = closed_loop(
+        stack.config.port, bodies, concurrency, plan.duration_s, settings.request_timeout_s + 10
+    )
+    loadgen_cpu = time.process_time() - cpu_started
+    after_cpu = cpu_seconds(stack)
+    time.sleep(settings.heartbeat_interval_s + 0.2)  # the workers' figures reach /metrics with their heartbeat
+    after_metrics = scrape(stack.config.api_port)
+    ok = [s for s in samples if s.status == 200]
+    return {
+        "concurrency": concurrency,
+        "wall_s": round(wall, 3),
+        "requests": len(samples),
+        "ok": len(ok),
+        "errors": len(samples) - len(ok),
+        "status_counts": {str(k): v for k, v in sorted(Counter(s.status for s in samples).items())},
+        "images_per_s": round(len(ok) / wall, 2),
+        "latency_ms": latency_summary([s.latency_s for s in ok]),
+        "breakdown": breakdown(ok),
+        "metrics": metrics_delta(before_metrics, after_metrics),
+        "service_cpu_ms_per_image": {
+            name: round((after_cpu.get(name, 0) - before) * 1000 / max(len(ok), 1), 2)
+            for name, before in before_cpu.items()
+        },
+        "loadgen_cpu": {"seconds": round(loadgen_cpu, 3), "percent_of_one_core": round(100 * loadgen_cpu / wall, 1)},
+    }
+
+
+def burst_and_recovery(stack: Stack, bodies: list, plan: Plan, settings: Settings) -> dict:
+    """Baseline p50 at concurrency 1, a burst, then concurrency 1 until a 10-request window is back."""
+    probe = Client(stack.config.port, settings.request_timeout_s + 10)
+    baseline = [probe.post(bodies[i % len(bodies)]) for i in range(2 * RECOVERY_WINDOW)]
+    baseline_p50 = percentile([s.latency_s for s in baseline if s.status == 200], 50)
+    result: dict = {}
+    burst_thread = threading.Thread(
+        target=lambda: result.update(
+            samples=closed_loop(
+                stack.config.port, bodies, plan.burst_concurrency, plan.burst_s, settings.request_timeout_s + 10
+            )
+        ),
+        daemon=True,
+    )
+    burst_started = time.monotonic()
+    burst_thread.start()
+    time.sleep(plan.burst_s)
+    burst_end = time.monotonic()
+    window: list[float] = []
+    recovered_after, probes, i = None, 0, 0
+    while time.monotonic() - burst_end < plan.recovery_timeout_s:
+        sample = probe.post(bodies[i % len(bodies)])
+        i, probes = i + 1, probes + 1
+        window = [*window, sample.latency_s if sample.status == 200 else float("inf")][-RECOVERY_WINDOW:]
+        if len(window) == RECOVERY_WINDOW and statistics.median(window) <= RECOVERY_FACTOR * baseline_p50:
+            recovered_after = time.monotonic() - burst_end
+            break
+    probe.close()
+    burst_thread.join(settings.request_timeout_s + 30)
+    samples = result.get("samples", ([], 0.0))[0]
+    by_status: dict[str, dict] = {}
+    for status, count in sorted(Counter(s.status for s in samples).items()):
+        lat = [s.latency_s for s in samples if s.status == status]
+        first = min(s.started + s.latency_s for s in samples if s.status == status) - burst_started
+        by_status[str(status)] = {"count": count, "latency_ms": latency_summary(lat), "first_at_s": round(first, 3)}
+    return {
+        "concurrency": plan.burst_concurrency,
+        "duration_s": plan.burst_s,
+        "requests": len(samples),
+        "by_status": by_status,
+        "timeouts_or_connection_errors": by_status.get("0", {}).get("count", 0)
+        + by_status.get("504", {}).get("count", 0),
+        "baseline_p50_ms": round(baseline_p50 * 1000, 3),
+        "recovered": recovered_after is not None,
+        "recovery_s": round(recovered_after, 3) if recovered_after is not None else None,
+        "probe_requests": probes,
+    }
+
+
+def cli_stage(stack: Stack, count: int, c4_images_per_s: float, out_dir: Path) -> dict:
+    """`imgclf classify DIR --concurrency 4` over a folder, against the closed-loop figure at concurrency 4."""
+    exe = VENV_BIN / "imgclf"
+    if not exe.exists():
+        return {"skipped": f"{exe} is not installed"}
+    check = subprocess.run([str(exe), "classify", "--help"], capture_output=True, text=True, timeout=60, check=False)
+    if check.returncode != 0:
+        last = (check.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"skipped": f"`imgclf classify --help` failed: {last}"}
+    folder, out = images.folder(count), out_dir / "cli-bench.csv"
+    argv = [str(exe), "classify", str(folder), "--out", str(out), "--concurrency", "4", "--url", stack.config.url]
+    started = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    wall = time.monotonic() - started
+    rows = max(len(out.read_text().splitlines()) - 1, 0) if out.exists() else 0
+    ips = count / wall
+    return {
+        "images": count,
+        "exit_code": proc.returncode,
+        "csv_rows": rows,
+        "wall_s": round(wall, 3),
+        "images_per_s": round(ips, 2),
+        "closed_loop_c4_images_per_s": c4_images_per_s,
+        "ratio": round(ips / c4_images_per_s, 3) if c4_images_per_s else None,
+        "within_10_percent": bool(c4_images_per_s and ips >= 0.9 * c4_images_per_s),
+    }
+
+
+# -- the run ---------------------------------------------------------------------------------------
+def own_stack(name: str, start_port: int) -> Stack:
+    """A stack (not yet up) on free ports >= start_port, run dir .test-run/<name>, result cache off."""
+    config = StackConfig(
+        run_dir=ROOT / ".test-run" / name,
+        port=free_base_port(start_port),
+        workers=int(os.environ.get("BENCH_WORKERS", "1")),
+        env=STACK_ENV,
+    )
+    stack = Stack(config)
+    stack.down()  # leftovers of an interrupted earlier run
+    return stack
+
+
+def run(plan: Plan, out_dir: Path) -> dict:
+    photos = images.photo_set(plan.image_count)
+    bodies = [images.multipart(p) for p in photos]
+    stack = own_stack("bench-smoke" if plan.smoke else "bench", 19200)
+    config = stack.config
+    settings = Settings.from_env(stack.service_env())
+    data: dict = {
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "smoke": plan.smoke,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg_start": list(os.getloadavg()),
+            "note": "shared machine: other processes may take CPU during the run",
+        },
+        "config": {
+            "duration_s": plan.duration_s,
+            "levels": list(plan.levels),
+            "workers": config.workers,
+            "url": config.url,
+            "max_batch": settings.max_batch,
+            "batch_wait_ms": settings.batch_wait_ms,
+            "api_processes": settings.api_processes,
+            "api_threads": settings.api_threads,
+            "num_threads": settings.num_threads,
+            "cache_ttl_s": settings.cache_ttl_s,
+        },
+        "images": images.summary(photos),
+        "in_process": in_process_limit(photos, settings, plan.in_process_s),
+    }
+    try:
+        stack.up()
+        closed_loop(config.port, bodies, 2, 1.0 if plan.smoke else 3.0, settings.request_timeout_s + 10)  # warm-up
+        limit = data["in_process"]["batch1"]["images_per_s"]
+        data["end_to_end"] = []
+        for concurrency in plan.levels:
+            figures = level(stack, bodies, concurrency, plan, settings)
+            figures["ratio_to_in_process"] = round(figures["images_per_s"] / limit, 3)
+            data["end_to_end"].append(figures)
+        data["burst"] = burst_and_recovery(stack, bodies, plan, settings)
+        c4 = next((f["images_per_s"] for f in data["end_to_end"] if f["concurrency"] == 4), 0.0)
+        data["cli"] = cli_stage(stack, plan.cli_images, c4, out_dir)
+        data["peak_rss"] = peak_rss(stack)
+    finally:
+        stack.down()
+    data["machine"]["loadavg_end"] = list(os.getloadavg())
+    return data
+
+
+def report(data: dict) -> None:
+    img, lim = data["images"], data["in_process"]
+    print(
+        f"{img['count']} photos, {img['megapixels']['min']}-{img['megapixels']['max']} MP, {img['formats']}; "
+        f"cache off; {data['config']['workers']} worker(s); shared machine\n"
+    )
+    b1 = lim["batch1"]
+    print(
+        f"in-process limit (litert, batch 1): {b1['images_per_s']} images/s, p50 {b1['latency_p50_ms']} ms "
+        f"(preprocess p50 {b1['preprocess_p50_ms']} ms, inference p50 {b1['inference_p50_ms']} ms); "
+        f"best batch {lim['best_batch']}: {lim['best_images_per_s']} images/s\n"
+    )
+    rows = []
+    for f in data["end_to_end"]:
+        lat, bd = f["latency_ms"], f["breakdown"]
+        rows.append(
+            [
+                f["concurrency"],
+                f["requests"],
+                f["errors"],
+                f["images_per_s"],
+                f["ratio_to_in_process"],
+                lat["p50"],
+                lat["p95"],
+                lat["p99"],
+                bd["preprocess_p50_ms"],
+                bd["queue_p50_ms"],
+                bd["inference_p50_ms"],
+                bd["http_and_serialisation_p50_ms"],
+                bd["batch_size_mean"],
+                f["loadgen_cpu"]["percent_of_one_core"],
+            ]
+        )
+    print_table(
+        [
+            "conc",
+            "reqs",
+            "errs",
+            "img/s",
+            "÷limit",
+            "p50",
+            "p95",
+            "p99",
+            "prep",
+            "queue",
+            "infer",
+            "http",
+            "batch",
+            "gen%",
+        ],
+        rows,
+    )
+    print("\nCPU ms per image by service:")
+    names = list(data["end_to_end"][0]["service_cpu_ms_per_image"])
+    print_table(
+        ["conc", *names], [[f["concurrency"], *f["service_cpu_ms_per_image"].values()] for f in data["end_to_end"]]
+    )
+    b = data["burst"]
+    statuses = ", ".join(f"{k}: {v['count']}" for k, v in b["by_status"].items())
+    print(
+        f"\nburst {b['concurrency']} x {b['duration_s']} s: {b['requests']} requests ({statuses}); "
+        f"back within {RECOVERY_FACTOR}x of {b['baseline_p50_ms']} ms after "
+        f"{b['recovery_s'] if b['recovered'] else 'NOT recovered'} s"
+    )
+    rss = data["peak_rss"]
+    print(
+        "\npeak RSS (VmHWM, MB): "
+        + ", ".join(f"{k} {v}" for k, v in rss["services_mb"].items())
+        + f"; total {rss['total_mb']}"
+    )
+    cli = data["cli"]
+    print(
+        "\nCLI: "
+        + (
+            cli["skipped"]
+            if "skipped" in cli
+            else f"{cli['images_per_s']} images/s vs {cli['closed_loop_c4_images_per_s']} closed-loop c=4 "
+            f"(ratio {cli['ratio']}, exit {cli['exit_code']}, {cli['csv_rows']} rows)"
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the whole stack end to end.")
+    parser.add_argument(
+        "--smoke", action="store_true", default=os.environ.get("BENCH_SMOKE") == "1", help="a seconds-long run for CI"
+    )
+    parser.add_argument("--out-dir", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    data = run(Plan.make(args.smoke), args.out_dir)
+    report(data)
+    print(f"\nwrote {write_results('bench', data, args.out_dir)}")
+    return 1 if any(f["errors"] for f in data["end_to_end"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

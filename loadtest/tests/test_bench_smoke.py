@@ -1,0 +1,62 @@
+"""`make bench --smoke` end to end: the real stack, real photos, a schema-valid report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema_rs
+import pytest
+
+LOADTEST = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def smoke_report(tmp_path_factory) -> dict:
+    out_dir = tmp_path_factory.mktemp("bench")
+    env = {**os.environ, "BENCH_SMOKE": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(LOADTEST / "bench.py"), "--out-dir", str(out_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "wrote" in proc.stdout
+    return json.loads((out_dir / "latest.json").read_text())
+
+
+def test_report_matches_the_schema(smoke_report: dict) -> None:
+    schema = json.loads((LOADTEST / "bench_schema.json").read_text())
+    errors = [f"{e.instance_path}: {e.message}" for e in jsonschema_rs.validator_for(schema).iter_errors(smoke_report)]
+    assert errors == []
+    assert smoke_report["smoke"] is True
+
+
+def test_every_concurrency_level_served_without_errors(smoke_report: dict) -> None:
+    levels = smoke_report["end_to_end"]
+    assert [f["concurrency"] for f in levels] == [1, 4, 16, 32]
+    for figures in levels:
+        assert figures["errors"] == 0, figures["status_counts"]
+        assert figures["images_per_s"] > 0
+        assert figures["breakdown"]["inference_p50_ms"] > 0
+    assert smoke_report["in_process"]["batch1"]["images_per_s"] > 0
+
+
+def test_burst_is_answered_and_latency_recovers(smoke_report: dict) -> None:
+    burst = smoke_report["burst"]
+    assert burst["requests"] > 0
+    assert burst["timeouts_or_connection_errors"] == 0, burst["by_status"]
+    assert burst["recovered"], burst
+
+
+def test_every_service_reports_a_peak_rss(smoke_report: dict) -> None:
+    rss = smoke_report["peak_rss"]["services_mb"]
+    assert all(rss[name] > 1 for name in ("redis", "worker-1", "api", "nginx")), rss

@@ -1,0 +1,77 @@
+"""The golden photos stored differently (EXIF-rotated, CMYK, greyscale, partly transparent)
+classify like the originals: preprocessing normalises what the model should not have to see."""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml_worker import artifacts
+from ml_worker.backends import load_backend, softmax
+from ml_worker.contract.config import Settings
+from ml_worker.contract.preprocess import preprocess, resize_and_crop
+from ml_worker.golden import PHOTOS, Golden
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
+import badinput  # the variant builders are shared with the API's bad-input corpus
+
+MAX_PIXELS = Settings().max_pixels
+VARIANTS: dict[str, Callable[[Image.Image], bytes]] = {
+    "exif-rotated-90": lambda image: badinput.exif_rotated(image, 6),
+    "exif-rotated-270": lambda image: badinput.exif_rotated(image, 8),
+    "cmyk-jpeg": badinput.cmyk_jpeg,
+    "greyscale-png": badinput.grey_png,
+    "transparent-png": badinput.transparent_png,
+}
+
+
+class Classifier:
+    """The LiteRT model in-process: tensor -> top-1 label."""
+
+    def __init__(self) -> None:
+        model = artifacts.load(Settings.from_env())
+        self.backend = load_backend("litert", model, num_threads=2)
+        self.labels = [label.name for label in model.labels()]
+
+    def top1(self, tensor: np.ndarray) -> str:
+        probabilities = softmax(self.backend.predict(tensor[None]))[0]
+        return self.labels[int(probabilities.argmax())]
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier()
+
+
+def top1_of(classifier: Classifier, data: bytes) -> str:
+    return classifier.top1(preprocess(data, MAX_PIXELS).tensor)
+
+
+@pytest.mark.parametrize("photo", PHOTOS, ids=lambda p: p.file)
+def test_original_is_accepted(classifier: Classifier, photo: Golden):
+    assert top1_of(classifier, photo.path.read_bytes()) in photo.accepted_top1
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=str)
+@pytest.mark.parametrize("photo", PHOTOS, ids=lambda p: p.file)
+def test_variant_keeps_top1(classifier: Classifier, photo: Golden, variant: str):
+    data = VARIANTS[variant](badinput.golden(photo.file))
+    assert top1_of(classifier, data) in photo.accepted_top1
+
+
+def test_exif_orientation_matters(classifier: Classifier):
+    """Decoded ignoring its EXIF tag, the rotated rocket lies on its side and is misclassified,
+    so the upright answer above is owed to the orientation handling, not to luck."""
+    rocket = next(p for p in PHOTOS if p.file == "rocket.jpg")
+    data = badinput.exif_rotated(badinput.golden(rocket.file), 6)
+    with Image.open(io.BytesIO(data)) as sideways:
+        assert sideways.getexif()[badinput.EXIF_ORIENTATION] == 6
+        ignoring_exif = classifier.top1(resize_and_crop(sideways.convert("RGB")))
+    assert ignoring_exif not in rocket.accepted_top1
+    assert top1_of(classifier, data) in rocket.accepted_top1
