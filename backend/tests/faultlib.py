@@ -143,6 +143,16 @@ def wait_until(condition: Callable[[], object], timeout_s: float, interval_s: fl
     return value
 
 
+def restart_and_wait_healed(stack, service: str, load: Load) -> float:
+    """Start ``service`` again; the time the first request started after it succeeded (0: never)."""
+    stack.start(service)
+    restarted = time.monotonic()
+    return wait_until(
+        lambda: min((o.started for o in load.outcomes if o.status == 200 and o.started > restarted), default=0),
+        timeout_s=PROMPT_S,
+    )
+
+
 def redis_client(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1)
 

@@ -54,12 +54,7 @@ def test_redis_crash_gives_503s_then_heals_and_keeps_feedback(stack_factory) -> 
         assert ready.status_code == 503 and "redis" in ready.json()["error"]["details"]["missing"], ready.text
         time.sleep(1)  # a real outage, not a blip
         restarting = time.monotonic()
-        stack.start("redis")
-        restarted = time.monotonic()
-        healed = fl.wait_until(
-            lambda: min((o.started for o in load.outcomes if o.status == 200 and o.started > restarted), default=0),
-            timeout_s=fl.PROMPT_S,
-        )
+        healed = fl.restart_and_wait_healed(stack, "redis", load)
         time.sleep(2)  # some steady traffic after healing
     outcomes = load.outcomes
 

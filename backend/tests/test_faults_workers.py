@@ -66,12 +66,7 @@ def test_sole_worker_outage_fails_fast_and_heals(stack_factory) -> None:
         killed = time.monotonic()
         assert fl.wait_until(lambda: _ready_status(url) == 503, timeout_s=stale_s + 2), "/ready still says ready"
         assert fl.wait_until(lambda: any(o.status == 503 and o.started > killed for o in load.outcomes), fl.PROMPT_S)
-        stack.start("worker-1")
-        restarted = time.monotonic()
-        healed = fl.wait_until(
-            lambda: min((o.started for o in load.outcomes if o.status == 200 and o.started > restarted), default=0),
-            timeout_s=fl.PROMPT_S,
-        )
+        healed = fl.restart_and_wait_healed(stack, "worker-1", load)
         time.sleep(2)  # some steady traffic after healing
     outcomes = load.outcomes
 
