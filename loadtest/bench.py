@@ -367,6 +367,8 @@ def cli_stage(stack: Stack, count: int, c4_images_per_s: float, out_dir: Path) -
         last = (check.stderr.strip().splitlines() or ["no output"])[-1]
         return {"skipped": f"`imgclf classify --help` failed: {last}"}
     folder, out = images.folder(count), out_dir / "cli-bench.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)  # the CLI resumes from an existing results file
     argv = [str(exe), "classify", str(folder), "--out", str(out), "--concurrency", "4", "--url", stack.config.url]
     started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
