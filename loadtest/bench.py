@@ -78,7 +78,7 @@ class Plan:
         if smoke:
             return cls(True, float(os.environ.get("BENCH_DURATION_S", "2")), (1, 4, 16, 32), 8, 1.0, 50, 2.0, 20.0, 8)
         duration = float(os.environ.get("BENCH_DURATION_S", "20"))
-        return cls(False, duration, (1, 4, 16, 32), 24, 10.0, 200, 5.0, 60.0, 96)
+        return cls(False, duration, (1, 4, 16, 32), 24, 10.0, 200, 5.0, 60.0, 192)
 
 
 # -- load generation ------------------------------------------------------------------------------

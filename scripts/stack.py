@@ -136,6 +136,7 @@ class Stack:
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
             env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"127.0.0.1:{self.config.api_port}")
+            env.setdefault("MALLOC_ARENA_MAX", "2")  # many threads decoding images: cap glibc's arenas
             return [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "backend" / "gunicorn.conf.py")], env
         if name == "nginx":
             conf = self._nginx_conf()
@@ -155,6 +156,7 @@ class Stack:
             "appendonly yes",  # feedback must survive restarts and crashes
             "appendfsync everysec",
             'save ""',  # durability comes from the AOF alone
+            "hz 100",  # blocking-read timeouts (the worker's batch window) fire within 10 ms, not 100
             "protected-mode yes",
             *([f"requirepass {password}"] if password else []),
         ]

@@ -101,7 +101,7 @@ def test_redis_keeps_an_append_only_file_on_a_named_volume() -> None:
     redis_service = services()["redis"]
     command = redis_service["command"]
     assert redis_service["image"] == "redis:7"
-    for option, value in (("--appendonly", "yes"), ("--appendfsync", "everysec"), ("--save", "")):
+    for option, value in (("--appendonly", "yes"), ("--appendfsync", "everysec"), ("--save", ""), ("--hz", "100")):
         assert command[command.index(option) + 1] == value
     volume, target = redis_service["volumes"][0].split(":")
     assert target == "/data"

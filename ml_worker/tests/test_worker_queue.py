@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 
 import pytest
@@ -131,3 +132,18 @@ def test_model_record_carries_the_label_table(worker_parts):
     assert record.version == model.version and len(record.labels) == 1000
     assert record.labels[967] == {"index": 967, "wnid": "n07920052", "name": "espresso"}
     assert record.input_size == 224
+
+
+def test_an_idle_worker_answers_a_lone_job_without_waiting_for_company(client, worker_parts):
+    """A job that arrives while the worker is blocked idle is not held for the batch window."""
+    settings, _model, _backend = worker_parts
+    consumer = JobConsumer(client, "w-idle", settings.claim_idle_ms, reply_ttl_s=10)
+    consumer.ensure_group()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(consumer.next_batch, max_batch=8, wait_ms=3000, block_ms=2000)
+        time.sleep(0.3)  # the worker is now blocked on an empty stream
+        enqueued = time.monotonic()
+        _enqueue(client, _tensors()[0], "lone")
+        batch = pending.result(timeout=10)
+    assert [d.job.job_id for d in batch] == ["lone"]
+    assert time.monotonic() - enqueued < 1.5  # the 3 s batch window was not spent

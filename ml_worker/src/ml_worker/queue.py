@@ -54,7 +54,8 @@ class JobConsumer:
             out.append(Delivery(entry_id, job, (deliveries or {}).get(entry_id, 1)))
         return out
 
-    def _read(self, count: int, block_ms: int) -> list:
+    def _read(self, count: int, block_ms: int | None) -> list:
+        """New entries for this consumer; block_ms=None returns at once."""
         response = self.client.xreadgroup(
             keys.JOBS_GROUP, self.consumer, {keys.JOBS_STREAM: ">"}, count=count, block=block_ms
         )
@@ -80,12 +81,19 @@ class JobConsumer:
         return self._decode(entries, counts)
 
     def next_batch(self, max_batch: int, wait_ms: int, block_ms: int) -> list[Delivery]:
-        """Up to max_batch jobs: block for the first, then wait at most wait_ms for more."""
+        """Up to max_batch jobs.
+
+        When jobs are already waiting (the service is busy), wait at most wait_ms
+        for more to fill the batch; an idle worker answers a lone job at once,
+        since nothing suggests company is coming and waiting would only add latency.
+        """
         claimed = self.claim_orphans(max_batch)
         if claimed:
             return claimed
-        entries = self._read(max_batch, block_ms)
-        if entries and wait_ms > 0:
+        entries = self._read(max_batch, None)
+        if not entries:
+            return self._decode(self._read(max_batch, block_ms))
+        if wait_ms > 0:
             deadline = time.monotonic() + wait_ms / 1000
             while len(entries) < max_batch and (remaining := deadline - time.monotonic()) > 0:
                 more = self._read(max_batch - len(entries), max(1, int(remaining * 1000)))

@@ -43,6 +43,7 @@ class Settings:
     num_threads: int = 2
     worker_id: str = ""  # empty: <hostname>-<pid>
     api_processes: int = 2  # gunicorn worker processes (decoding runs here: one per core)
+    decode_concurrency: int = 1  # images decoded at once per API process (bounds memory and tail latency)
     api_threads: int = 32  # threads per process; each waiting request holds one (nginx admits this many)
     rate_limit_per_minute: int = 0  # 0: off
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
@@ -67,7 +68,7 @@ class Settings:
         positive = (
             "max_upload_bytes", "max_pixels", "max_batch", "max_queue", "request_timeout_s",
             "claim_idle_ms", "heartbeat_interval_s", "heartbeat_stale_s", "prediction_ttl_s",
-            "num_threads", "api_processes", "api_threads",
+            "num_threads", "api_processes", "api_threads", "decode_concurrency",
         )  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:

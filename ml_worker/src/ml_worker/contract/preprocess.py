@@ -128,7 +128,9 @@ def resize_and_crop(image: Image.Image) -> np.ndarray:
     width, height = image.size
     scale = RESIZE_SHORTER_TO / min(width, height)
     new_size = (max(INPUT_SIZE, round(width * scale)), max(INPUT_SIZE, round(height * scale)))
-    resized = image.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=None)
+    # reducing_gap: big images are first box-reduced by an integer factor, keeping at least
+    # 3x the target size for the bicubic pass (Pillow: indistinguishable, several times faster).
+    resized = image.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=3.0)
     left = (new_size[0] - INPUT_SIZE) // 2
     top = (new_size[1] - INPUT_SIZE) // 2
     cropped = resized.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
