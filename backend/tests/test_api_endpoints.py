@@ -244,3 +244,21 @@ def test_timeout_queue_full_and_no_worker(stack_factory, golden_dir):
     assert "worker" in body["error"]["message"] and no_worker.headers["Retry-After"]
     ready = requests.get(url + "/api/v1/ready", timeout=TIMEOUT)
     assert ready.status_code == 503 and "workers" in ready.json()["error"]["message"]
+
+
+def test_kept_feedback_images_are_stored_by_hash_and_persisted(stack_factory, golden_dir):
+    """With KEEP_FEEDBACK_IMAGES the upload is kept (keyed by sha256, never by file name) once feedback names it."""
+    import redis
+
+    stack = stack_factory("keep-images", env={"KEEP_FEEDBACK_IMAGES": "true"})
+    url = stack.config.url
+    data = (golden_dir / "rocket.jpg").read_bytes()
+    prediction = requests.post(url + "/api/v1/predictions", files={"image": ("../../x.jpg", data)}, timeout=TIMEOUT)
+    sha256 = prediction.json()["image"]["sha256"]
+    client = redis.Redis.from_url(stack.config.redis_url)
+    assert client.ttl(f"imgclf:image:{sha256}") > 0  # held only as long as the prediction
+    sent = {"prediction_id": prediction.json()["id"], "correct": True}
+    record = requests.post(url + "/api/v1/feedback", json=sent, timeout=TIMEOUT).json()
+    assert record["image_key"] == f"imgclf:image:{sha256}"
+    assert client.get(record["image_key"]) == data
+    assert client.ttl(record["image_key"]) == -1  # kept for the training set

@@ -1,0 +1,65 @@
+"""`make up` semantics of the stack runner: idempotent, self-healing, and `down` leaves nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from stack import ROOT, Stack, StackConfig
+
+pytestmark = pytest.mark.integration
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie nobody has reaped yet."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_second_up_is_a_quick_no_op_and_revives_dead_services(stack_factory):
+    stack: Stack = stack_factory("runner")
+    before = dict(stack.status())
+    assert all(before.values())
+    started = time.monotonic()
+    stack.up()
+    assert time.monotonic() - started < 3
+    assert dict(stack.status()) == before  # nothing restarted
+
+    stack.signal("worker-1", signal.SIGKILL)
+    time.sleep(0.3)
+    assert stack.pid("worker-1") is None
+    stack.up()
+    after = dict(stack.status())
+    assert after["worker-1"] and after["worker-1"] != before["worker-1"]
+    assert {k: v for k, v in after.items() if k != "worker-1"} == {k: v for k, v in before.items() if k != "worker-1"}
+    response = requests.get(stack.config.url + "/api/v1/ready", timeout=10)
+    assert response.status_code == 200
+
+
+def test_down_stops_exactly_what_up_started(stack_factory):
+    stack: Stack = stack_factory("runner-down")
+    pids = [pid for _name, pid in stack.status()]
+    stack.down()
+    time.sleep(0.2)
+    assert all(stack.pid(name) is None for name, _ in stack.status())
+    assert all(_gone(pid) for pid in pids)
+    assert not list(stack.config.run_dir.glob("*.pid"))
+
+
+def test_failed_start_names_the_service_and_its_log(tmp_path):
+    """A worker that cannot load its model makes `up` fail with the service and log named."""
+    env = {**os.environ, "RUN_DIR": str(tmp_path / "run"), "PORT": "18890", "ARTIFACTS_DIR": str(tmp_path / "none")}
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "stack.py"), "up"], env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    try:
+        assert result.returncode == 1
+        assert "worker-1" in result.stderr and "worker-1.log" in result.stderr
+    finally:
+        Stack(StackConfig(run_dir=tmp_path / "run", port=18890)).down()
