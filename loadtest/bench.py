@@ -217,7 +217,7 @@ def peak_rss(stack: Stack) -> dict:
 # -- stages ---------------------------------------------------------------------------------------
 def in_process_limit(photos: list[images.Photo], settings: Settings, seconds: float) -> dict:
     """Decode + preprocess + LiteRT in one process, batch 1 in a loop; then batched inference."""
-    backend = load_backend("litert", artifacts.load(settings), settings.num_threads)
+    backend = load_backend("litert", artifacts.load(settings), settings.num_threads, settings.batch_num_threads)
     warm = preprocess(photos[0].data, settings.max_pixels).tensor[None]
     for _ in range(3):
         backend.predict(warm)
@@ -244,6 +244,7 @@ def in_process_limit(photos: list[images.Photo], settings: Settings, seconds: fl
     return {
         "backend": "litert",
         "num_threads": settings.num_threads,
+        "batch_num_threads": settings.batch_num_threads,
         "images": len(total_s),
         "batch1": {
             "images_per_s": round(len(total_s) / sum(total_s), 2),
@@ -425,6 +426,7 @@ def run(plan: Plan, out_dir: Path) -> dict:
             "api_processes": settings.api_processes,
             "api_threads": settings.api_threads,
             "num_threads": settings.num_threads,
+            "batch_num_threads": settings.batch_num_threads,
             "cache_ttl_s": settings.cache_ttl_s,
         },
         "images": images.summary(photos),

@@ -77,7 +77,8 @@ def test_golden_photos_are_named_correctly(model):
 
 
 def test_variable_batch_sizes_agree_with_batch_one(model):
-    backend = load_backend("litert", model, 2)
+    """Batches run on their own single-threaded interpreter; results must not depend on it."""
+    backend = load_backend("litert", model, num_threads=2, batch_num_threads=1)
     batch = np.stack([preprocess(p.path.read_bytes(), 10**8).tensor for p in golden.PHOTOS] * 3)
     whole = backend.predict(batch)
     singles = np.concatenate([backend.predict(batch[i : i + 1]) for i in range(len(batch))])

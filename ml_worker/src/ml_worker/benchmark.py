@@ -131,13 +131,14 @@ def measure_backend(name: str, seconds: float) -> dict:
 
     settings = Settings.from_env()
     started = time.perf_counter()
-    backend = load_backend(name, artifacts.load(settings), settings.num_threads)
+    backend = load_backend(name, artifacts.load(settings), settings.num_threads, settings.batch_num_threads)
     load_s = time.perf_counter() - started
     tensors = golden_tensors()
     batches = [batch_figures(backend.predict, tile(tensors, b), seconds) for b in BATCH_SIZES]
     return {
         "backend": name,
         "num_threads": settings.num_threads,
+        "batch_num_threads": settings.batch_num_threads,
         "load_s": round(load_s, 3),
         "batches": batches,
         "process_peak_rss_mb": round(proc_status_kb(os.getpid(), "VmHWM") / 1024, 1),

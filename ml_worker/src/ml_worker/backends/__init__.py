@@ -20,11 +20,14 @@ class Backend(Protocol):
         """(n, 224, 224, 3) uint8 -> (n, 1000) float32 logits."""
 
 
-def load_backend(name: str, artifacts: ModelArtifacts, num_threads: int) -> Backend:
+def load_backend(
+    name: str, artifacts: ModelArtifacts, num_threads: int, batch_num_threads: int | None = None
+) -> Backend:
+    """``batch_num_threads`` (LiteRT only): threads for batches of 2 or more."""
     if name == "litert":
         from ml_worker.backends.litert import LiteRTBackend
 
-        return LiteRTBackend(artifacts.tflite, num_threads)
+        return LiteRTBackend(artifacts.tflite, num_threads, batch_num_threads)
     if name == "tensorflow":
         from ml_worker.backends.savedmodel import TensorFlowBackend
 

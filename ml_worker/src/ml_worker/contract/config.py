@@ -40,7 +40,8 @@ class Settings:
     model_name: str = "efficientnet_lite0"
     model_version: str = ""  # empty: the highest version directory present
     backend: str = "litert"
-    num_threads: int = 2
+    num_threads: int = 2  # inference threads for a lone image (latency while idle)
+    batch_num_threads: int = 1  # LiteRT threads for batches: jobs are queueing, the API's decoders want the cores
     worker_id: str = ""  # empty: <hostname>-<pid>
     api_processes: int = 2  # gunicorn worker processes (decoding runs here: one per core)
     decode_concurrency: int = 1  # images decoded at once per API process (bounds memory and tail latency)
@@ -68,7 +69,7 @@ class Settings:
         positive = (
             "max_upload_bytes", "max_pixels", "max_batch", "max_queue", "request_timeout_s",
             "claim_idle_ms", "heartbeat_interval_s", "heartbeat_stale_s", "prediction_ttl_s",
-            "num_threads", "api_processes", "api_threads", "decode_concurrency",
+            "num_threads", "batch_num_threads", "api_processes", "api_threads", "decode_concurrency",
         )  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:
