@@ -61,16 +61,14 @@ format: $(STAMP)
 test: setup lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	docker-compose -f docker-compose.yml config -q
-	$(MAKE) --no-print-directory audit AUDIT_STRICT=0
+	$(PY) scripts/audit.py --report-only  # a vulnerability published later must not fail the suite by itself
 
 test-unit: setup
 	$(VENV)/bin/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
-AUDIT_STRICT ?= 1
 audit: $(STAMP)
-	@# Audits the pinned dependency set; `make test` reports without failing (AUDIT_STRICT=0).
-	$(VENV)/bin/pip-audit -r constraints.txt --no-deps --disable-pip --progress-spinner off \
-		$(if $(filter 1,$(AUDIT_STRICT)),,|| echo "pip-audit found issues (report only in make test)")
+	@# Fails on a fixable vulnerability, or on packages that could not be audited at all.
+	$(PY) scripts/audit.py
 
 bench-model: setup
 	$(PY) -m ml_worker.benchmark
