@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 from flask import Flask
 
+from api.slots import FifoSlots
 from ml_worker.contract.config import Settings
 
 
@@ -29,7 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = Store(settings)
     app.extensions["store"] = store
     app.extensions["queue"] = JobQueue(store.client, settings)
-    app.extensions["decode_slots"] = threading.BoundedSemaphore(settings.decode_concurrency)
+    app.extensions["decode_slots"] = FifoSlots(settings.decode_concurrency)
     security.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)

@@ -18,7 +18,7 @@ from api.store import get_store
 from ml_worker.contract.config import Settings
 from ml_worker.contract.errors import ErrorCode, ServiceError
 from ml_worker.contract.jobs import now_ms
-from ml_worker.contract.preprocess import preprocess
+from ml_worker.contract.preprocess import Preprocessed, preprocess
 
 
 @dataclass(frozen=True)
@@ -72,45 +72,71 @@ def _labelled(name: str, version: str, top: list) -> list[dict]:
     ]
 
 
+@dataclass(frozen=True)
+class _Inference:
+    """What answered: the model, its top list, and how long the job waited and ran."""
+
+    name: str
+    version: str
+    top: list
+    backend: str | None = None
+    batch: dict | None = None
+    queue_ms: float = 0.0
+    inference_ms: float = 0.0
+
+
+def _from_worker(tensor: bytes, deadline_ms: int) -> _Inference:
+    queue = current_app.extensions["queue"]
+    job = queue.submit(g.request_id, tensor, deadline_ms)
+    waited = time.perf_counter()
+    result = queue.wait(job)
+    wait_ms = (time.perf_counter() - waited) * 1000
+    batch = {"id": result.batch_id, "size": result.batch_size, "worker_id": result.worker_id,
+             "deliveries": result.deliveries}  # fmt: skip
+    return _Inference(result.model_name, result.model_version, result.top, result.backend, batch,
+                      max(wait_ms - result.inference_ms, 0.0), result.inference_ms)  # fmt: skip
+
+
+def _decode(data: bytes, max_pixels: int) -> tuple[Preprocessed, float, float]:
+    """(image, ms waiting for a decode slot, ms decoding).
+
+    Decoding is CPU-bound: more at once than cores only multiplies the memory held by
+    half-decoded images and slows every request; the rest wait their turn here.
+    """
+    asked = time.perf_counter()
+    with current_app.extensions["decode_slots"]:
+        began = time.perf_counter()
+        image = preprocess(data, max_pixels)
+    done = time.perf_counter()
+    metrics.PREPROCESS_SECONDS.observe(done - began)
+    return image, (began - asked) * 1000, (done - began) * 1000
+
+
 def classify(data: bytes) -> Answer:
     """Run the whole path for one upload; raises ServiceError with the right status."""
     s, store = settings(), get_store()
     started = time.perf_counter()
     deadline_ms = now_ms() + int(s.request_timeout_s * 1000)
     sha256 = hashlib.sha256(data).hexdigest()
-    queue = current_app.extensions["queue"]
     cached = store.cached_top(sha256)
+    metrics.CACHE_LOOKUPS.labels("hit" if cached else "miss").inc()
     if not cached:
-        queue.admit()  # refuse an overload before spending a decode on it
-    # Decoding is CPU-bound: more at once than cores only multiplies the memory held by
-    # half-decoded images and makes every request slower; the rest wait their turn here.
-    with current_app.extensions["decode_slots"]:
-        image = preprocess(data, s.max_pixels)
-    preprocess_ms = (time.perf_counter() - started) * 1000
-    metrics.PREPROCESS_SECONDS.observe(preprocess_ms / 1000)
+        current_app.extensions["queue"].admit()  # refuse an overload before spending a decode on it
+    image, slot_ms, preprocess_ms = _decode(data, s.max_pixels)
+    if cached:
+        inference = _Inference(*cached)
+    else:
+        inference = _from_worker(image.tensor.tobytes(), deadline_ms)
+        metrics.QUEUE_SECONDS.observe(inference.queue_ms / 1000)
+    predictions = _labelled(inference.name, inference.version, inference.top)
+    prediction_id = uuid.uuid4().hex
+    stored = {"sha256": sha256, "model_name": inference.name, "model_version": inference.version,
+              "predictions": predictions[:5]}  # fmt: skip
+    store.save_prediction(prediction_id, stored, [] if cached else inference.top,
+                          data if s.keep_feedback_images else None)  # fmt: skip
+    timings = {"preprocess": preprocess_ms, "queue": slot_ms + inference.queue_ms,
+               "inference": inference.inference_ms, "total": (time.perf_counter() - started) * 1000}  # fmt: skip
     image_info = {"sha256": sha256, "format": image.format, "width": image.width,
                   "height": image.height, "bytes": len(data)}  # fmt: skip
-    metrics.CACHE_LOOKUPS.labels("hit" if cached else "miss").inc()
-    if cached:
-        name, version, top = cached
-        backend, batch, queue_ms, inference_ms = None, None, 0.0, 0.0
-    else:
-        job = queue.submit(g.request_id, image.tensor.tobytes(), deadline_ms)
-        waited = time.perf_counter()
-        result = queue.wait(job)
-        wait_ms = (time.perf_counter() - waited) * 1000
-        name, version, top = result.model_name, result.model_version, result.top
-        backend = result.backend
-        batch = {"id": result.batch_id, "size": result.batch_size, "worker_id": result.worker_id,
-                 "deliveries": result.deliveries}  # fmt: skip
-        inference_ms = result.inference_ms
-        queue_ms = max(wait_ms - inference_ms, 0.0)
-        metrics.QUEUE_SECONDS.observe(queue_ms / 1000)
-    predictions = _labelled(name, version, top)
-    prediction_id = uuid.uuid4().hex
-    stored = {"sha256": sha256, "model_name": name, "model_version": version, "predictions": predictions[:5]}
-    store.save_prediction(prediction_id, stored, top if not cached else [], data if s.keep_feedback_images else None)
-    timings = {"preprocess": preprocess_ms, "queue": queue_ms, "inference": inference_ms,
-               "total": (time.perf_counter() - started) * 1000}  # fmt: skip
-    return Answer(prediction_id, name, version, backend, predictions, bool(cached),
-                  {k: round(v, 3) for k, v in timings.items()}, batch, image_info)  # fmt: skip
+    return Answer(prediction_id, inference.name, inference.version, inference.backend, predictions,
+                  bool(cached), {k: round(v, 3) for k, v in timings.items()}, inference.batch, image_info)  # fmt: skip

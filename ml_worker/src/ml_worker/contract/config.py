@@ -43,9 +43,9 @@ class Settings:
     num_threads: int = 2  # inference threads for a lone image (latency while idle)
     batch_num_threads: int = 1  # LiteRT threads for batches: jobs are queueing, the API's decoders want the cores
     worker_id: str = ""  # empty: <hostname>-<pid>
-    api_processes: int = 2  # gunicorn worker processes (decoding runs here: one per core)
-    decode_concurrency: int = 1  # images decoded at once per API process (bounds memory and tail latency)
-    api_threads: int = 32  # threads per process; each waiting request holds one (nginx admits this many)
+    api_processes: int = 1  # gunicorn processes; one suffices (Pillow decodes outside the GIL)
+    decode_concurrency: int = 2  # images decoded at once per API process, first come first served
+    api_threads: int = 64  # threads per process; each waiting request holds one (nginx admits this many)
     rate_limit_per_minute: int = 0  # 0: off
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     api_keys: tuple[str, ...] = ()
