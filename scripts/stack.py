@@ -86,6 +86,11 @@ def _start_time(pid: int) -> str | None:
     return fields[19]
 
 
+def _quoted(value: str) -> str:
+    """A redis.conf string argument: spaces, quotes and backslashes survive."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -158,9 +163,11 @@ class Stack:
             'save ""',  # durability comes from the AOF alone
             "hz 100",  # blocking-read timeouts (the worker's batch window) fire within 10 ms, not 100
             "protected-mode yes",
-            *([f"requirepass {password}"] if password else []),
+            *([f"requirepass {_quoted(password)}"] if password else []),
         ]
         conf = data / "redis.conf"
+        conf.touch(mode=0o600)
+        conf.chmod(0o600)  # it may hold the password
         conf.write_text("\n".join(lines) + "\n")
         return conf
 
@@ -263,7 +270,8 @@ class Stack:
             while self.pid(name) is not None and time.monotonic() < deadline:
                 time.sleep(0.05)
             if self.pid(name) is not None:
-                os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # it may have exited just now
+                    os.killpg(pid, signal.SIGKILL)
         self._pidfile(name).unlink(missing_ok=True)
 
     def down(self) -> None:

@@ -262,3 +262,22 @@ def test_kept_feedback_images_are_stored_by_hash_and_persisted(stack_factory, go
     assert record["image_key"] == f"imgclf:image:{sha256}"
     assert client.get(record["image_key"]) == data
     assert client.ttl(record["image_key"]) == -1  # kept for the training set
+
+
+def _health_count(url: str) -> float:
+    text = requests.get(url + "/metrics", timeout=TIMEOUT).text
+    prefix = 'imgclf_http_requests_total{method="GET",route="/api/v1/health",status="200"}'
+    return sum(float(li.rsplit(" ", 1)[1]) for li in text.splitlines() if li.startswith(prefix))
+
+
+def test_metrics_add_up_across_api_processes(stack_factory):
+    """prometheus-client multiprocess mode: every gunicorn process's requests are counted, once."""
+    stack = stack_factory("metrics-2proc", env={"API_PROCESSES": "2", "API_THREADS": "4"})
+    url = stack.config.url
+    before = _health_count(url)
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        statuses = list(
+            pool.map(lambda _: requests.get(url + "/api/v1/health", timeout=TIMEOUT).status_code, range(30))
+        )
+    assert statuses == [200] * 30
+    assert _health_count(url) - before == 30  # one process alone would have seen about half

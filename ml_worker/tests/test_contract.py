@@ -85,4 +85,5 @@ def test_error_codes_carry_their_status():
 
 def test_keys_share_one_prefix():
     assert keys.reply("x").startswith(keys.PREFIX + ":")
-    assert keys.cache("1", "abc") != keys.cache("2", "abc")  # a new model version never reads old answers
+    assert keys.cache("m", "1", "abc") != keys.cache("m", "2", "abc")  # a new version never reads old answers
+    assert keys.cache("m", "1", "abc") != keys.cache("n", "1", "abc")

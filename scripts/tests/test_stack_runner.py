@@ -63,3 +63,22 @@ def test_failed_start_names_the_service_and_its_log(tmp_path):
         assert "worker-1" in result.stderr and "worker-1.log" in result.stderr
     finally:
         Stack(StackConfig(run_dir=tmp_path / "run", port=18890)).down()
+
+
+def test_tls_option_serves_https_with_the_same_locations(stack_factory, tmp_path):
+    """TLS_CERT_FILE/TLS_KEY_FILE add an HTTPS server from nginx/tls.conf.template."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    tls_port = 18943
+    stack: Stack = stack_factory(
+        "runner-tls", env={"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key), "TLS_PORT": str(tls_port)}
+    )
+    response = requests.get(f"https://127.0.0.1:{tls_port}/api/v1/ready", verify=str(cert), timeout=10)
+    assert response.status_code == 200
+    page = requests.get(f"https://127.0.0.1:{tls_port}/", verify=str(cert), timeout=10)
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert requests.get(stack.config.url + "/api/v1/health", timeout=10).status_code == 200  # HTTP stays

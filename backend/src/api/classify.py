@@ -91,6 +91,8 @@ def _from_worker(tensor: bytes, deadline_ms: int) -> _Inference:
     waited = time.perf_counter()
     result = queue.wait(job)
     wait_ms = (time.perf_counter() - waited) * 1000
+    if result.error:
+        raise ServiceError(ErrorCode.INTERNAL_ERROR, "The model failed on this image; the failure has been logged.")
     batch = {"id": result.batch_id, "size": result.batch_size, "worker_id": result.worker_id,
              "deliveries": result.deliveries}  # fmt: skip
     return _Inference(result.model_name, result.model_version, result.top, result.backend, batch,

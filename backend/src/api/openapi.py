@@ -24,6 +24,7 @@ _PREDICT_ERRORS = {
     413: "The file is over MAX_UPLOAD_BYTES.",
     415: "Not an image we can decode (decided from the content).",
     422: "Decodes but unusable: under 16x16 or over MAX_PIXELS.",
+    500: "The worker's inference failed on this image (logged).",
     429: "Queue full or rate limit reached; see Retry-After.",
     503: "Redis or workers unavailable; see Retry-After.",
     504: "No result within REQUEST_TIMEOUT_S.",
@@ -98,10 +99,9 @@ def _paths() -> dict[str, dict]:
                 "type": "object", "required": ["file"],
                 "properties": {"file": {"type": "string", "format": "binary"}}}}}},
             "responses": {str(c): {**compat_body, "description": d} for c, d in
-                          {200: "Top-1", 400: "Missing or bad file", 413: _PREDICT_ERRORS[413],
-                           415: _PREDICT_ERRORS[415], 422: _PREDICT_ERRORS[422], 429: "Busy",
-                           503: "Unavailable", 504: "Timed out"}.items()}
-                         | {"401": {"description": _PREDICT_ERRORS[401], "content": _json(_ERR)}},
+                          {200: "Top-1", 400: "Missing or bad file", 401: _PREDICT_ERRORS[401],
+                           413: _PREDICT_ERRORS[413], 415: _PREDICT_ERRORS[415], 422: _PREDICT_ERRORS[422],
+                           429: "Busy", 500: _PREDICT_ERRORS[500], 503: "Unavailable", 504: "Timed out"}.items()},
         }},
         "/feedback": {"post": {
             "summary": "Compatibility: free-text report (form field `report`)",
@@ -109,7 +109,8 @@ def _paths() -> dict[str, dict]:
                 "type": "object", "required": ["report"], "properties": {"report": report}}}}},
             "responses": {"200": {"description": "Stored", "content": _json("CompatFeedback")},
                           "400": {"description": "Missing report", "content": _json("CompatFeedback")},
-                          **{str(c): {"description": d, "content": _json(_ERR)} for c, d in _COMMON_ERRORS.items()}},
+                          **{str(c): {"description": d, "content": _json("CompatFeedback")}
+                             for c, d in _COMMON_ERRORS.items()}},
         }},
     }  # fmt: skip
 

@@ -18,11 +18,18 @@ from ml_worker.contract.errors import ErrorCode, ServiceError
 from ml_worker.contract.jobs import Job, Result, now_ms
 
 _ENQUEUE = """
-local live = redis.call('ZCOUNT', KEYS[2], ARGV[1], '+inf')
+local now = redis.call('TIME')
+local live = redis.call('ZCOUNT', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[1]), '+inf')
 if live == 0 then return -1 end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -2 end
 redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 return live
+"""
+
+_ADMIT = """
+local now = redis.call('TIME')
+local live = redis.call('ZCOUNT', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[1]), '+inf')
+return {live, redis.call('XLEN', KEYS[1])}
 """
 
 
@@ -33,18 +40,16 @@ class JobQueue:
         self.stale_s = settings.heartbeat_stale_s
         self.timeout_s = settings.request_timeout_s
         self._enqueue = client.register_script(_ENQUEUE)
+        self._admit = client.register_script(_ADMIT)
 
     def admit(self) -> None:
         """Cheap early check, before any decoding: a worker is live and the queue has room."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zcount(keys.WORKERS_ZSET, now_ms() - int(self.stale_s * 1000), "+inf")
-        pipe.xlen(keys.JOBS_STREAM)
-        live, length = pipe.execute()
+        live, length = self._admit(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=[int(self.stale_s * 1000)])
         self._raise_for(-1 if live == 0 else -2 if length >= self.max_queue else 0)
 
     def submit(self, request_id: str, tensor: bytes, deadline_ms: int) -> Job:
         job = Job(uuid.uuid4().hex, request_id, deadline_ms, tensor)
-        args: list = [now_ms() - int(self.stale_s * 1000), self.max_queue]
+        args: list = [int(self.stale_s * 1000), self.max_queue]
         for name, value in job.to_fields().items():
             args.extend((name, value))
         self._raise_for(self._enqueue(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=args))

@@ -115,7 +115,7 @@ def _finish(response: Response) -> Response:
     if origin and origin in _settings().cors_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-API-Key, X-Request-ID"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, X-API-Key, X-Request-ID"
         response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
         response.vary.add("Origin")
     return response
@@ -125,6 +125,6 @@ def init_app(app: Flask) -> None:
     app.config["TRUSTED_NETWORKS"] = trusted_networks(app.config["SETTINGS"].trusted_proxies)
     app.before_request(_assign_request_id)
     app.before_request(_cors_preflight)
+    app.before_request(check_rate_limit)  # first, so guessing API keys is rate-limited too
     app.before_request(check_api_key)
-    app.before_request(check_rate_limit)
     app.after_request(_finish)

@@ -13,7 +13,7 @@ from flask import current_app
 from ml_worker.contract import keys
 from ml_worker.contract.config import Settings
 from ml_worker.contract.heartbeat import live_workers
-from ml_worker.contract.model_record import ModelRecord
+from ml_worker.contract.model_record import ModelRecord, version_key
 
 LIVE_WORKERS_TTL_S = 0.5  # how long one process reuses its view of the live workers
 
@@ -59,7 +59,7 @@ class Store:
         workers = self.live_workers()
         if not workers:
             return None
-        newest = max(workers, key=lambda w: int(w["model_version"]) if w["model_version"].isdigit() else 0)
+        newest = max(workers, key=lambda w: version_key(w["model_version"]))
         record = self.model_record(newest["model_name"], newest["model_version"])
         if record is None:
             return None
@@ -72,8 +72,8 @@ class Store:
         if not self.settings.cache_enabled:
             return None
         versions = {(w["model_name"], w["model_version"]) for w in self.live_workers()}
-        for name, version in sorted(versions, reverse=True):
-            raw = self.client.get(keys.cache(version, sha256))
+        for name, version in sorted(versions, key=lambda nv: version_key(nv[1]), reverse=True):
+            raw = self.client.get(keys.cache(name, version, sha256))
             if raw is not None:
                 return name, version, json.loads(raw)
         return None
@@ -85,9 +85,11 @@ class Store:
         pipe = self.client.pipeline(transaction=False)
         pipe.set(keys.prediction(prediction_id), json.dumps(record), ex=s.prediction_ttl_s)
         if s.cache_enabled and top:
-            pipe.set(keys.cache(record["model_version"], record["sha256"]), json.dumps(top), ex=s.cache_ttl_s)
+            cache_key = keys.cache(record["model_name"], record["model_version"], record["sha256"])
+            pipe.set(cache_key, json.dumps(top), ex=s.cache_ttl_s)
         if image is not None:
-            pipe.set(keys.image(record["sha256"]), image, ex=s.prediction_ttl_s)
+            # NX: an image already kept for good (feedback named it) must not get a TTL back.
+            pipe.set(keys.image(record["sha256"]), image, ex=s.prediction_ttl_s, nx=True)
         pipe.execute()
 
     def prediction(self, prediction_id: str) -> dict | None:

@@ -10,18 +10,25 @@ from dataclasses import dataclass
 import requests
 from requests.adapters import HTTPAdapter
 
+from ml_worker.contract.errors import ErrorCode
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 # Answers that mean "try again later": overload, no worker yet, gateway trouble, and no connection at all.
 TRANSIENT_CODES = frozenset(
     {
-        "rate_limited",
-        "queue_full",
-        "service_unavailable",
-        "timeout",
-        "bad_gateway",
-        "internal_error",
-        "connection_error",
-        "http_error",
+        *(
+            code.value
+            for code in (
+                ErrorCode.RATE_LIMITED,
+                ErrorCode.QUEUE_FULL,
+                ErrorCode.SERVICE_UNAVAILABLE,
+                ErrorCode.TIMEOUT,
+                ErrorCode.BAD_GATEWAY,
+                ErrorCode.INTERNAL_ERROR,
+            )
+        ),
+        "connection_error",  # the client's own: no HTTP answer at all
+        "http_error",  # a 5xx without our envelope (e.g. a proxy in between)
     }
 )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml_worker.contract.config import Settings
+from ml_worker.contract.model_record import version_key
 from ml_worker.labels import Label, read_labels
 
 CARD = "model_card.json"
@@ -54,7 +55,7 @@ def version_dir(settings: Settings) -> Path:
     base = settings.artifacts_dir / settings.model_name
     if settings.model_version:
         return base / settings.model_version
-    versions = sorted((p for p in base.glob("*") if p.name.isdigit()), key=lambda p: int(p.name))
+    versions = sorted((p for p in base.glob("*") if p.name.isdigit()), key=lambda p: version_key(p.name))
     if not versions:
         raise ArtifactsMissing(f"no model versions under {base}; run `python -m ml_worker.build`")
     return versions[-1]

@@ -34,6 +34,7 @@ class JobConsumer:
         self.claim_idle_ms = claim_idle_ms
         self.reply_ttl_s = reply_ttl_s
         self._last_claim = 0.0
+        self._claim_cursor = "0-0"  # XAUTOCLAIM scans the pending list in pages; resume where it stopped
 
     def ensure_group(self) -> None:
         try:
@@ -67,9 +68,10 @@ class JobConsumer:
         if now - self._last_claim < self.claim_idle_ms / 2000:
             return []
         self._last_claim = now
-        _, entries, _deleted = self.client.xautoclaim(
-            keys.JOBS_STREAM, keys.JOBS_GROUP, self.consumer, self.claim_idle_ms, "0-0", count=count
+        cursor, entries, _deleted = self.client.xautoclaim(
+            keys.JOBS_STREAM, keys.JOBS_GROUP, self.consumer, self.claim_idle_ms, self._claim_cursor, count=count
         )
+        self._claim_cursor = _text(cursor)
         if not entries:
             return []
         pipe = self.client.pipeline(transaction=False)
@@ -80,7 +82,7 @@ class JobConsumer:
         log.warning("claimed %d orphaned jobs", len(entries))
         return self._decode(entries, counts)
 
-    def next_batch(self, max_batch: int, wait_ms: int, block_ms: int) -> list[Delivery]:
+    def next_batch(self, max_batch: int, wait_ms: int, block_ms: int | None) -> list[Delivery]:
         """Up to max_batch jobs.
 
         When jobs are already waiting (the service is busy), wait at most wait_ms

@@ -31,6 +31,7 @@ from ml_worker.queue import Delivery, JobConsumer
 log = logging.getLogger("ml_worker.worker")
 BLOCK_MS = 500  # how long one read waits before checking for shutdown
 REDIS_RETRY_S = 0.5
+DRAIN_PASSES = 4
 
 
 class Worker:
@@ -40,11 +41,49 @@ class Worker:
         self.record = record
         self.client = client
         self.worker_id = settings.resolved_worker_id
-        self.consumer = JobConsumer(
-            client, self.worker_id, settings.claim_idle_ms, reply_ttl_s=int(settings.request_timeout_s) + 5
-        )
+        self.consumer = JobConsumer(client, self.worker_id, settings.claim_idle_ms, settings.reply_ttl_s)
         self.stats = WorkerStats()
         self.stopping = threading.Event()
+        self.last_loop = time.monotonic()  # the heartbeat stops vouching for a loop that hangs
+
+    def _result(self, delivery: Delivery, batch_id: str, size: int, elapsed_s: float, **answer) -> Result:
+        return Result(
+            job_id=delivery.job.job_id,
+            model_name=self.record.name,
+            model_version=self.record.version,
+            backend=self.backend.name,
+            worker_id=self.worker_id,
+            batch_id=batch_id,
+            batch_size=size,
+            inference_ms=round(elapsed_s * 1000, 3),
+            deliveries=delivery.deliveries,
+            **answer,
+        )
+
+    def _infer(self, live: list[Delivery]) -> list[Result]:
+        """One inference for the batch; a failure is answered as an error, never a dead worker."""
+        batch_id = uuid.uuid4().hex[:12]
+        started = time.perf_counter()
+        try:
+            if self.settings.fault_inference_delay_ms:
+                time.sleep(self.settings.fault_inference_delay_ms / 1000)
+                started = time.perf_counter()
+            probabilities = softmax(self.backend.predict(np.stack([d.job.array() for d in live])))
+        except Exception as exc:  # answer every job of the batch with the failure
+            log.exception("inference failed", extra={"batch_id": batch_id})
+            self.stats.add(failed_total=len(live))
+            return [self._result(d, batch_id, len(live), 0.0, error=f"inference failed: {exc}") for d in live]
+        elapsed = time.perf_counter() - started
+        self.stats.record_batch(len(live), elapsed)
+        log.info(
+            "batch answered",
+            extra={"batch_id": batch_id, "size": len(live), "inference_ms": round(elapsed * 1000, 2),
+                   "request_ids": [d.job.request_id for d in live]},
+        )  # fmt: skip
+        return [
+            self._result(d, batch_id, len(live), elapsed, top=top_k(p, RESULT_TOP_K))
+            for d, p in zip(live, probabilities, strict=True)
+        ]
 
     def process(self, deliveries: list[Delivery]) -> None:
         """Infer one batch and answer every job in it (expired and malformed ones are only acked)."""
@@ -52,40 +91,30 @@ class Worker:
         live = [d for d in deliveries if d.job is not None and not d.job.expired(at)]
         expired = sum(1 for d in deliveries if d.job is not None and d.job.expired(at))
         claimed = sum(1 for d in deliveries if d.deliveries > 1)
-        results: list[Result] = []
-        if live:
-            batch = np.stack([d.job.array() for d in live])
-            if self.settings.fault_inference_delay_ms:
-                time.sleep(self.settings.fault_inference_delay_ms / 1000)
-            started = time.perf_counter()
-            probabilities = softmax(self.backend.predict(batch))
-            elapsed = time.perf_counter() - started
-            self.stats.record_batch(len(live), elapsed)
-            batch_id = uuid.uuid4().hex[:12]
-            results = [
-                Result(
-                    job_id=d.job.job_id,
-                    model_name=self.record.name,
-                    model_version=self.record.version,
-                    backend=self.backend.name,
-                    worker_id=self.worker_id,
-                    batch_id=batch_id,
-                    batch_size=len(live),
-                    inference_ms=round(elapsed * 1000, 3),
-                    deliveries=d.deliveries,
-                    top=top_k(p, RESULT_TOP_K),
-                )
-                for d, p in zip(live, probabilities, strict=True)
-            ]
-            log.info(
-                "batch answered",
-                extra={"batch_id": batch_id, "size": len(live), "inference_ms": round(elapsed * 1000, 2),
-                       "request_ids": [d.job.request_id for d in live]},
-            )  # fmt: skip
+        results = self._infer(live) if live else []
         self.consumer.finish([d.entry_id for d in deliveries], results)
         self.stats.add(expired_total=expired, claimed_total=claimed)
         if expired:
             log.info("skipped %d jobs past their deadline", expired)
+
+    def prepare(self) -> None:
+        """Join the consumer group and publish the model record, waiting out a Redis outage.
+
+        Done before the first heartbeat, so the API never admits a job for a model it cannot name.
+        """
+        while not self.stopping.is_set():
+            try:
+                self.consumer.ensure_group()
+                self.client.set(keys.model(self.record.name, self.record.version), self.record.to_json())
+                return
+            except redis.RedisError as exc:
+                log.warning("redis unavailable, retrying: %s", exc)
+                self.stopping.wait(REDIS_RETRY_S)
+
+    def loop_is_live(self) -> bool:
+        """False once one loop iteration has taken longer than any job could wait for it."""
+        limit_s = self.settings.request_timeout_s + self.settings.heartbeat_stale_s
+        return time.monotonic() - self.last_loop < limit_s
 
     def run(self) -> None:
         """Serve until asked to stop; ride out Redis outages by reconnecting."""
@@ -93,15 +122,26 @@ class Worker:
         while not self.stopping.is_set():
             try:
                 self.consumer.ensure_group()
-                self.client.set(keys.model(self.record.name, self.record.version), self.record.to_json())
                 while not self.stopping.is_set():
+                    self.last_loop = time.monotonic()
                     deliveries = self.consumer.next_batch(s.max_batch, s.batch_wait_ms, BLOCK_MS)
                     if deliveries:
                         self.process(deliveries)
-                self.consumer.leave()
             except redis.RedisError as exc:
                 log.warning("redis unavailable, retrying: %s", exc)
                 self.stopping.wait(REDIS_RETRY_S)
+
+    def drain_and_leave(self) -> None:
+        """After the heartbeat is withdrawn: answer what arrived since the last read, then leave."""
+        try:
+            for _ in range(DRAIN_PASSES):  # bounded: other live workers keep the group busy
+                deliveries = self.consumer.next_batch(self.settings.max_batch, 0, None)
+                if not deliveries:
+                    break
+                self.process(deliveries)
+            self.consumer.leave()
+        except redis.RedisError as exc:
+            log.warning("could not drain before leaving: %s", exc)
 
 
 def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
@@ -126,9 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     client = redis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
                                   socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)  # fmt: skip
     worker = Worker(settings, backend, model_record(model), client)
-    info = {"model_name": model.name, "model_version": model.version, "backend": backend.name, "ready": True}
-    heartbeat = Heartbeat(client, worker.worker_id, info, worker.stats,
-                          settings.heartbeat_interval_s, settings.heartbeat_stale_s, worker.stopping)  # fmt: skip
+    info = {"model_name": model.name, "model_version": model.version, "backend": backend.name}
+    heartbeat = Heartbeat(client, worker.worker_id, info, worker.stats, settings.heartbeat_interval_s,
+                          settings.heartbeat_stale_s, worker.stopping, worker.loop_is_live)  # fmt: skip
 
     def request_stop(signum: int, _frame: object) -> None:
         log.info("received %s, finishing the batch in hand", signal.Signals(signum).name)
@@ -136,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    worker.prepare()
     heartbeat.start()
     log.info(
         "worker ready",
@@ -143,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                "startup_s": round(time.monotonic() - started, 3)},
     )  # fmt: skip
     worker.run()
-    heartbeat.join(timeout=settings.heartbeat_interval_s * 2)
+    heartbeat.join(timeout=settings.heartbeat_interval_s * 2)  # withdrawn: no new jobs are admitted for us
+    worker.drain_and_leave()
     log.info("worker stopped", extra={"worker_id": worker.worker_id})
     return 0
 

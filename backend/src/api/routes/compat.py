@@ -8,8 +8,11 @@ error envelope.
 
 from __future__ import annotations
 
+import logging
+
 import redis
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from api.classify import classify, read_upload
 from api.errors import RETRY_AFTER_S, redis_unavailable
@@ -19,33 +22,62 @@ from api.schemas import CompatFeedbackSchema, CompatPredictionSchema
 from ml_worker.contract.errors import ServiceError
 
 bp = Blueprint("compat", __name__)
+log = logging.getLogger("api.compat")
 _prediction = CompatPredictionSchema()
+_feedback = CompatFeedbackSchema()
 
 
-def _compat(success: bool, prediction: str | None, score: float | None, status: int):
-    response = jsonify(_prediction.dump({"success": success, "prediction": prediction, "score": score}))
+def _answer(body: dict, status: int, retry_after_s: int | None = None) -> Response:
+    response = jsonify(body)
     response.status_code = status
-    if status in RETRY_AFTER_S:
-        response.headers["Retry-After"] = str(RETRY_AFTER_S[status])
+    retry_after = retry_after_s or RETRY_AFTER_S.get(status)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def _failure(status: int, retry_after_s: int | None = None) -> Response:
+    """Any failure of these routes, in their own body (the reference clients parse nothing else)."""
+    if request.endpoint == "compat.predict":
+        body = _prediction.dump({"success": False, "prediction": None, "score": None})
+    else:
+        body = _feedback.dump({"success": False, "id": None})
+    return _answer(body, status, retry_after_s)
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Response:
+    return _failure(exc.status, exc.retry_after_s)
+
+
+@bp.errorhandler(redis.RedisError)
+def _redis_error(exc: redis.RedisError) -> Response:
+    return _failure(redis_unavailable(exc).status)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    return _failure(exc.code or 500)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error")
+    return _failure(500)
 
 
 @bp.post("/predict")
 def predict():
-    try:
-        answer = classify(read_upload(single_file(request, "file")))
-    except ServiceError as exc:
-        return _compat(False, None, None, exc.status)
-    except redis.RedisError as exc:
-        return _compat(False, None, None, redis_unavailable(exc).status)
+    answer = classify(read_upload(single_file(request, "file")))
     best = answer.predictions[0]
-    return _compat(True, best["label"].replace(" ", "_"), round(best["score"], 4), 200)
+    body = {"success": True, "prediction": best["label"].replace(" ", "_"), "score": round(best["score"], 4)}
+    return _answer(_prediction.dump(body), 200)
 
 
 @bp.post("/feedback")
 def feedback():
     report = (request.form.get("report") or "").strip()
     if not report:
-        return jsonify(CompatFeedbackSchema().dump({"success": False, "id": None})), 400
+        return _failure(400)
     record = new_feedback(None, None, None, None, report[:2000])
-    return jsonify(CompatFeedbackSchema().dump({"success": True, "id": record["id"]})), 200
+    return _answer(_feedback.dump({"success": True, "id": record["id"]}), 200)

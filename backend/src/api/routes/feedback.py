@@ -17,7 +17,7 @@ from ml_worker.contract.errors import ErrorCode, ServiceError
 bp = Blueprint("feedback", __name__, url_prefix="/api/v1")
 _request = FeedbackRequestSchema()
 _record = FeedbackRecordSchema()
-NUM_CLASSES = 1000
+DEFAULT_NUM_CLASSES = 1000  # when the prediction's model record is gone
 
 
 def new_feedback(prediction_id: str | None, prediction: dict | None, correct: bool | None,
@@ -54,18 +54,20 @@ def create_feedback():
     except ValidationError as exc:
         raise ServiceError(ErrorCode.INVALID_REQUEST, first_message(exc), {"fields": exc.messages}) from None
     expected = data["expected_class_index"]
-    if expected is not None and not 0 <= expected < NUM_CLASSES:
-        raise ServiceError(
-            ErrorCode.VALIDATION_FAILED,
-            f"expected_class_index must be between 0 and {NUM_CLASSES - 1} (got {expected}).",
-            {"field": "expected_class_index"},
-        )
     prediction = get_store().prediction(data["prediction_id"])
     if prediction is None:
         raise ServiceError(
             ErrorCode.NOT_FOUND,
             "Unknown prediction id (predictions are remembered for PREDICTION_TTL_S).",
             {"prediction_id": data["prediction_id"]},
+        )
+    record = get_store().model_record(prediction["model_name"], prediction["model_version"])
+    num_classes = record.num_classes if record else DEFAULT_NUM_CLASSES
+    if expected is not None and not 0 <= expected < num_classes:
+        raise ServiceError(
+            ErrorCode.VALIDATION_FAILED,
+            f"expected_class_index must be between 0 and {num_classes - 1} (got {expected}).",
+            {"field": "expected_class_index"},
         )
     record = new_feedback(data["prediction_id"], prediction, data["correct"], expected, data["comment"])
     return _record.dump(record), 201

@@ -79,7 +79,7 @@ def ready():
     workers = 0
     try:
         store.client.ping()
-        workers = sum(1 for w in store.live_workers(fresh=True) if w.get("ready"))
+        workers = len(store.live_workers(fresh=True))  # a worker beats only once its model is loaded
     except redis.RedisError:
         missing.append("redis")
     if "redis" not in missing and workers == 0:

@@ -89,6 +89,11 @@ class Settings:
         return self.worker_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
+    def reply_ttl_s(self) -> int:
+        """How long an answer waits for its API request: past the deadline, then it expires."""
+        return int(self.request_timeout_s) + 5
+
+    @property
     def cache_enabled(self) -> bool:
         return self.cache_ttl_s > 0
 

@@ -13,12 +13,12 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import redis
 
 from ml_worker.contract import keys
-from ml_worker.contract.jobs import now_ms
 
 log = logging.getLogger("ml_worker.heartbeat")
 
@@ -74,8 +74,8 @@ class WorkerStats:
 
 
 class Heartbeat(threading.Thread):
-    def __init__(self, client: redis.Redis, worker_id: str, info: dict, stats: WorkerStats,
-                 interval_s: float, stale_s: float, stopping: threading.Event) -> None:  # fmt: skip
+    def __init__(self, client: redis.Redis, worker_id: str, info: dict, stats: WorkerStats, interval_s: float,
+                 stale_s: float, stopping: threading.Event, loop_is_live: Callable[[], bool]) -> None:  # fmt: skip
         super().__init__(name="heartbeat", daemon=True)
         self.client = client
         self.worker_id = worker_id
@@ -84,9 +84,12 @@ class Heartbeat(threading.Thread):
         self.interval_s = interval_s
         self.stale_s = stale_s
         self._stop_event = stopping
+        self._loop_is_live = loop_is_live
 
     def beat(self) -> None:
-        record = {**self.info, "at_ms": now_ms(), "rss_bytes": _rss_bytes(), "stats": self.stats.snapshot()}
+        """Stamped with Redis's clock, which every host reads alike (no skew between machines)."""
+        record = {**self.info, "at_ms": redis_now_ms(self.client), "rss_bytes": _rss_bytes(),
+                  "stats": self.stats.snapshot()}  # fmt: skip
         pipe = self.client.pipeline(transaction=False)
         pipe.zadd(keys.WORKERS_ZSET, {self.worker_id: record["at_ms"]})
         pipe.set(keys.worker_info(self.worker_id), json.dumps(record), ex=max(1, int(self.stale_s * 2)))
@@ -101,7 +104,10 @@ class Heartbeat(threading.Thread):
         """
         while not self._stop_event.is_set():
             try:
-                self.beat()
+                if self._loop_is_live():
+                    self.beat()
+                else:  # a hung loop takes no jobs: let the record go stale so the API stops sending them
+                    log.error("worker loop is stuck; not vouching for it", extra={"worker_id": self.worker_id})
             except redis.RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
             self._stop_event.wait(self.interval_s)
@@ -115,9 +121,14 @@ class Heartbeat(threading.Thread):
             log.warning("could not withdraw heartbeat: %s", exc)
 
 
+def redis_now_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return seconds * 1000 + micros // 1000
+
+
 def live_workers(client: redis.Redis, stale_s: float) -> list[dict]:
-    """Info records of workers whose last heartbeat is younger than stale_s."""
-    ids = client.zrangebyscore(keys.WORKERS_ZSET, now_ms() - int(stale_s * 1000), "+inf")
+    """Info records of workers whose last heartbeat (Redis clock) is younger than stale_s."""
+    ids = client.zrangebyscore(keys.WORKERS_ZSET, redis_now_ms(client) - int(stale_s * 1000), "+inf")
     if not ids:
         return []
     records = client.mget([keys.worker_info(_id.decode()) for _id in ids])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -80,10 +80,13 @@ class Result:
     error: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps({"v": SCHEMA_VERSION, **asdict(self)}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Result:
+        """Decode an answer; fields a newer worker added are ignored, so upgrades can roll."""
         data = json.loads(raw)
-        data["top"] = [(int(i), float(p)) for i, p in data["top"]]
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        data["top"] = [(int(i), float(p)) for i, p in data.get("top", [])]
         return cls(**data)

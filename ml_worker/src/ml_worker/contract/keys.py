@@ -23,8 +23,8 @@ def worker_info(worker_id: str) -> str:
     return f"{PREFIX}:worker:{worker_id}"
 
 
-def cache(model_version: str, sha256: str) -> str:
-    return f"{PREFIX}:cache:{model_version}:{sha256}"
+def cache(model_name: str, model_version: str, sha256: str) -> str:
+    return f"{PREFIX}:cache:{model_name}:{model_version}:{sha256}"
 
 
 def prediction(prediction_id: str) -> str:

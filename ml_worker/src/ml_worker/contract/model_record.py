@@ -10,6 +10,11 @@ import json
 from dataclasses import asdict, dataclass
 
 
+def version_key(version: str) -> tuple[int, str]:
+    """Sort key for model versions: numeric ones numerically ("10" after "9"), newest last."""
+    return (int(version), "") if version.isdigit() else (-1, version)
+
+
 @dataclass(frozen=True)
 class ModelRecord:
     name: str
