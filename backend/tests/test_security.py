@@ -59,6 +59,10 @@ def test_missing_or_wrong_key_is_refused(secured, headers):
     url = secured.config.url
     assert_envelope(requests.get(f"{url}/api/v1/models", headers=headers, timeout=TIMEOUT), 401, "unauthorized")
     assert_envelope(classify_coffee(url, headers), 401, "unauthorized")
+    files = {"file": ("coffee.png", (GOLDEN_DIR / "coffee.png").read_bytes(), "image/png")}
+    compat = requests.post(f"{url}/predict", files=files, headers=headers, timeout=TIMEOUT)
+    assert compat.status_code == 401  # the reference route keeps its own body for every failure
+    assert compat.json() == {"success": False, "prediction": None, "score": None}
 
 
 @pytest.mark.parametrize("headers", [{"X-API-Key": KEY}, {"Authorization": f"Bearer {KEY}"}], ids=["header", "bearer"])

@@ -147,3 +147,25 @@ def test_an_idle_worker_answers_a_lone_job_without_waiting_for_company(client, w
         batch = pending.result(timeout=10)
     assert [d.job.job_id for d in batch] == ["lone"]
     assert time.monotonic() - enqueued < 1.5  # the 3 s batch window was not spent
+
+
+class _BrokenBackend:
+    """Stands in for a model that fails on its input: only the failure path is under test."""
+
+    name = "broken"
+
+    def predict(self, batch):
+        raise RuntimeError("simulated inference failure")
+
+
+def test_an_inference_failure_answers_every_job_and_keeps_the_worker_alive(client, worker_parts):
+    settings, model, _backend = worker_parts
+    worker = Worker(settings, _BrokenBackend(), model_record(model), client)
+    worker.consumer.ensure_group()
+    for i, tensor in enumerate(_tensors()):
+        _enqueue(client, tensor, f"f{i}")
+    worker.process(worker.consumer.next_batch(8, 0, 100))
+    results = [_reply(client, f"f{i}") for i in range(3)]
+    assert all(r is not None and r.error and "simulated" in r.error and r.top == [] for r in results)
+    assert worker.stats.failed_total == 3
+    assert client.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0  # acked, not redelivered forever
