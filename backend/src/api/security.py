@@ -15,6 +15,7 @@ import time
 import uuid
 
 from flask import Flask, Response, current_app, g, request
+from werkzeug.wsgi import LimitedStream
 
 from ml_worker.contract import keys
 from ml_worker.contract.config import ConfigError, Settings
@@ -108,7 +109,19 @@ def _cors_preflight() -> Response | None:
     return None
 
 
+def _drain_unread_body() -> None:
+    """Read what is left of a request we answered early (401, 429, ...).
+
+    Closing a connection with unread upload bytes makes the kernel reset it, and
+    nginx then reports 502 instead of our answer.
+    """
+    stream = request.stream
+    if isinstance(stream, LimitedStream) and not stream.is_exhausted:
+        stream.exhaust()
+
+
 def _finish(response: Response) -> Response:
+    _drain_unread_body()
     response.headers["X-Request-ID"] = g.get("request_id", "")
     response.headers["X-Content-Type-Options"] = "nosniff"
     origin = request.headers.get("Origin")
