@@ -153,6 +153,17 @@ def restart_and_wait_healed(stack, service: str, load: Load) -> float:
     )
 
 
+def assert_outage_handled(outcomes: list[Outcome], healed: float) -> None:
+    """No answer hung, every failure was a JSON 503/504, every 200 was right, and all is well after healing."""
+    assert max(o.elapsed for o in outcomes) <= PROMPT_S, "a request hung past REQUEST_TIMEOUT_S + 2 s"
+    for outcome in outcomes:
+        if outcome.status != 200:
+            assert_error_envelope(outcome, {503, 504})
+    assert all(o.correct for o in outcomes if o.status == 200)
+    after = [o for o in outcomes if o.started >= healed]
+    assert after and all(o.status == 200 for o in after), sorted({o.status for o in after}, key=str)
+
+
 def redis_client(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1)
 

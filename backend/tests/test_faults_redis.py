@@ -59,15 +59,9 @@ def test_redis_crash_gives_503s_then_heals_and_keeps_feedback(stack_factory) -> 
     outcomes = load.outcomes
 
     assert healed, "no request succeeded after Redis came back"
-    assert max(o.elapsed for o in outcomes) <= fl.PROMPT_S, "a request hung past REQUEST_TIMEOUT_S + 2 s"
+    fl.assert_outage_handled(outcomes, healed)
     down = [o for o in outcomes if o.started > killed and o.ended < restarting]
     assert down and all(o.status == 503 and o.body["error"]["details"].get("missing") == "redis" for o in down)
-    for outcome in outcomes:
-        if outcome.status != 200:
-            fl.assert_error_envelope(outcome, {503, 504})
-    assert all(o.correct for o in outcomes if o.status == 200)
-    after = [o for o in outcomes if o.started >= healed]
-    assert after and all(o.status == 200 for o in after), sorted({o.status for o in after}, key=str)
     assert stack.pid("worker-1") == worker_pid, "the worker should ride out the outage, not die"
     assert requests.get(f"{url}/api/v1/ready", timeout=5).status_code == 200
     kept = requests.get(f"{url}/api/v1/feedback/{feedback['id']}", timeout=5)

@@ -72,10 +72,4 @@ def test_sole_worker_outage_fails_fast_and_heals(stack_factory) -> None:
 
     assert healed, "no request succeeded after the worker came back"
     assert _ready_status(url) == 200
-    assert max(o.elapsed for o in outcomes) <= fl.PROMPT_S, "a request hung past REQUEST_TIMEOUT_S + 2 s"
-    for outcome in outcomes:
-        if outcome.status != 200:
-            fl.assert_error_envelope(outcome, {503, 504})
-    assert all(o.correct for o in outcomes if o.status == 200)
-    after = [o for o in outcomes if o.started >= healed]
-    assert after and all(o.status == 200 for o in after), sorted({o.status for o in after}, key=str)
+    fl.assert_outage_handled(outcomes, healed)

@@ -40,7 +40,9 @@ def test_waiters_get_the_slot_in_arrival_order():
     for i in range(6):
         threads.append(threading.Thread(target=work, args=(i,)))
         threads[-1].start()
-        time.sleep(0.02)  # make the arrival order unambiguous
+        deadline = time.monotonic() + 5
+        while len(slots._waiters) < i + 1 and time.monotonic() < deadline:  # queued before the next starts
+            time.sleep(0.001)
     slots.__exit__(None, None, None)
     for t in threads:
         t.join(timeout=10)

@@ -108,7 +108,8 @@ def test_malformed_entries_are_dropped_not_retried_forever(client, worker_parts)
 
 
 def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(client, worker_parts):
-    settings, model, backend = worker_parts
+    _settings, model, backend = worker_parts
+    settings = Settings.from_env({"CLAIM_IDLE_MS": "1500"})  # long enough that "too early" holds on a busy machine
     dead = JobConsumer(client, "dead", settings.claim_idle_ms, reply_ttl_s=10)
     dead.ensure_group()
     for i, tensor in enumerate(_tensors()):
