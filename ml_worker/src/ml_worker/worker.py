@@ -121,7 +121,7 @@ class Worker:
         s = self.settings
         while not self.stopping.is_set():
             try:
-                self.consumer.ensure_group()
+                self.prepare()  # again after an outage: a Redis that lost its data needs group and record
                 while not self.stopping.is_set():
                     self.last_loop = time.monotonic()
                     deliveries = self.consumer.next_batch(s.max_batch, s.batch_wait_ms, BLOCK_MS)
