@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import grp
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -86,6 +88,15 @@ def _start_time(pid: int) -> str | None:
     return fields[19]
 
 
+def _nginx_user() -> str:
+    """Started as root, nginx's workers would run as `nobody`, who cannot read a checkout in a
+    private (0700) folder nor write the upload temp files under it: run them as the checkout's owner."""
+    if os.geteuid() != 0:
+        return ""
+    owner = pwd.getpwuid(ROOT.stat().st_uid)
+    return f" user {owner.pw_name} {grp.getgrgid(owner.pw_gid).gr_name};"
+
+
 def _quoted(value: str) -> str:
     """A redis.conf string argument: spaces, quotes and backslashes survive."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -147,7 +158,7 @@ class Stack:
             conf = self._nginx_conf()
             prefix = str(conf.parent)
             return ["nginx", "-p", prefix, "-e", str(self.logs / "nginx-error.log"), "-c", str(conf),
-                    "-g", "daemon off;"], env  # fmt: skip
+                    "-g", f"daemon off;{_nginx_user()}"], env  # fmt: skip
         raise KeyError(name)
 
     def _redis_conf(self) -> Path:
