@@ -36,7 +36,8 @@ def _ports(start: int) -> int:
     return port
 
 
-_next_port = [18100]
+# TEST_PORT_BASE lets concurrent checkouts (e.g. git worktrees) test side by side without racing for ports.
+_next_port = [int(os.environ.get("TEST_PORT_BASE", "18100"))]
 
 
 def _reap_abandoned_sessions() -> None:
