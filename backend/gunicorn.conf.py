@@ -1,10 +1,26 @@
 """gunicorn settings, derived from the same Settings as everything else."""
 
+import ctypes
 import os
 
 from ml_worker.contract.config import Settings
 
 _settings = Settings.from_env()
+_M_MMAP_THRESHOLD = -3  # glibc mallopt()
+_MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def _give_big_buffers_back() -> None:
+    """Decoded images (1 MB and up) get their own mappings, returned to the system when freed.
+
+    glibc raises its mmap threshold after the first big free (up to 32 MB), so a burst of
+    big decodes would otherwise stay resident for good; a fixed threshold turns that off.
+    Set here, in the master, so every forked API process inherits it.
+    """
+    ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+
+
+_give_big_buffers_back()
 
 bind = os.environ.get("API_BIND", "127.0.0.1:8081")
 worker_class = "gthread"

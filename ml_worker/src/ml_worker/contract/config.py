@@ -26,6 +26,7 @@ class Settings:
     redis_password: str = ""
     max_upload_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
+    max_decode_bytes: int = 200_000_000  # what one decode may allocate (bitmap, tiles, coefficients)
     max_batch: int = 8
     batch_wait_ms: int = 5
     max_queue: int = 256
@@ -67,7 +68,7 @@ class Settings:
 
     def validate(self) -> None:
         positive = (
-            "max_upload_bytes", "max_pixels", "max_batch", "max_queue", "request_timeout_s",
+            "max_upload_bytes", "max_pixels", "max_decode_bytes", "max_batch", "max_queue", "request_timeout_s",
             "claim_idle_ms", "heartbeat_interval_s", "heartbeat_stale_s", "prediction_ttl_s",
             "num_threads", "batch_num_threads", "api_processes", "api_threads", "decode_concurrency",
         )  # fmt: skip
