@@ -23,6 +23,10 @@ def _give_big_buffers_back() -> None:
 _give_big_buffers_back()
 
 bind = os.environ.get("API_BIND", "127.0.0.1:8081")
+# gunicornc's control socket: per stack under its run directory (make up sets it), else none,
+# never the shared ~/.gunicorn/gunicorn.ctl that a second stack would take over and delete.
+control_socket = os.environ.get("API_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 worker_class = "gthread"
 workers = _settings.api_processes
 threads = _settings.api_threads

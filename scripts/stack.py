@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import grp
+import json
 import os
 import pwd
 import shutil
@@ -114,6 +115,7 @@ class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.logs = config.run_dir / "logs"
+        self._log_starts: dict[str, int] = {}  # where each service's current run begins in its log
 
     # -- bookkeeping -------------------------------------------------------
     def services(self) -> list[str]:
@@ -134,6 +136,21 @@ class Stack:
     def log_path(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
+    def current_log(self, name: str) -> str:
+        """The log of the service's current run (logs are appended to across restarts)."""
+        with open(self.log_path(name), errors="replace") as log:
+            log.seek(self._log_starts.get(name, 0))
+            return log.read()
+
+    def _open_log(self, name: str):
+        """Append (a crash's last words survive a restart) after a line marking this start."""
+        log = open(self.log_path(name), "a")  # noqa: SIM115 - handed to Popen, closed by the caller
+        self._log_starts[name] = log.tell()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        log.write(json.dumps({"ts": stamp + "Z", "level": "INFO", "logger": "stack", "msg": f"starting {name}"}) + "\n")
+        log.flush()
+        return log
+
     def service_env(self) -> dict[str, str]:
         env = {**os.environ, **self.config.env, "REDIS_URL": self.config.redis_url}
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -151,7 +168,8 @@ class Stack:
             metrics_dir = self.config.run_dir / "prometheus"
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
-            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"127.0.0.1:{self.config.api_port}")
+            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"127.0.0.1:{self.config.api_port}",
+                       API_CONTROL_SOCKET=str(self.config.run_dir / "api.ctl"))  # fmt: skip
             env.setdefault("MALLOC_ARENA_MAX", "2")  # many threads decoding images: cap glibc's arenas
             return [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "backend" / "gunicorn.conf.py")], env
         if name == "nginx":
@@ -229,7 +247,7 @@ class Stack:
             except redis.RedisError:
                 return False
         if name.startswith("worker-"):
-            return "worker ready" in self.log_path(name).read_text(errors="replace")
+            return "worker ready" in self.current_log(name)
         if name == "api":
             return _http_ok(f"http://127.0.0.1:{self.config.api_port}/api/v1/health")
         return _http_ok(f"{self.config.url}/api/v1/ready")
@@ -251,7 +269,7 @@ class Stack:
         if pid is None:
             self.logs.mkdir(parents=True, exist_ok=True)
             argv, env = self._command(name)
-            with open(self.log_path(name), "w") as log:
+            with self._open_log(name) as log:
                 proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         env=env, cwd=ROOT, start_new_session=True)  # fmt: skip
             pid = proc.pid
