@@ -34,6 +34,12 @@ threads = _settings.api_threads
 timeout = int(_settings.request_timeout_s) + 10
 graceful_timeout = int(_settings.request_timeout_s) + 5
 keepalive = 15
+# Above nginx's own limits (large_client_header_buffers 4 8k: an 8 KB request line, 32 KB of
+# headers), so whatever nginx lets through gunicorn accepts, and every refusal a client sees
+# is nginx's JSON one rather than gunicorn's plain-text 414/400.
+limit_request_line = 8190  # gunicorn's maximum
+limit_request_fields = 10_000  # 32 KB of headers is at most ~8,400 lines
+limit_request_field_size = 8190
 accesslog = None  # the app logs each request as a JSON line with its request id
 errorlog = "-"
 logconfig_dict = {

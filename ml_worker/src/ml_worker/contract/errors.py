@@ -14,6 +14,10 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    URI_TOO_LONG = "uri_too_long"  # nginx only, as the four below
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
+    NOT_IMPLEMENTED = "not_implemented"
+    HTTP_VERSION_NOT_SUPPORTED = "http_version_not_supported"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNPROCESSABLE_IMAGE = "unprocessable_image"
     VALIDATION_FAILED = "validation_failed"
@@ -36,6 +40,10 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.URI_TOO_LONG: 414,
+    ErrorCode.RANGE_NOT_SATISFIABLE: 416,
+    ErrorCode.NOT_IMPLEMENTED: 501,
+    ErrorCode.HTTP_VERSION_NOT_SUPPORTED: 505,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.UNPROCESSABLE_IMAGE: 422,
     ErrorCode.VALIDATION_FAILED: 422,
