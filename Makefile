@@ -11,7 +11,8 @@ ARTIFACT := ml_worker/artifacts/efficientnet_lite0/1/model_card.json
 SYSTEM_PACKAGES := redis-server nginx chromium docker-compose
 PYTEST_ARGS ?=
 PORT ?= 8080
-STACK_REDIS_URL = redis://127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
+RUN_DIR ?= .run
+STACK_REDIS_URL = redis://api@127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
 
 .PHONY: setup system-deps artifacts up down status test test-unit test-integration test-e2e \
         lint format audit bench bench-model loadtest export-feedback clean
@@ -80,7 +81,9 @@ loadtest: setup
 	$(PY) loadtest/run_locust.py
 
 export-feedback: $(STAMP)
-	@REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} $(PY) -m api.export_feedback --out $${OUT:--}
+	@REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} \
+	REDIS_PASSWORD=$${REDIS_PASSWORD:-$$(cat $(RUN_DIR)/secrets/redis-api.password 2>/dev/null)} \
+	$(PY) -m api.export_feedback --out $${OUT:--}
 
 clean: down
 	rm -rf .run .test-run ml_worker/artifacts loadtest/results

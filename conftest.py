@@ -29,9 +29,9 @@ def _free(port: int) -> bool:
 
 
 def _ports(start: int) -> int:
-    """First base port >= start with base, base+1 and base+2 free."""
+    """First base port >= start with base .. base+4 free (nginx, API, three Redis)."""
     port = start
-    while not all(_free(p) for p in (port, port + 1, port + 2)):
+    while not all(_free(p) for p in range(port, port + 5)):
         port += 10
     return port
 

@@ -16,6 +16,7 @@ import grp
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -31,6 +33,22 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 NGINX_DIR = ROOT / "nginx"
 START_TIMEOUT_S = 60.0
+OWNER_ONLY = 0o077  # umask for everything the stack and its services write
+
+# Three Redis roles (ml_worker/contract/keys.py): the store keeps feedback on disk and refuses
+# writes when full (the API answers 507); the queue (crops of uploads, replies, heartbeats,
+# rate limits) never touches the disk and refuses new jobs when full (503); the cache alone may
+# evict, least recently used first. (service name, port offset from REDIS_PORT, settings)
+REDIS_ROLES: dict[str, tuple[str, int, tuple[str, ...]]] = {
+    "store": ("redis", 0, ("appendonly yes", "appendfsync everysec", "maxmemory-policy noeviction")),
+    "queue": ("redis-queue", 1, ("appendonly no", "maxmemory-policy noeviction")),
+    "cache": ("redis-cache", 2, ("appendonly no", "maxmemory-policy allkeys-lru")),
+}
+REDIS_MAXMEMORY = {"store": ("REDIS_MAXMEMORY", "1gb"), "queue": ("REDIS_QUEUE_MAXMEMORY", "256mb"),
+                   "cache": ("REDIS_CACHE_MAXMEMORY", "64mb")}  # fmt: skip
+# Redis ACL command rules: data commands on the service's own keys, nothing that can flush,
+# reconfigure, list keys or kill clients (@dangerous).
+_DATA_COMMANDS = "-@all +@read +@write +@keyspace +@transaction +@connection +time"
 
 
 class StackError(RuntimeError):
@@ -67,9 +85,9 @@ class StackConfig:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+    def redis_port_of(self, role: str) -> int:
+        """Each Redis role on its own port: REDIS_PORT (the store), then +1 (queue), +2 (cache)."""
+        return self.redis_port + REDIS_ROLES[role][1]
 
 
 def _start_time(pid: int) -> str | None:
@@ -103,6 +121,16 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@contextlib.contextmanager
+def _owner_only() -> Iterator[None]:
+    """Files and directories made meanwhile (by us or the services we start) are the owner's alone."""
+    previous = os.umask(OWNER_ONLY)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
 def _http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -119,7 +147,8 @@ class Stack:
 
     # -- bookkeeping -------------------------------------------------------
     def services(self) -> list[str]:
-        return ["redis", *[f"worker-{i}" for i in range(1, self.config.workers + 1)], "api", "nginx"]
+        redis_services = [service for service, _offset, _conf in REDIS_ROLES.values()]
+        return [*redis_services, *[f"worker-{i}" for i in range(1, self.config.workers + 1)], "api", "nginx"]
 
     def _pidfile(self, name: str) -> Path:
         return self.config.run_dir / f"{name}.pid"
@@ -152,16 +181,47 @@ class Stack:
         return log
 
     def service_env(self) -> dict[str, str]:
-        env = {**os.environ, **self.config.env, "REDIS_URL": self.config.redis_url}
+        """The API's environment: every Redis role as the `api` user (a worker's is narrower)."""
+        env = {**os.environ, **self.config.env}
+        env.update(REDIS_URL=self._url("store", "api"), QUEUE_REDIS_URL=self._url("queue", "api"),
+                   CACHE_REDIS_URL=self._url("cache", "api"), REDIS_PASSWORD=self.redis_password("api"))  # fmt: skip
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
+
+    # -- Redis credentials -------------------------------------------------------
+    def redis_password(self, user: str) -> str:
+        """Generated once per run directory and kept owner-only; REDIS_PASSWORD overrides the API's."""
+        given = {**os.environ, **self.config.env}.get("REDIS_PASSWORD", "")
+        if user == "api" and given:
+            return given
+        path = self.config.run_dir / "secrets" / f"redis-{user}.password"
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # a concurrent `up` wrote it first
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    def _url(self, role: str, user: str) -> str:
+        return f"redis://{user}@127.0.0.1:{self.config.redis_port_of(role)}/0"
+
+    def redis_url(self, role: str = "store", user: str = "admin") -> str:
+        """A URL with credentials, for tools and tests (admin: every command on every key)."""
+        password = self.redis_password(user)
+        return f"redis://{user}:{password}@127.0.0.1:{self.config.redis_port_of(role)}/0"
 
     # -- commands per service ----------------------------------------------
     def _command(self, name: str) -> tuple[list[str], dict[str, str]]:
         env = self.service_env()
-        if name == "redis":
-            return ["redis-server", str(self._redis_conf())], env
+        role = self._redis_role(name)
+        if role:
+            return ["redis-server", str(self._redis_conf(role))], env
         if name.startswith("worker-"):
+            queue = self._url("queue", "worker")  # a worker reaches the queue only, never the store
+            env.update(
+                REDIS_URL=queue, QUEUE_REDIS_URL=queue, CACHE_REDIS_URL="", REDIS_PASSWORD=self.redis_password("worker")
+            )
             env.update(self.config.worker_env.get(name, {}), WORKER_ID=f"{name}@{self.config.port}")
             return [str(VENV_BIN / "ml-worker")], env
         if name == "api":
@@ -179,26 +239,48 @@ class Stack:
                     "-g", f"daemon off;{_nginx_user()}"], env  # fmt: skip
         raise KeyError(name)
 
-    def _redis_conf(self) -> Path:
-        data = self.config.run_dir / "redis"
-        data.mkdir(parents=True, exist_ok=True)
-        password = self.service_env().get("REDIS_PASSWORD", "")
+    @staticmethod
+    def _redis_role(name: str) -> str | None:
+        return next((role for role, (service, _o, _c) in REDIS_ROLES.items() if service == name), None)
+
+    def _redis_conf(self, role: str) -> Path:
+        service, _offset, settings = REDIS_ROLES[role]
+        data = self.config.run_dir / service
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        variable, default = REDIS_MAXMEMORY[role]
         lines = [
-            f"port {self.config.redis_port}",
+            f"port {self.config.redis_port_of(role)}",
             "bind 127.0.0.1",
             f"dir {data}",
-            "appendonly yes",  # feedback must survive restarts and crashes
-            "appendfsync everysec",
-            'save ""',  # durability comes from the AOF alone
+            *settings,
+            f"maxmemory {self.service_env().get(variable) or default}",
+            'save ""',  # no snapshots: the store's durability comes from the AOF alone
             "hz 100",  # blocking-read timeouts (the worker's batch window) fire within 10 ms, not 100
             "protected-mode yes",
-            *([f"requirepass {_quoted(password)}"] if password else []),
+            *self._redis_acl(role),
         ]
         conf = data / "redis.conf"
         conf.touch(mode=0o600)
-        conf.chmod(0o600)  # it may hold the password
+        conf.chmod(0o600)  # it holds the passwords
         conf.write_text("\n".join(lines) + "\n")
         return conf
+
+    def _redis_acl(self, role: str) -> list[str]:
+        """No anonymous access; `api` gets data commands on our keys; `worker` (queue only) just
+        the job stream, replies, heartbeats and model records; `admin` is for tools and tests."""
+        from ml_worker.contract import keys
+
+        acl = [
+            "user default off",
+            f"user admin on {_quoted('>' + self.redis_password('admin'))} ~* &* +@all",
+            f"user api on {_quoted('>' + self.redis_password('api'))} ~{keys.PREFIX}:* resetchannels "
+            f"{_DATA_COMMANDS} {'+@scripting ' if role == 'queue' else ''}-@dangerous",
+        ]
+        if role == "queue":
+            patterns = " ".join(f"~{pattern}" for pattern in keys.WORKER_KEY_PATTERNS)
+            acl.append(f"user worker on {_quoted('>' + self.redis_password('worker'))} {patterns} resetchannels "
+                       f"{_DATA_COMMANDS} -@dangerous")  # fmt: skip
+        return acl
 
     def _nginx_conf(self) -> Path:
         from ml_worker.contract.config import Settings
@@ -238,12 +320,12 @@ class Stack:
 
     # -- readiness -----------------------------------------------------------
     def _ready(self, name: str) -> bool:
-        if name == "redis":
+        role = self._redis_role(name)
+        if role:
             import redis
 
             try:
-                password = self.service_env().get("REDIS_PASSWORD") or None
-                return bool(redis.Redis(port=self.config.redis_port, password=password, socket_timeout=1).ping())
+                return bool(redis.Redis.from_url(self.redis_url(role), socket_timeout=1).ping())
             except redis.RedisError:
                 return False
         if name.startswith("worker-"):
@@ -267,19 +349,28 @@ class Stack:
         """Start one service unless it is already running; returns its pid."""
         pid = self.pid(name)
         if pid is None:
-            self.logs.mkdir(parents=True, exist_ok=True)
-            argv, env = self._command(name)
-            with self._open_log(name) as log:
-                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env=env, cwd=ROOT, start_new_session=True)  # fmt: skip
-            pid = proc.pid
-            self._pidfile(name).write_text(f"{pid} {_start_time(pid)}\n")
+            with _owner_only():
+                pid = self._spawn(name)
         if wait:
             self.wait_ready(name)
         return pid
 
+    def _spawn(self, name: str) -> int:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        argv, env = self._command(name)
+        with self._open_log(name) as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env, cwd=ROOT, start_new_session=True)  # fmt: skip
+        self._pidfile(name).write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
+        return proc.pid
+
     def up(self) -> None:
-        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.config.run_dir.chmod(0o700)  # also when an older version made it readable to all
+        for stale in self.config.run_dir.rglob("*"):  # files an older version wrote readable to all
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours (nginx's temp files)
+                if not stale.is_symlink():
+                    stale.chmod(stale.stat().st_mode & ~OWNER_ONLY)
         for name in self.services():
             self.start(name)
 
@@ -309,7 +400,7 @@ class Stack:
 
     def _known_services(self) -> list[str]:
         """Every service with a pid file (workers from an earlier, larger WORKERS too)."""
-        order = {"redis": 0, "api": 2, "nginx": 3}
+        order = {**{service: 0 for service, _o, _c in REDIS_ROLES.values()}, "api": 2, "nginx": 3}
         names = [p.stem for p in self.config.run_dir.glob("*.pid")]
         return sorted(names, key=lambda n: (order.get(n, 1), n))
 

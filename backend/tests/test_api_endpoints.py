@@ -196,7 +196,7 @@ def test_export_feedback_writes_jsonl(live_stack, url, golden_dir, tmp_path, mon
     prediction = post_image(url, golden_dir / "coffee.png").json()
     created = requests.post(url + "/api/v1/feedback", json={"prediction_id": prediction["id"], "correct": True},
                             timeout=TIMEOUT).json()  # fmt: skip
-    monkeypatch.setenv("REDIS_URL", live_stack.config.redis_url)
+    monkeypatch.setenv("REDIS_URL", live_stack.redis_url())
     out = tmp_path / "feedback.jsonl"
     assert export_feedback.main(["--out", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -255,7 +255,7 @@ def test_kept_feedback_images_are_stored_by_hash_and_persisted(stack_factory, go
     data = (golden_dir / "rocket.jpg").read_bytes()
     prediction = requests.post(url + "/api/v1/predictions", files={"image": ("../../x.jpg", data)}, timeout=TIMEOUT)
     sha256 = prediction.json()["image"]["sha256"]
-    client = redis.Redis.from_url(stack.config.redis_url)
+    client = redis.Redis.from_url(stack.redis_url())
     assert client.ttl(f"imgclf:image:{sha256}") > 0  # held only as long as the prediction
     sent = {"prediction_id": prediction.json()["id"], "correct": True}
     record = requests.post(url + "/api/v1/feedback", json=sent, timeout=TIMEOUT).json()

@@ -28,7 +28,7 @@ def test_worker_sigterm_answers_its_batch_and_leaves_the_group(stack_factory) ->
     stack.config.worker_env = {"worker-1": SLOW_ENV}
     stack.up()
     leaving = f"worker-1@{stack.config.port}"
-    client = fl.redis_client(stack.config.redis_url)
+    client = fl.redis_client(stack.redis_url("queue"))
 
     with fl.Load(stack.config.url, clients=2, max_s=20, max_requests=300) as load:
         assert fl.wait_until(lambda: fl.pending_request_ids(client, leaving), timeout_s=10), "worker-1 took no job"
@@ -57,7 +57,7 @@ def test_worker_sigterm_answers_its_batch_and_leaves_the_group(stack_factory) ->
 def test_api_sigterm_completes_requests_in_flight(stack_factory) -> None:
     env = {**fl.FAST_ENV, **NO_STEALING, **SLOW_ENV, "BATCH_WAIT_MS": "300"}  # one slow batch for all requests
     stack = stack_factory("faults-sigterm-api", workers=1, env=env)
-    client = fl.redis_client(stack.config.redis_url)
+    client = fl.redis_client(stack.redis_url("queue"))
     in_flight = 4
 
     with fl.Load(stack.config.url, clients=in_flight, max_s=fl.PROMPT_S, max_requests=in_flight) as load:

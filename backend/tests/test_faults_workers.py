@@ -34,7 +34,7 @@ def test_jobs_of_a_worker_killed_mid_batch_are_answered_by_the_other(stack_facto
     stack.config.worker_env = {"worker-1": {"FAULT_INFERENCE_DELAY_MS": str(DELAY_MS)}}
     stack.up()
     victim, survivor = (f"worker-{i}@{stack.config.port}" for i in (1, 2))
-    client = fl.redis_client(stack.config.redis_url)
+    client = fl.redis_client(stack.redis_url("queue"))
 
     with fl.Load(stack.config.url, clients=4, max_s=20, max_requests=500) as load:
         assert fl.wait_until(lambda: fl.pending_request_ids(client, victim), timeout_s=10), "worker-1 took no job"

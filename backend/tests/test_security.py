@@ -136,7 +136,7 @@ def test_sixth_request_in_a_minute_is_rate_limited(limited):
     body = assert_envelope(refused, 429, "rate_limited")
     assert body["error"]["details"]["limit_per_minute"] == RATE_LIMIT
     assert 1 <= int(refused.headers["Retry-After"]) <= WINDOW_S
-    counted = redis.Redis(port=limited.config.redis_port).get(keys.rate_limit("127.0.0.1", window))
+    counted = redis.Redis.from_url(limited.redis_url("queue")).get(keys.rate_limit("127.0.0.1", window))
     assert int(counted) == RATE_LIMIT + 1  # keyed on the address nginx forwarded
     # The health probe stays open while the client is limited.
     assert requests.get(f"{limited.config.url}/api/v1/health", timeout=TIMEOUT).status_code == 200

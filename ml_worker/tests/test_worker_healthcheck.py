@@ -23,27 +23,27 @@ def run_check(redis_url: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def redis_and_worker(stack_factory):
-    """Redis and one worker only: the check needs nothing else."""
+    """The queue Redis and one worker only: the check needs nothing else."""
     stack = stack_factory("worker-healthcheck", up=False)
-    stack.start("redis")
+    stack.start("redis-queue")  # all a worker talks to
     stack.start("worker-1")
     return stack
 
 
 def test_healthy_while_the_worker_on_this_host_beats(redis_and_worker) -> None:
-    result = run_check(redis_and_worker.config.redis_url)
+    result = run_check(redis_and_worker.redis_url("queue"))
     assert result.returncode == 0, result.stderr
 
 
 def test_a_heartbeat_from_another_host_does_not_count(redis_and_worker) -> None:
-    client = redis.Redis.from_url(redis_and_worker.config.redis_url)
+    client = redis.Redis.from_url(redis_and_worker.redis_url("queue"))
     assert fresh_heartbeat(client, socket.gethostname(), stale_s=5.0)
     assert not fresh_heartbeat(client, "another-container", stale_s=5.0)
 
 
 def test_unhealthy_once_the_worker_stops(redis_and_worker) -> None:
     redis_and_worker.stop("worker-1")
-    result = run_check(redis_and_worker.config.redis_url)
+    result = run_check(redis_and_worker.redis_url("queue"))
     assert result.returncode == 1
     assert "no heartbeat from" in result.stderr
 

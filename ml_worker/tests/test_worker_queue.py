@@ -24,13 +24,13 @@ pytestmark = pytest.mark.integration
 def redis_stack(stack_factory):
     stack = stack_factory("worker-queue", up=False)
     stack.config.run_dir.mkdir(parents=True, exist_ok=True)
-    stack.start("redis")
+    stack.start("redis-queue")
     return stack
 
 
 @pytest.fixture
 def client(redis_stack) -> redis.Redis:
-    client = redis.Redis.from_url(redis_stack.config.redis_url)
+    client = redis.Redis.from_url(redis_stack.redis_url("queue"))
     client.flushdb()
     return client
 

@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     store = Store(settings)
     app.extensions["store"] = store
-    app.extensions["queue"] = JobQueue(store.client, settings)
+    app.extensions["queue"] = JobQueue(store.queue, settings)
     app.extensions["decode_slots"] = FifoSlots(settings.decode_concurrency)
     security.init_app(app)
     metrics.init_app(app)

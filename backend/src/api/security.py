@@ -85,7 +85,7 @@ def check_rate_limit() -> None:
     now = time.time()
     window = int(now // WINDOW_S)
     key = keys.rate_limit(client_address(), window)
-    pipe = current_app.extensions["store"].client.pipeline(transaction=False)
+    pipe = current_app.extensions["store"].queue.pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, WINDOW_S + 1)
     count, _ = pipe.execute()

@@ -1,5 +1,6 @@
-"""Everything the API keeps in Redis besides the job stream: predictions,
-feedback, the result cache, worker liveness and published model records."""
+"""Everything the API keeps in Redis besides the job stream: predictions and
+feedback (the store), the result cache (the cache), worker liveness and published
+model records (the queue). The three roles may be one Redis or three (keys.py)."""
 
 from __future__ import annotations
 
@@ -27,14 +28,13 @@ class _Cached:
 class Store:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client = redis.Redis.from_url(
-            settings.redis_url,
-            password=settings.redis_password or None,
-            socket_connect_timeout=1.0,
-            socket_timeout=settings.request_timeout_s + 2,
-            health_check_interval=5,
-            retry_on_timeout=False,
-        )
+        clients: dict[str, redis.Redis] = {}
+        for url in (settings.redis_url, settings.queue_url, settings.cache_url):
+            clients.setdefault(url, _connect(url, settings))
+        self.client = clients[settings.redis_url]  # the store
+        self.queue = clients[settings.queue_url]
+        self.cache = clients[settings.cache_url]
+        self.clients = list(clients.values())  # each distinct Redis once
         self._workers = _Cached([], 0.0)
         self._models: dict[tuple[str, str], ModelRecord] = {}
 
@@ -42,13 +42,13 @@ class Store:
     def live_workers(self, fresh: bool = False) -> list[dict]:
         now = time.monotonic()
         if fresh or now - self._workers.at > LIVE_WORKERS_TTL_S:
-            self._workers = _Cached(live_workers(self.client, self.settings.heartbeat_stale_s), now)
+            self._workers = _Cached(live_workers(self.queue, self.settings.heartbeat_stale_s), now)
         return self._workers.value
 
     def model_record(self, name: str, version: str) -> ModelRecord | None:
         record = self._models.get((name, version))
         if record is None:
-            raw = self.client.get(keys.model(name, version))
+            raw = self.queue.get(keys.model(name, version))
             if raw is None:
                 return None
             record = self._models[(name, version)] = ModelRecord.from_json(raw)
@@ -73,7 +73,7 @@ class Store:
             return None
         versions = {(w["model_name"], w["model_version"]) for w in self.live_workers()}
         for name, version in sorted(versions, key=lambda nv: version_key(nv[1]), reverse=True):
-            raw = self.client.get(keys.cache(name, version, sha256))
+            raw = self.cache.get(keys.cache(name, version, sha256))
             if raw is not None:
                 return name, version, json.loads(raw)
         return None
@@ -84,13 +84,13 @@ class Store:
         s = self.settings
         pipe = self.client.pipeline(transaction=False)
         pipe.set(keys.prediction(prediction_id), json.dumps(record), ex=s.prediction_ttl_s)
-        if s.cache_enabled and top:
-            cache_key = keys.cache(record["model_name"], record["model_version"], record["sha256"])
-            pipe.set(cache_key, json.dumps(top), ex=s.cache_ttl_s)
         if image is not None:
             # NX: an image already kept for good (feedback named it) must not get a TTL back.
             pipe.set(keys.image(record["sha256"]), image, ex=s.prediction_ttl_s, nx=True)
         pipe.execute()
+        if s.cache_enabled and top:
+            cache_key = keys.cache(record["model_name"], record["model_version"], record["sha256"])
+            self.cache.set(cache_key, json.dumps(top), ex=s.cache_ttl_s)
 
     def prediction(self, prediction_id: str) -> dict | None:
         raw = self.client.get(keys.prediction(prediction_id))
@@ -111,7 +111,7 @@ class Store:
 
     def queue_depth(self) -> tuple[int, int]:
         """(entries in the stream, of which delivered but not yet answered)."""
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.queue.pipeline(transaction=False)
         pipe.xlen(keys.JOBS_STREAM)
         pipe.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)
         try:
@@ -119,6 +119,17 @@ class Store:
         except redis.ResponseError:  # no group yet: no worker ever started
             return 0, 0
         return int(length), int(pending["pending"])
+
+
+def _connect(url: str, settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        password=settings.redis_password or None,
+        socket_connect_timeout=1.0,
+        socket_timeout=settings.request_timeout_s + 2,
+        health_check_interval=5,
+        retry_on_timeout=False,
+    )
 
 
 def get_store() -> Store:

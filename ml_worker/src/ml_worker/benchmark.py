@@ -166,7 +166,7 @@ def _stack_module():
 
 
 def free_base_port(start: int) -> int:
-    """First base port >= start with base, base+1 and base+2 free on 127.0.0.1."""
+    """First base port >= start with base .. base+4 free on 127.0.0.1 (nginx, API, three Redis)."""
     import socket
 
     def free(port: int) -> bool:
@@ -174,7 +174,7 @@ def free_base_port(start: int) -> int:
             return s.connect_ex(("127.0.0.1", port)) != 0
 
     port = start
-    while not all(free(p) for p in (port, port + 1, port + 2)):
+    while not all(free(p) for p in range(port, port + 5)):
         port += 10
     return port
 
@@ -221,7 +221,7 @@ def measure_worker(starts: int) -> dict:
     stack = stack_mod.Stack(config)
     stack.down()
     try:
-        stack.start("redis")
+        stack.start("redis-queue")  # all a worker talks to
         ready: list[dict] = []
         for n in range(starts):
             if n:
@@ -234,7 +234,7 @@ def measure_worker(starts: int) -> dict:
             ready.append(
                 {"spawn_to_ready_s": round(time.monotonic() - spawned, 3), "logged_startup_s": line.get("startup_s")}
             )
-        client = redis.Redis.from_url(config.redis_url)
+        client = redis.Redis.from_url(stack.redis_url("queue"))
         tensors = golden_tensors()
         answered = feed_jobs(client, tensors, rounds=40, burst=1) + feed_jobs(client, tensors, rounds=10, burst=16)
         pid = stack.pid("worker-1")

@@ -28,13 +28,13 @@ def fresh_heartbeat(client: redis.Redis, host: str, stale_s: float) -> bool:
 
 def main() -> int:
     settings = Settings.from_env()
-    client = redis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
+    client = redis.Redis.from_url(settings.queue_url, password=settings.redis_password or None,
                                   socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)  # fmt: skip
     host = socket.gethostname()
     try:
         healthy = fresh_heartbeat(client, host, settings.heartbeat_stale_s)
     except redis.RedisError as exc:
-        print(f"unhealthy: Redis at {settings.redis_url} did not answer: {exc}", file=sys.stderr)
+        print(f"unhealthy: Redis at {settings.queue_url} did not answer: {exc}", file=sys.stderr)
         return 1
     if not healthy:
         print(f"unhealthy: no heartbeat from {host} in the last {settings.heartbeat_stale_s:g} s", file=sys.stderr)

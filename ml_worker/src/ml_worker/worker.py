@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     model = artifacts.load(settings)
     backend = load_backend(settings.backend, model, settings.num_threads, settings.batch_num_threads)
     backend.predict(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.uint8))  # warm up before declaring readiness
-    client = redis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
+    client = redis.Redis.from_url(settings.queue_url, password=settings.redis_password or None,
                                   socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)  # fmt: skip
     worker = Worker(settings, backend, model_record(model), client)
     info = {"model_name": model.name, "model_version": model.version, "backend": backend.name}

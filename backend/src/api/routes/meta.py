@@ -78,7 +78,8 @@ def ready():
     missing: list[str] = []
     workers = 0
     try:
-        store.client.ping()
+        for client in store.clients:
+            client.ping()
         workers = len(store.live_workers(fresh=True))  # a worker beats only once its model is loaded
     except redis.RedisError:
         missing.append("redis")

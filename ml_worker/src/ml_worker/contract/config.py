@@ -22,7 +22,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # the store: feedback, predictions, kept images (persistent)
+    queue_redis_url: str = ""  # jobs, replies, heartbeats, rate limits (never persisted); empty: REDIS_URL
+    cache_redis_url: str = ""  # the result cache (evicts least recently used); empty: the queue's
     redis_password: str = ""
     max_upload_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
@@ -84,6 +86,14 @@ class Settings:
             raise ConfigError("HEARTBEAT_STALE_S must exceed HEARTBEAT_INTERVAL_S")
         if self.claim_idle_ms >= self.request_timeout_s * 1000:
             raise ConfigError("CLAIM_IDLE_MS must be shorter than REQUEST_TIMEOUT_S")
+
+    @property
+    def queue_url(self) -> str:
+        return self.queue_redis_url or self.redis_url
+
+    @property
+    def cache_url(self) -> str:
+        return self.cache_redis_url or self.queue_url
 
     @property
     def resolved_worker_id(self) -> str:

@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     BAD_GATEWAY = "bad_gateway"
     SERVICE_UNAVAILABLE = "service_unavailable"
     TIMEOUT = "timeout"
+    STORAGE_FULL = "storage_full"  # the store Redis reached its maxmemory
 
     @property
     def status(self) -> int:
@@ -53,6 +54,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_GATEWAY: 502,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,
+    ErrorCode.STORAGE_FULL: 507,
 }
 
 
