@@ -1,11 +1,11 @@
-"""gunicorn settings, derived from the same Settings as everything else."""
+"""gunicorn settings, derived from the API's own settings (``api.settings``)."""
 
 import ctypes
 import os
 
-from ml_worker.contract.config import Settings
+from api.settings import ApiSettings
 
-_settings = Settings.from_env()
+_settings = ApiSettings.from_env()
 _M_MMAP_THRESHOLD = -3  # glibc mallopt()
 _MMAP_THRESHOLD_BYTES = 1 << 20
 
@@ -45,7 +45,7 @@ errorlog = "-"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "ml_worker.contract.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "imgclf_contract.logs.JsonFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["stderr"], "level": _settings.log_level.upper()},
     "loggers": {

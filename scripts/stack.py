@@ -35,7 +35,7 @@ NGINX_DIR = ROOT / "nginx"
 START_TIMEOUT_S = 60.0
 OWNER_ONLY = 0o077  # umask for everything the stack and its services write
 
-# Three Redis roles (ml_worker/contract/keys.py): the store keeps feedback on disk and refuses
+# Three Redis roles (contract/src/imgclf_contract/keys.py): the store keeps feedback on disk and refuses
 # writes when full (the API answers 507); the queue (crops of uploads, replies, heartbeats,
 # rate limits) never touches the disk and refuses new jobs when full (503); the cache alone may
 # evict, least recently used first. (service name, port offset from REDIS_PORT, settings)
@@ -268,7 +268,7 @@ class Stack:
     def _redis_acl(self, role: str) -> list[str]:
         """No anonymous access; `api` gets data commands on our keys; `worker` (queue only) just
         the job stream, replies, heartbeats and model records; `admin` is for tools and tests."""
-        from ml_worker.contract import keys
+        from imgclf_contract import keys
 
         acl = [
             "user default off",
@@ -283,9 +283,9 @@ class Stack:
         return acl
 
     def _nginx_conf(self) -> Path:
-        from ml_worker.contract.config import Settings
+        from api.settings import ApiSettings
 
-        settings = Settings.from_env(self.service_env())
+        settings = ApiSettings.from_env(self.service_env())
         conf_dir = self.config.run_dir / "nginx"
         (conf_dir / "servers").mkdir(parents=True, exist_ok=True)
         values = {

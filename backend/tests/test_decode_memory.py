@@ -18,9 +18,9 @@ import pytest
 import requests
 from PIL import Image
 
-from ml_worker.contract.config import Settings
-from ml_worker.contract.errors import ErrorCode, ServiceError
-from ml_worker.contract.preprocess import decode_bytes, preprocess
+from api.settings import ApiSettings as Settings
+from imgclf_contract.errors import ErrorCode, ServiceError
+from imgclf_contract.preprocess import decode_bytes, preprocess
 
 sys.path.insert(0, str(Path(__file__).parent))
 import badinput
@@ -33,7 +33,7 @@ _PEAK_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 import badinput
-from ml_worker.contract.preprocess import preprocess
+from imgclf_contract.preprocess import preprocess
 
 def hwm():
     return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))

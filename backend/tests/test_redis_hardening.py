@@ -15,8 +15,8 @@ import redis
 import requests
 from PIL import Image
 
-from ml_worker.contract import keys
-from ml_worker.contract.preprocess import preprocess
+from imgclf_contract import keys
+from imgclf_contract.preprocess import preprocess
 
 pytestmark = pytest.mark.integration
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -76,7 +77,9 @@ def test_tls_option_serves_https_with_the_same_locations(stack_factory, tmp_path
          "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
-    tls_port = 18943
+    with socket.socket() as probe:  # a fixed port collides with other checkouts testing side by side
+        probe.bind(("127.0.0.1", 0))
+        tls_port = probe.getsockname()[1]
     stack: Stack = stack_factory(
         "runner-tls", env={"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key), "TLS_PORT": str(tls_port)}
     )

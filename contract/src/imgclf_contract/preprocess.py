@@ -21,15 +21,15 @@ from functools import partial
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from ml_worker.contract.config import Settings
-from ml_worker.contract.errors import ErrorCode, ServiceError
+from imgclf_contract.errors import ErrorCode, ServiceError
+from imgclf_contract.settings import SharedSettings
 
 INPUT_SIZE = 224
 RESIZE_SHORTER_TO = 256
 NORM_MEAN = 127.0
 NORM_STD = 128.0
 MIN_SIDE = 16
-MAX_DECODE_BYTES = Settings.max_decode_bytes  # default: a 40 MP RGB(A) bitmap fits
+MAX_DECODE_BYTES = SharedSettings.max_decode_bytes  # default: a 40 MP RGB(A) bitmap fits
 MAX_TILE_SIDE = 1024  # a TIFF tile may exceed the image, but not by more than this (libtiff allocates it whole)
 _BAND_ROWS = 16  # reduce_for_resize() works on bands of this many output rows
 _REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F")  # modes Image.reduce() handles (alpha-aware)
@@ -189,7 +189,7 @@ def _is_wide_grey(image: Image.Image) -> bool:
 
 def _grey_to_8bit(image: Image.Image, peak: int) -> Image.Image:
     """16/32-bit greyscale to 8 bits, scaled by ``peak`` rather than clipped to white."""
-    wide = np.asarray(image, dtype=np.int32)  # 65535 * 255 fits
+    wide = np.array(image, dtype=np.int32)  # a writable copy (of a band); 65535 * 255 fits
     np.clip(wide, 0, peak, out=wide)
     wide *= 255
     wide //= peak

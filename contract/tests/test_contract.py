@@ -1,53 +1,16 @@
-"""Configuration parsing and the job/result messages shared by API and worker."""
+"""The job/result messages, error codes and key names shared by API and worker."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ml_worker.contract import keys
-from ml_worker.contract.config import ConfigError, Settings
-from ml_worker.contract.errors import ErrorCode
-from ml_worker.contract.jobs import TENSOR_BYTES, Job, Result, now_ms
-
-
-def test_defaults_match_the_documented_ones():
-    s = Settings.from_env({})
-    assert (s.max_batch, s.batch_wait_ms, s.max_queue, s.request_timeout_s) == (8, 5, 256, 10.0)
-    assert (s.claim_idle_ms, s.cache_ttl_s, s.prediction_ttl_s) == (3000, 86_400, 7 * 86_400)
-    assert (s.max_upload_bytes, s.max_pixels, s.backend) == (10 * 1024 * 1024, 40_000_000, "litert")
-    assert s.api_keys == () and s.cors_origins == () and s.rate_limit_per_minute == 0
-
-
-def test_values_are_parsed_by_type():
-    s = Settings.from_env(
-        {"MAX_BATCH": "16", "REQUEST_TIMEOUT_S": "4.5", "KEEP_FEEDBACK_IMAGES": "yes",
-         "API_KEYS": "a, b,,", "ARTIFACTS_DIR": "/x", "CACHE_TTL_S": "0", "BACKEND": " tensorflow "}
-    )  # fmt: skip
-    assert s.max_batch == 16 and s.request_timeout_s == 4.5 and s.keep_feedback_images is True
-    assert s.api_keys == ("a", "b") and s.artifacts_dir == Path("/x") and s.backend == "tensorflow"
-    assert not s.cache_enabled
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"MAX_BATCH": "eight"}, "MAX_BATCH"),
-        ({"MAX_QUEUE": "0"}, "MAX_QUEUE must be positive"),
-        ({"BATCH_WAIT_MS": "-1"}, "BATCH_WAIT_MS"),
-        ({"BACKEND": "onnx"}, "BACKEND must be one of"),
-        ({"KEEP_FEEDBACK_IMAGES": "maybe"}, "KEEP_FEEDBACK_IMAGES"),
-        ({"CLAIM_IDLE_MS": "20000"}, "CLAIM_IDLE_MS must be shorter"),
-        ({"HEARTBEAT_STALE_S": "0.5"}, "HEARTBEAT_STALE_S must exceed"),
-    ],
-)
-def test_bad_values_name_the_variable(env, message):
-    with pytest.raises(ConfigError, match=message):
-        Settings.from_env(env)
+from imgclf_contract import keys
+from imgclf_contract.errors import ErrorCode
+from imgclf_contract.jobs import TENSOR_BYTES, Job, Result, now_ms
+from imgclf_contract.settings import SharedSettings
 
 
 def test_job_round_trips_through_stream_fields():
@@ -120,7 +83,7 @@ def test_fixed_keys_lie_outside_every_per_id_family():
 
 
 def test_redis_roles_fall_back_to_one_redis():
-    single = Settings.from_env({"REDIS_URL": "redis://r:6379/0"})
+    single = SharedSettings.from_env({"REDIS_URL": "redis://r:6379/0"})
     assert single.queue_url == single.cache_url == "redis://r:6379/0"
-    split = Settings.from_env({"REDIS_URL": "redis://s/0", "QUEUE_REDIS_URL": "redis://q/0"})
+    split = SharedSettings.from_env({"REDIS_URL": "redis://s/0", "QUEUE_REDIS_URL": "redis://q/0"})
     assert (split.queue_url, split.cache_url) == ("redis://q/0", "redis://q/0")
