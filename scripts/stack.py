@@ -312,10 +312,15 @@ class Stack:
             "servers/http.conf": "server.conf.template",
             **({"servers/tls.conf": "tls.conf.template"} if tls else {}),
         }
-        (conf_dir / "servers" / "tls.conf").unlink(missing_ok=True)
+        for stale in ("tls.conf", "extra.conf"):
+            (conf_dir / "servers" / stale).unlink(missing_ok=True)
         for out, template in render.items():
             text = Template((NGINX_DIR / template).read_text()).safe_substitute(values)
             (conf_dir / out).write_text(text)
+        extra = env.get("EXTRA_LISTEN")  # e.g. an address of a test's network namespace
+        if extra:
+            text = Template((NGINX_DIR / "server.conf.template").read_text())
+            (conf_dir / "servers" / "extra.conf").write_text(text.safe_substitute(values, NGINX_LISTEN=extra))
         return conf_dir / "nginx.conf"
 
     # -- readiness -----------------------------------------------------------

@@ -27,7 +27,8 @@ _PREDICT_ERRORS = {
     500: "The worker's inference failed on this image (logged).",
     429: "Queue full or rate limit reached; see Retry-After.",
     503: "Redis or workers unavailable; see Retry-After.",
-    504: "No result within REQUEST_TIMEOUT_S.",
+    504: "No result within REQUEST_TIMEOUT_S (waiting for a decode slot included).",
+    507: "The store is full (its Redis reached maxmemory): nothing new can be saved.",
 }
 _COMMON_ERRORS = {401: _PREDICT_ERRORS[401], 429: "Rate limit reached.", 503: "Redis unavailable."}
 
@@ -68,8 +69,9 @@ def _paths() -> dict[str, dict]:
             "summary": "Say whether a prediction was right (and what it should have been)",
             "requestBody": {"required": True, "content": _json("FeedbackRequest")},
             "responses": _responses((201, "Stored feedback", "FeedbackRecord"), {
-                400: "Invalid JSON body.", 404: "Unknown prediction id.",
-                422: "expected_class_index outside 0-999.", **_COMMON_ERRORS}),
+                400: "Invalid JSON body (strict: a boolean, an integer or null, a printable id).",
+                404: "Unknown prediction id.", 422: "expected_class_index outside 0-999.",
+                507: _PREDICT_ERRORS[507], **_COMMON_ERRORS}),
         }},
         "/api/v1/feedback/{feedback_id}": {"get": {
             "summary": "One stored feedback record",

@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "service_unavailable"
     TIMEOUT = "timeout"
     STORAGE_FULL = "storage_full"  # the store Redis reached its maxmemory
+    CLIENT_CLOSED_REQUEST = "client_closed_request"  # logged only: nobody is left to read it
 
     @property
     def status(self) -> int:
@@ -55,6 +56,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,
     ErrorCode.STORAGE_FULL: 507,
+    ErrorCode.CLIENT_CLOSED_REQUEST: 499,  # nginx's convention
 }
 
 

@@ -63,8 +63,9 @@ def image(sha256: str) -> str:
     return FAMILIES["image"] + sha256
 
 
-def rate_limit(client: str, window: int) -> str:
-    return f"{FAMILIES['rate_limit']}{client}:{window}"
+def rate_limit(client: str, window: int, scope: str = "requests") -> str:
+    """One client's count in one window; ``scope``: every request, or one kind ("feedback")."""
+    return f"{FAMILIES['rate_limit']}{scope}:{client}:{window}"
 
 
 # What a worker may touch (Redis ACL key patterns on the queue; it has no access to the store).
