@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -171,7 +172,7 @@ class Stack:
             log.seek(self._log_starts.get(name, 0))
             return log.read()
 
-    def _open_log(self, name: str):
+    def _open_log(self, name: str) -> TextIO:
         """Append (a crash's last words survive a restart) after a line marking this start."""
         log = open(self.log_path(name), "a")  # noqa: SIM115 - handed to Popen, closed by the caller
         self._log_starts[name] = log.tell()
@@ -271,7 +272,9 @@ class Stack:
         from imgclf_contract import keys
 
         acl = [
-            "user default off",
+            # Off: no connection is ever authenticated as `default`. Its permissions still matter:
+            # Redis 7.0 replays the AOF as `default`, and a MULTI/EXEC it may not run is dropped.
+            "user default off ~* &* +@all",
             f"user admin on {_quoted('>' + self.redis_password('admin'))} ~* &* +@all",
             f"user api on {_quoted('>' + self.redis_password('api'))} ~{keys.PREFIX}:* resetchannels "
             f"{_DATA_COMMANDS} {'+@scripting ' if role == 'queue' else ''}-@dangerous",
