@@ -15,9 +15,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 import hosts as hostlib
 from cluster import ROOT, STATE_ROOT, Cluster, build, why_not_runnable
 
+LOG_TAIL_LINES = 15
+_FIGURES: dict[str, str] = {}  # measured by the tests, printed with the summary
+_LOG_TAILS: list[str] = []  # the services' last log lines, printed when a test failed
+
+
+def _log_tails(state_root: Path) -> list[str]:
+    lines = []
+    for log in sorted(state_root.glob("*/logs/*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        lines += [f"--- {log.relative_to(state_root)} (last {len(tail)} lines)", *tail]
+    return lines
+
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     if reason := why_not_runnable():
         pytest.skip(reason)
     hostlib.reap_abandoned()
@@ -25,10 +37,14 @@ def cluster() -> Iterator[Cluster]:
         if not Path(f"/proc/{stale.name.removeprefix('multihost-')}").exists():
             shutil.rmtree(stale, ignore_errors=True)
     network = hostlib.Network(STATE_ROOT)
+    cluster = None
     try:
-        yield build(network)
+        cluster = build(network)
+        yield cluster
     finally:
         network.destroy()
+        if cluster is None or request.session.testsfailed:
+            _LOG_TAILS.extend(_log_tails(STATE_ROOT))
         shutil.rmtree(STATE_ROOT, ignore_errors=True)
     left = hostlib.our_namespaces(network.tag)
     assert not left, f"namespaces left behind: {left}"
@@ -39,9 +55,6 @@ def client_host(cluster: Cluster) -> Iterator[None]:
     """The test body talks to the cluster from the client host, like any outside client."""
     with hostlib.entered(cluster.host("client").netns):
         yield
-
-
-_FIGURES: dict[str, str] = {}  # measured by the tests, printed with the summary
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +71,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
         counts[outcome] = len({r.nodeid for r in reports if getattr(r, "nodeid", "").startswith(here)})
     if not any(counts.values()):
         return
+    for line in _LOG_TAILS:
+        terminalreporter.write_line(line)
     for name, value in _FIGURES.items():
         terminalreporter.write_line(f"multihost figure: {name}: {value}")
     failed = counts["failed"] + counts["error"]

@@ -4,8 +4,8 @@ A "switch" namespace holds a bridge; every host namespace gets one veth (``eth0`
 peer is a port of that bridge, and an address from 198.19.50.0/24 (inside 198.18.0.0/15,
 reserved for network testing). Nothing is added to the namespace this process runs in, so
 the addresses exist only inside the namespaces. Every service on a host also runs in its
-own mount and UTS namespace: its own hostname, a private ``/tmp``, the checkout read-only,
-and its host's state directory the only writable place in the checkout.
+own mount and UTS namespace: the host's name, a private ``/tmp`` and ``/dev/shm``, and the
+whole file system read-only except the host's state directory.
 
 Namespace names carry this process's pid, so a later run can remove what a killed run
 left behind (``reap_abandoned``) and concurrent runs never meet.
@@ -97,20 +97,20 @@ class Host:
     port: str  # its bridge port in the switch namespace
     state_dir: Path
 
-    def launcher(self, checkout: Path) -> tuple[str, ...]:
-        """argv prefix that runs a command as this host would: own hostname, private /tmp,
-        the checkout read-only except this host's state directory."""
+    def launcher(self) -> tuple[str, ...]:
+        """argv prefix that runs a command as this host would: its own hostname, the whole
+        filesystem read-only except its state directory and a private /tmp and /dev/shm."""
         script = (
-            f"hostname {self.name}; mount -t tmpfs -o mode=1777 tmpfs /tmp; "
-            f"mount --bind {self.state_dir} {self.state_dir}; "
-            f"mount --rbind {checkout} {checkout}; mount -o remount,bind,ro {checkout}; "
+            f"hostname {self.name}; mount --bind {self.state_dir} {self.state_dir}; "
+            "mount -o remount,bind,ro /; "  # this mount namespace's copy of / only
+            "mount -t tmpfs -o mode=1777 tmpfs /tmp; mount -t tmpfs -o mode=1777 tmpfs /dev/shm; "
             'exec "$@"'
         )
         return ("unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-ec", script, self.name)
 
-    def run(self, checkout: Path, argv: list[str]) -> subprocess.CompletedProcess:
+    def run(self, argv: list[str]) -> subprocess.CompletedProcess:
         """Run one command on this host, the way its services run."""
-        return subprocess.run(["ip", "netns", "exec", self.netns, *self.launcher(checkout), *argv],
+        return subprocess.run(["ip", "netns", "exec", self.netns, *self.launcher(), *argv],
                               capture_output=True, text=True, timeout=30)  # fmt: skip
 
     def kill_all(self) -> list[int]:
