@@ -114,6 +114,11 @@ def _compose_env(compose: dict, service: str) -> dict[str, str]:
     return {k: re.sub(r"\$\{\w+:-(.*)\}", r"\1", str(v)) for k, v in env.items()}
 
 
+def _published_target(port: str | dict) -> int:
+    """The container port of a compose `ports` entry, short ("8080:8080") or long syntax."""
+    return int(port["target"]) if isinstance(port, dict) else int(str(port).rsplit(":", 1)[1])
+
+
 # -- rendering and schemas ----------------------------------------------------------------
 
 
@@ -190,7 +195,7 @@ def test_images_ports_probes_and_grace_periods_match_compose(rendered: list[dict
     assert api["livenessProbe"]["httpGet"]["path"] in api_check and ":8000/" in api_check
     assert api["ports"][0]["containerPort"] == 8000
     assert api["readinessProbe"]["httpGet"]["path"] == "/api/v1/ready"
-    assert nginx["ports"][0]["containerPort"] == int(services["nginx"]["ports"][0].rsplit(":", 1)[1])
+    assert nginx["ports"][0]["containerPort"] == _published_target(services["nginx"]["ports"][0])
     assert worker["livenessProbe"]["exec"]["command"] == services["worker"]["healthcheck"]["test"][1:]
     assert worker["readinessProbe"]["exec"] == worker["startupProbe"]["exec"] == worker["livenessProbe"]["exec"]
     assert _settings(rendered)["REDIS_URL"].startswith("redis://redis:6379/")
