@@ -21,7 +21,7 @@ import pytest
 import requests
 from cluster import API_PORT, LATE_WORKER_HOST, ROOT, WORKER_HOSTS, Cluster
 
-from ml_worker.contract.heartbeat import live_workers
+from imgclf_contract.liveness import live_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("client_host")]
 

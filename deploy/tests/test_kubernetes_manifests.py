@@ -18,8 +18,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ml_worker.contract import keys
-from ml_worker.contract.config import Settings
+from api.settings import ApiSettings
+from imgclf_contract import keys
+from ml_worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIRS = {"base": ROOT / "deploy/kubernetes/base", "example": ROOT / "deploy/kubernetes/overlays/example"}
@@ -158,7 +159,8 @@ def test_the_configmap_mirrors_the_configuration_table(base: list[dict]) -> None
     assert settings.keys() == table.keys() - NOT_IN_CONFIGMAP.keys()
     compared = settings.keys() - {"REDIS_URL"}  # the table's default is loopback; in a cluster, the Service
     assert {n: settings[n] for n in compared} == {n: table[n] for n in compared}
-    Settings.from_env(settings)  # every value parses and validates
+    for parser in (ApiSettings, WorkerSettings):  # every value parses and validates on both sides
+        parser.from_env(settings)
 
 
 def test_the_overlay_changes_only_the_settings_it_lists(base: list[dict], example: list[dict]) -> None:
@@ -167,7 +169,8 @@ def test_the_overlay_changes_only_the_settings_it_lists(base: list[dict], exampl
     kustomization = yaml.safe_load((KUSTOMIZE_DIRS["example"] / "kustomization.yaml").read_text())
     (generator,) = kustomization["configMapGenerator"]
     assert changed == {literal.split("=", 1)[0] for literal in generator["literals"]}
-    Settings.from_env(after)
+    for parser in (ApiSettings, WorkerSettings):
+        parser.from_env(after)
 
 
 def test_every_service_gets_the_settings_compose_gives_it(rendered: list[dict], compose: dict) -> None:
@@ -245,7 +248,7 @@ def test_nginx_admits_what_the_autoscaled_api_can_hold(rendered: list[dict]) -> 
 
 
 def test_the_ingress_lets_through_what_nginx_accepts(example: list[dict]) -> None:
-    settings = Settings.from_env(_settings(example))
+    settings = ApiSettings.from_env(_settings(example))
     annotations = _one(example, "Ingress")["metadata"]["annotations"]
     body = int(annotations["nginx.ingress.kubernetes.io/proxy-body-size"].removesuffix("m")) * 1024 * 1024
     assert body >= settings.max_upload_bytes + 1024 * 1024
