@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from api import create_app
 from api.settings import ApiSettings
 from imgclf_contract import keys
 from ml_worker.settings import WorkerSettings
@@ -206,6 +207,13 @@ def test_images_ports_probes_and_grace_periods_match_compose(rendered: list[dict
     for component in ("api", "worker"):
         grace = _workload(rendered, component)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         assert f"{grace}s" == services[component]["stop_grace_period"], component
+
+
+def test_the_api_probes_name_routes_the_api_has(rendered: list[dict]) -> None:
+    routes = {rule.rule for rule in create_app().url_map.iter_rules()}
+    api = _container(rendered, "api")
+    probed = {api[probe]["httpGet"]["path"] for probe in ("startupProbe", "readinessProbe", "livenessProbe")}
+    assert probed == {"/api/v1/health", "/api/v1/ready"} and probed <= routes
 
 
 def test_images_are_the_ones_compose_builds(base: list[dict], example: list[dict], compose: dict) -> None:
