@@ -61,7 +61,7 @@ class Cluster:
     def add_host(self, name: str, octet: int) -> hostlib.Host:
         host = self.network.add_host(name, octet)
         config = StackConfig(run_dir=host.state_dir, port=NGINX_PORT, api_port=API_PORT, redis_port=REDIS_PORT,
-                             host=host.address, env=self.env, launcher=host.launcher(),
+                             host=host.address, env=self.env, launcher=host.launcher(ROOT),
                              redis_host=f"{hostlib.SUBNET}.{REDIS_OCTET}")  # fmt: skip
         self.stacks[name] = Stack(config)
         return host

@@ -97,20 +97,24 @@ class Host:
     port: str  # its bridge port in the switch namespace
     state_dir: Path
 
-    def launcher(self) -> tuple[str, ...]:
-        """argv prefix that runs a command as this host would: its own hostname, the whole
-        filesystem read-only except its state directory and a private /tmp and /dev/shm."""
+    def launcher(self, checkout: Path) -> tuple[str, ...]:
+        """argv prefix that runs a command as this host would: its own hostname, a private /tmp
+        and /dev/shm, and the whole file system read-only except this host's state directory
+        (inside ``checkout``). The checkout is bound onto itself first, so it stays visible
+        when it lives under /tmp (as a CI clone may)."""
         script = (
-            f"hostname {self.name}; mount --bind {self.state_dir} {self.state_dir}; "
-            "mount -o remount,bind,ro /; "  # this mount namespace's copy of / only
+            f"hostname {self.name}; cd {checkout}; "
             "mount -t tmpfs -o mode=1777 tmpfs /tmp; mount -t tmpfs -o mode=1777 tmpfs /dev/shm; "
-            'exec "$@"'
+            f"mkdir -p {checkout}; mount --bind . {checkout}; "  # "." is still the checkout on disk
+            f"mount --bind {self.state_dir} {self.state_dir}; "
+            f"mount -o remount,bind,ro {checkout}; mount -o remount,bind,ro /; "  # this namespace's mounts only
+            f'cd {checkout}; exec "$@"'
         )
         return ("unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-ec", script, self.name)
 
-    def run(self, argv: list[str]) -> subprocess.CompletedProcess:
+    def run(self, checkout: Path, argv: list[str]) -> subprocess.CompletedProcess:
         """Run one command on this host, the way its services run."""
-        return subprocess.run(["ip", "netns", "exec", self.netns, *self.launcher(), *argv],
+        return subprocess.run(["ip", "netns", "exec", self.netns, *self.launcher(checkout), *argv],
                               capture_output=True, text=True, timeout=30)  # fmt: skip
 
     def kill_all(self) -> list[int]:

@@ -59,12 +59,12 @@ def test_each_host_writes_only_its_own_state_directory(cluster: Cluster) -> None
     read-only on every host; /tmp is a private tmpfs of each service."""
     services = [h for h in cluster.network.hosts.values() if h.name != "client"]
     for host in services:
-        assert host.run(["hostname"]).stdout.strip() == host.name
-        own = host.run(["sh", "-c", f"touch {host.state_dir}/probe /tmp/{host.name}"])
+        assert host.run(ROOT, ["hostname"]).stdout.strip() == host.name
+        own = host.run(ROOT, ["sh", "-c", f"touch {host.state_dir}/probe /tmp/{host.name}"])
         assert own.returncode == 0, own.stderr
         elsewhere = [ROOT, Path.home(), Path("/var/tmp"), *(h.state_dir for h in services if h is not host)]
         for other in elsewhere:
-            denied = host.run(["touch", str(other / "probe")])
+            denied = host.run(ROOT, ["touch", str(other / "probe")])
             assert denied.returncode != 0 and "Read-only" in denied.stderr, (host.name, other, denied)
 
 
@@ -72,7 +72,7 @@ def test_services_listen_on_their_host_address_not_loopback(cluster: Cluster) ->
     """Every hop crosses the bridge: nothing answers on a host's loopback."""
     web = cluster.host("web")
     assert requests.get(f"{cluster.url}/api/v1/ready", timeout=5).status_code == 200
-    listening = web.run(["ss", "-Hltn"]).stdout
+    listening = web.run(ROOT, ["ss", "-Hltn"]).stdout
     assert f"{web.address}:8080" in listening and f"{web.address}:{API_PORT}" in listening, listening
     assert "127.0.0.1:" not in listening, listening
 
