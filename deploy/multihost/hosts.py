@@ -105,7 +105,7 @@ class Host:
         script = (
             f"hostname {self.name}; cd {checkout}; "
             "mount -t tmpfs -o mode=1777 tmpfs /tmp; mount -t tmpfs -o mode=1777 tmpfs /dev/shm; "
-            f"mkdir -p {checkout}; mount --bind . {checkout}; "  # "." is still the checkout on disk
+            f"mkdir -p {checkout}; mount --no-canonicalize --bind . {checkout}; "  # ".": the checkout on disk
             f"mount --bind {self.state_dir} {self.state_dir}; "
             f"mount -o remount,bind,ro {checkout}; mount -o remount,bind,ro /; "  # this namespace's mounts only
             f'cd {checkout}; exec "$@"'
