@@ -14,7 +14,7 @@ PORT ?= 8080
 STACK_REDIS_URL = redis://127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
 
 .PHONY: setup system-deps artifacts up down status test test-unit test-integration test-e2e \
-        lint format audit bench bench-model loadtest export-feedback clean
+        test-multihost lint format audit bench bench-model loadtest export-feedback clean
 
 setup: system-deps $(STAMP) $(ARTIFACT)
 
@@ -24,6 +24,7 @@ system-deps:
 	command -v nginx >/dev/null || missing="$$missing nginx"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
@@ -64,6 +65,10 @@ test: setup lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	docker-compose -f docker-compose.yml config -q
 	$(PY) scripts/audit.py --report-only  # a vulnerability published later must not fail the suite by itself
+
+# Network namespaces as hosts (root only; skipped with the reason otherwise). `make test` runs it too.
+test-multihost: setup
+	$(VENV)/bin/pytest deploy/multihost $(PYTEST_ARGS)
 
 test-unit: setup
 	$(VENV)/bin/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
