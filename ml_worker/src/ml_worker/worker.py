@@ -152,7 +152,7 @@ def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
         input_size=INPUT_SIZE,
         preprocessing=model.card["preprocessing"],
         num_classes=model.card["num_classes"],
-        labels=[{"index": lb.index, "wnid": lb.wnid, "name": lb.name} for lb in model.labels()],
+        labels=[{"index": lb.index, "wnid": lb.wnid, "name": lb.name, "synonyms": lb.synonyms} for lb in model.labels()],
     )
 
 
