@@ -101,7 +101,7 @@ function currentKey() {
 export function parseRetryAfter(value, now = Date.now()) {
   if (!value || !value.trim()) return null;
   if (/^\s*\d+(\.\d+)?\s*$/.test(value)) return Math.ceil(Number(value));
-  const date = Date.parse(value);
+  const date = /[a-z]/i.test(value) ? Date.parse(value) : NaN; // an HTTP date names its day and month
   return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - now) / 1000));
 }
 

@@ -125,6 +125,7 @@ async function classify(card) {
       return predict(card.file, Math.min(TOP_K, limits?.max_top_k || TOP_K));
     });
     card.showResult(result);
+    if (!limits) loadModel(); // the service came back after a failed start: fetch the header and limits now
   } catch (error) {
     card.showError(error);
   }

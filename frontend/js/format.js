@@ -11,7 +11,7 @@ export function formatPercent(score) {
 }
 
 /**
- * Human-readable size in binary units, one decimal under 10. The server's
+ * Human-readable size in binary units, one decimal under 100. The server's
  * `human_size` (backend/src/api/classify.py) formats alike, so a size in the
  * page and one in a server message read the same.
  */
@@ -24,7 +24,7 @@ export function formatBytes(bytes) {
     value /= 1024;
     unit += 1;
   }
-  return `${value >= 10 || Number.isInteger(value) ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+  return `${value >= 100 || Number.isInteger(value) ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Milliseconds with one decimal under 100 ms, whole numbers above. */

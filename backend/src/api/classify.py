@@ -58,7 +58,7 @@ def human_size(size: int) -> str:
         if value < 1024:
             break
         value, unit = value / 1024, bigger
-    return f"{int(value + 0.5) if value >= 10 or value.is_integer() else f'{value:.1f}'} {unit}"
+    return f"{int(value + 0.5) if value >= 100 or value.is_integer() else f'{value:.1f}'} {unit}"
 
 
 def read_upload(file: FileStorage) -> bytes:
