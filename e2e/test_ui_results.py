@@ -131,7 +131,7 @@ def test_weak_answers_look_unsure_and_the_scope_is_stated(page: Page, golden_dir
 
     assert float(weak.get_by_test_id("bar").first.get_attribute("data-score")) < 0.5  # "missile", about 30 %
     expect(weak).to_have_class("card card--weak")
-    expect(weak.get_by_test_id("weak-note")).to_have_text("Unsure — no guess reaches 50%")
+    expect(weak.get_by_test_id("weak-note")).to_have_text("Unsure — below 50%")
     expect(confident).to_have_class("card")
     expect(confident.get_by_test_id("weak-note")).to_have_count(0)
     top_colour = "el => getComputedStyle(el.querySelector('.bar--top .bar__fill')).backgroundColor"

@@ -70,7 +70,7 @@ function weakNote() {
   return el('p', {
     class: 'card__weak',
     'data-testid': 'weak-note',
-    text: `Unsure — no guess reaches ${WEAK_SCORE * 100}%`,
+    text: `Unsure — below ${WEAK_SCORE * 100}%`,
   });
 }
 
