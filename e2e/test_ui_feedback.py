@@ -83,7 +83,7 @@ def test_other_guess_in_one_click(page: Page, golden_dir: Path, base_url: str) -
         guesses.filter(has_text=re.compile(f"^{re.escape(second_label)}$")).click()
 
     _expect_saved(card, base_url, answer.value, second_index)
-    expect(card.get_by_text(f"Marked as it is {second_label}.")).to_be_visible()
+    expect(card.get_by_text(f"Wrong — it is {second_label}.")).to_be_visible()
 
 
 def test_not_in_the_list_sends_the_comment(page: Page, golden_dir: Path, base_url: str) -> None:
@@ -110,7 +110,7 @@ def test_undo_withdraws_an_answer_before_it_is_sent(page: Page, golden_dir: Path
     page.on("request", lambda r: posts.append(r.url) if r.url.endswith("/api/v1/feedback") else None)
 
     card.get_by_test_id("feedback-correct").click()
-    expect(card.get_by_test_id("feedback-pending")).to_contain_text("Marked as correct")
+    expect(card.get_by_test_id("feedback-pending")).to_contain_text("Correct. Saving in 5 s")
     card.get_by_test_id("feedback-undo").click()
     expect(card.get_by_test_id("feedback-correct")).to_be_focused()  # the question is back
     page.wait_for_timeout(6_000)  # past the 5 s undo window: still nothing sent
@@ -137,9 +137,8 @@ def test_keyboard_only_upload_and_feedback(page: Page, golden_dir: Path, base_ur
     tab_to(page, "feedback-wrong")
     page.keyboard.press("Enter")
     assert focused_test_id(page) == "feedback-guess"  # the one-click answers come first
+    expect(card.get_by_test_id("picker-input")).to_be_enabled()  # once the labels have loaded
     tab_to(page, "picker-input")
-    picker = card.get_by_test_id("picker-input")
-    expect(picker).to_be_enabled()
     page.keyboard.type("cup")
     expect(card.get_by_test_id("picker-option").first).to_have_text("cup")
     page.keyboard.press("ArrowDown")

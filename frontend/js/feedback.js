@@ -50,7 +50,7 @@ export class Feedback {
 
   showQuestion(errorMessage = null) {
     const correct = button('Correct', 'feedback-correct', () =>
-      this.answer({ correct: true, expected_class_index: null }, 'correct'),
+      this.answer({ correct: true, expected_class_index: null }, 'Correct'),
     );
     const wrong = button('Wrong', 'feedback-wrong', () => this.showWrong());
     this.show(
@@ -66,7 +66,7 @@ export class Feedback {
   showWrong() {
     const others = this.options.predictions.slice(1);
     const pickLabel = (label) =>
-      this.answer({ correct: false, expected_class_index: label.index }, `it is ${label.name}`);
+      this.answer({ correct: false, expected_class_index: label.index }, `Wrong — it is ${label.name}`);
     const picker = new Picker({
       loadLabels: this.options.loadLabels,
       onPick: pickLabel,
@@ -101,7 +101,7 @@ export class Feedback {
     const send = () =>
       this.answer(
         { correct: false, expected_class_index: null, comment: comment.value.trim() || null },
-        'not in the list',
+        'Wrong — not in the list',
       );
     this.show(
       el('label', { for: id, class: 'picker__label', text: 'What is in the photo? (optional)' }),
@@ -123,7 +123,7 @@ export class Feedback {
     const undo = button('Undo', 'feedback-undo', () => this.undo());
     this.show(
       el('p', { class: 'feedback__sending', 'data-testid': 'feedback-pending' }, [
-        `Marked as ${description}. Saving in ${UNDO_SECONDS} s… `,
+        `${description}. Saving in ${UNDO_SECONDS} s… `,
       ]),
       el('div', { class: 'feedback__row' }, undo),
     );
@@ -158,7 +158,7 @@ export class Feedback {
       return;
     }
     const done = el('p', { class: 'feedback__done', 'data-testid': 'feedback-done', tabindex: '-1', text: FEEDBACK_DONE_TEXT });
-    this.show(done, el('p', { class: 'feedback__detail', text: `Marked as ${description}.` }));
+    this.show(done, el('p', { class: 'feedback__detail', text: `${description}.` }));
     this.moveFocus(done);
     announce(`${fileName}: ${FEEDBACK_DONE_TEXT}`);
   }
