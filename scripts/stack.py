@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import grp
+import hashlib
+import hmac
 import json
 import os
 import pwd
@@ -65,6 +67,9 @@ class StackConfig:
     workers: int = 1
     env: dict[str, str] = field(default_factory=dict)  # extra settings for API and workers
     worker_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per worker ("worker-1"), over env
+    host: str = "127.0.0.1"  # the address every service here listens on and is reached at
+    redis_host: str = ""  # empty: host (the multi-host test puts Redis on another "host")
+    launcher: tuple[str, ...] = ()  # argv prefix for every service, e.g. to enter its own mount namespace
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -84,7 +89,11 @@ class StackConfig:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def redis_address(self) -> str:
+        return self.redis_host or self.host
 
     def redis_port_of(self, role: str) -> int:
         """Each Redis role on its own port: REDIS_PORT (the store), then +1 (queue), +2 (cache)."""
@@ -190,12 +199,13 @@ class Stack:
         return env
 
     # -- Redis credentials -------------------------------------------------------
-    def redis_password(self, user: str) -> str:
-        """Generated once per run directory and kept owner-only; REDIS_PASSWORD overrides the API's."""
+    def _redis_secret(self) -> str:
+        """REDIS_PASSWORD when given (so stacks on several hosts agree), else a secret generated
+        once per run directory and kept owner-only. No service ever receives it."""
         given = {**os.environ, **self.config.env}.get("REDIS_PASSWORD", "")
-        if user == "api" and given:
+        if given:
             return given
-        path = self.config.run_dir / "secrets" / f"redis-{user}.password"
+        path = self.config.run_dir / "secrets" / "redis.secret"
         if not path.exists():
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):  # a concurrent `up` wrote it first
@@ -204,16 +214,24 @@ class Stack:
                     out.write(secrets.token_urlsafe(32))
         return path.read_text().strip()
 
+    def redis_password(self, user: str) -> str:
+        """Each Redis user's password, derived from the secret: knowing one opens no other."""
+        return hmac.new(self._redis_secret().encode(), user.encode(), hashlib.sha256).hexdigest()
+
     def _url(self, role: str, user: str) -> str:
-        return f"redis://{user}@127.0.0.1:{self.config.redis_port_of(role)}/0"
+        return f"redis://{user}@{self.config.redis_address}:{self.config.redis_port_of(role)}/0"
 
     def redis_url(self, role: str = "store", user: str = "admin") -> str:
         """A URL with credentials, for tools and tests (admin: every command on every key)."""
         password = self.redis_password(user)
-        return f"redis://{user}:{password}@127.0.0.1:{self.config.redis_port_of(role)}/0"
+        return f"redis://{user}:{password}@{self.config.redis_address}:{self.config.redis_port_of(role)}/0"
 
     # -- commands per service ----------------------------------------------
     def _command(self, name: str) -> tuple[list[str], dict[str, str]]:
+        argv, env = self._service_command(name)
+        return [*self.config.launcher, *argv], env
+
+    def _service_command(self, name: str) -> tuple[list[str], dict[str, str]]:
         env = self.service_env()
         role = self._redis_role(name)
         if role:
@@ -229,7 +247,7 @@ class Stack:
             metrics_dir = self.config.run_dir / "prometheus"
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
-            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"127.0.0.1:{self.config.api_port}",
+            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"{self.config.host}:{self.config.api_port}",
                        API_CONTROL_SOCKET=str(self.config.run_dir / "api.ctl"))  # fmt: skip
             env.setdefault("MALLOC_ARENA_MAX", "2")  # many threads decoding images: cap glibc's arenas
             return [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "backend" / "gunicorn.conf.py")], env
@@ -251,7 +269,7 @@ class Stack:
         variable, default = REDIS_MAXMEMORY[role]
         lines = [
             f"port {self.config.redis_port_of(role)}",
-            "bind 127.0.0.1",
+            f"bind {self.config.host}",
             f"dir {data}",
             *settings,
             f"maxmemory {self.service_env().get(variable) or default}",
@@ -296,8 +314,8 @@ class Stack:
             "NGINX_CONF_DIR": str(conf_dir),
             "NGINX_LOG_DIR": str(self.logs),
             "NGINX_MIME_TYPES": "/etc/nginx/mime.types",
-            "NGINX_LISTEN": f"127.0.0.1:{self.config.port}",
-            "API_UPSTREAM": f"127.0.0.1:{self.config.api_port}",
+            "NGINX_LISTEN": f"{self.config.host}:{self.config.port}",
+            "API_UPSTREAM": f"{self.config.host}:{self.config.api_port}",
             "FRONTEND_ROOT": str(ROOT / "frontend"),
             "MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
             "CLIENT_MAX_BODY_SIZE": str(settings.max_upload_bytes + 1024 * 1024),
@@ -339,7 +357,7 @@ class Stack:
         if name.startswith("worker-"):
             return "worker ready" in self.current_log(name)
         if name == "api":
-            return _http_ok(f"http://127.0.0.1:{self.config.api_port}/api/v1/health")
+            return _http_ok(f"http://{self.config.host}:{self.config.api_port}/api/v1/health")
         return _http_ok(f"{self.config.url}/api/v1/ready")
 
     def wait_ready(self, name: str, timeout_s: float = START_TIMEOUT_S) -> None:
@@ -419,7 +437,7 @@ class Stack:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "redis-url"])
     args = parser.parse_args(argv)
     stack = Stack(StackConfig.from_env())
     if args.command == "up":
@@ -430,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"The image classifier is up at {stack.config.url}  (logs: {stack.logs})")
         print(f"Bulk client: {VENV_BIN / 'imgclf'} classify PATH... --out results.csv")
+    elif args.command == "redis-url":  # for make export-feedback: the store, as the API's user
+        print(stack.redis_url("store", "api"))
     elif args.command == "down":
         stack.down()
         print("stopped")

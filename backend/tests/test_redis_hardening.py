@@ -79,16 +79,16 @@ def test_no_redis_answers_without_a_password(live_stack, role: str):
 def test_passwords_are_generated_once_and_kept_owner_only(live_stack):
     secrets = live_stack.config.run_dir / "secrets"
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
-    files = sorted(secrets.iterdir())
-    assert [p.name for p in files] == ["redis-admin.password", "redis-api.password", "redis-worker.password"]
-    before = {p.name: p.read_text() for p in files}
-    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 and len(before[p.name]) >= 32 for p in files)
-    assert len(set(before.values())) == 3
+    secret = secrets / "redis.secret"
+    assert [p.name for p in secrets.iterdir()] == ["redis.secret"]
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(secret.read_text()) >= 32
+    before = secret.read_text(), {user: live_stack.redis_password(user) for user in ("admin", "api", "worker")}
+    assert len(set(before[1].values())) == 3 and before[0] not in before[1].values()
     live_stack.up()  # a second `up` (and a restart) keeps them
-    assert {p.name: p.read_text() for p in files} == before
+    assert (secret.read_text(), {user: live_stack.redis_password(user) for user in before[1]}) == before
     api_env = live_stack.service_env()
-    assert api_env["REDIS_PASSWORD"] == before["redis-api.password"]
-    assert "@" in api_env["REDIS_URL"] and before["redis-api.password"] not in api_env["REDIS_URL"]
+    assert api_env["REDIS_PASSWORD"] == before[1]["api"]  # the API gets its own password, not the secret
+    assert "@" in api_env["REDIS_URL"] and before[1]["api"] not in api_env["REDIS_URL"]
 
 
 def _as(stack, role: str, user: str) -> redis.Redis:
