@@ -255,6 +255,23 @@ def test_a_full_store_answers_507_and_keeps_what_it_has(stack_factory):
                          timeout=TIMEOUT).status_code == 201  # fmt: skip
 
 
+def test_a_full_queue_redis_answers_503_and_recovers(stack_factory):
+    """The queue never evicts (a job must not vanish): when its Redis is full, new jobs get 503."""
+    stack = stack_factory("hardening-full-queue")
+    url = stack.config.url
+    assert predict(url).status_code == 200
+    queue = redis.Redis.from_url(stack.redis_url("queue"))
+    limit = queue.config_get("maxmemory")["maxmemory"]
+    queue.config_set("maxmemory", 1)
+    try:
+        fresh = badinput.encode(badinput.golden("rocket.jpg"), "PNG")  # not cached: it needs a job
+        body = envelope(predict(url, fresh), 503, "service_unavailable")
+        assert body["error"]["details"] == {"missing": "queue memory"}
+    finally:
+        queue.config_set("maxmemory", limit)
+    assert predict(url, fresh).status_code == 200
+
+
 # -- Also: the hollow tests made real --------------------------------------------------------------------
 def test_request_id_at_gunicorn_itself(live_stack):
     """Through nginx the header is nginx's; here the API's own echo and replacement are checked."""
