@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 PORT ?= 8080
 STACK_REDIS_URL = redis://127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
 
-.PHONY: setup system-deps artifacts up down status test test-unit test-integration test-e2e \
+.PHONY: setup system-deps artifacts up down status test test-fast test-unit \
         lint format audit bench bench-model loadtest export-feedback clean
 
 setup: system-deps $(STAMP) $(ARTIFACT)
@@ -65,6 +65,12 @@ test: setup lint
 	docker-compose -f docker-compose.yml config -q
 	$(PY) scripts/audit.py --report-only  # a vulnerability published later must not fail the suite by itself
 
+# The tier to run after every change: the API in-process on a real Redis with the real worker
+# code and model on threads; no nginx, no gunicorn, no browser, no fault or fuzz runs.
+test-fast: setup
+	$(VENV)/bin/pytest -m "not stack and not nginx and not e2e and not slow" $(PYTEST_ARGS)
+
+# What needs no process at all (the Dockerfiles' test stages run the same selection).
 test-unit: setup
 	$(VENV)/bin/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
@@ -73,13 +79,13 @@ audit: $(STAMP)
 	$(PY) scripts/audit.py
 
 bench-model: setup
-	$(PY) -m ml_worker.benchmark
+	$(PY) -m loadtest.bench_model
 
 bench: setup
-	$(PY) loadtest/bench.py
+	$(PY) -m loadtest.bench
 
 loadtest: setup
-	$(PY) loadtest/run_locust.py
+	$(PY) -m loadtest.run_locust
 
 export-feedback: $(STAMP)
 	@REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} $(PY) -m api.export_feedback --out $${OUT:--}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import fields
@@ -22,11 +21,12 @@ from string import Template
 import pytest
 import redis
 import yaml
-from stack import Stack, StackConfig
 
 from api.settings import ApiSettings
 from imgclf_contract.settings import ConfigError
 from ml_worker.settings import WorkerSettings
+from scripts.ports import unused_port
+from scripts.stack import Stack, StackConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -40,7 +40,6 @@ NOT_SHARED = {
     "MODEL_VERSION": "the highest version in the image",
     "WORKER_ID": "defaults to <container hostname>-<pid>, unique per replica",
     "TRUSTED_PROXIES": "the API's own, set on the api service",
-    "FAULT_INFERENCE_DELAY_MS": "fault tests only",
 }
 # Template variables naming paths in the container; remapped under tmp for `nginx -t` here.
 NGINX_PATH_VARS = ("NGINX_CONF_DIR", "NGINX_PREFIX", "NGINX_LOG_DIR", "FRONTEND_ROOT")
@@ -250,8 +249,11 @@ def test_nginx_image_layout_matches_the_includes() -> None:
     assert host in services() and f"API_BIND=0.0.0.0:{port}" in PYTHON_DOCKERFILES["api"].read_text()
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None or not Path("/etc/nginx/mime.types").is_file(),
-                    reason="needs Debian's nginx")  # fmt: skip
+NO_NGINX = shutil.which("nginx") is None or not Path("/etc/nginx/mime.types").is_file()
+
+
+@pytest.mark.nginx
+@pytest.mark.skipif(NO_NGINX, reason="needs Debian's nginx")
 def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     env = nginx_image_env({})
     # The container's paths, moved under tmp; "api" resolves only on the compose network.
@@ -289,12 +291,6 @@ def test_nginx_limits_match_make_up(settings_env: dict[str, str], tmp_path: Path
 # -- Redis: the compose command and healthcheck on a real redis-server ----------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _healthcheck(shim_dir: Path, password: str) -> int:
     """Run the redis service's CMD-SHELL healthcheck, its redis-cli pointed at our server."""
     check = interpolate(services()["redis"]["healthcheck"]["test"][1], {})
@@ -306,7 +302,7 @@ def _healthcheck(shim_dir: Path, password: str) -> int:
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 @pytest.mark.parametrize("password", ["", "s3cret pass"])
 def test_redis_command_and_healthcheck(password: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = unused_port()
     argv = [interpolate(arg, {"REDIS_PASSWORD": password}) for arg in services()["redis"]["command"]]
     shim = tmp_path / "bin" / "redis-cli"
     shim.parent.mkdir()

@@ -5,17 +5,13 @@ crash survives (AOF, appendfsync everysec)."""
 from __future__ import annotations
 
 import signal
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from ml_worker.golden import PHOTOS
-
-sys.path.insert(0, str(Path(__file__).parent))
-import faultlib as fl
+from testsupport import faults as fl
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

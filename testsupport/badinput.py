@@ -18,7 +18,10 @@ from functools import cache, partial
 
 import numpy as np
 import requests
+from flask.testing import FlaskClient
 from PIL import Image
+from werkzeug.datastructures import MultiDict
+from werkzeug.test import TestResponse
 
 from ml_worker.golden import DIR as GOLDEN_DIR
 
@@ -43,9 +46,17 @@ class Upload:
     json: dict | None = None
 
     def post(self, url: str, timeout: float = 30.0, **kwargs) -> requests.Response:
+        """Over HTTP (requests), e.g. through nginx."""
         if self.json is not None:
             return requests.post(url, json=self.json, timeout=timeout, **kwargs)
         return requests.post(url, files=self.files, data=self.data, timeout=timeout, **kwargs)
+
+    def send(self, client: FlaskClient, path: str = "/api/v1/predictions") -> TestResponse:
+        """The same body through a Flask test client (the fast tier)."""
+        if self.json is not None:
+            return client.post(path, json=self.json)
+        parts = [(name, (io.BytesIO(data), filename, kind)) for name, (filename, data, kind) in self.files]
+        return client.post(path, data=MultiDict([*parts, *self.data.items()]), content_type="multipart/form-data")
 
 
 @dataclass(frozen=True)
@@ -155,8 +166,9 @@ def padded_png(size: int) -> bytes:
 
 
 # -- requests -------------------------------------------------------------------
-def upload(data: bytes, filename: str = "photo.png", content_type: str = "image/png",
-           field_name: str = "image", **form: str) -> Upload:  # fmt: skip
+def upload(
+    data: bytes, filename: str = "photo.png", content_type: str = "image/png", field_name: str = "image", **form: str
+) -> Upload:
     return Upload(files=[(field_name, (filename, data, content_type))], data=form)
 
 
