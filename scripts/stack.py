@@ -168,9 +168,8 @@ class Stack:
             return [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "backend" / "gunicorn.conf.py")], env
         if name == "nginx":
             conf = self._nginx_conf()
-            prefix = str(conf.parent)
-            return ["nginx", "-p", prefix, "-e", str(self.logs / "nginx-error.log"), "-c", str(conf),
-                    "-g", f"daemon off;{_nginx_user()}"], env  # fmt: skip
+            prefix, error_log, directives = str(conf.parent), str(self.logs / "nginx-error.log"), "daemon off;"
+            return ["nginx", "-p", prefix, "-e", error_log, "-c", str(conf), "-g", directives + _nginx_user()], env
         raise KeyError(name)
 
     def _redis_conf(self) -> Path:
@@ -216,8 +215,11 @@ class Stack:
         env = self.service_env()
         tls = env.get("TLS_CERT_FILE") and env.get("TLS_KEY_FILE")
         if tls:
-            values.update(TLS_CERT_FILE=env["TLS_CERT_FILE"], TLS_KEY_FILE=env["TLS_KEY_FILE"],
-                          TLS_LISTEN=f"127.0.0.1:{env.get('TLS_PORT', '8443')}")  # fmt: skip
+            values.update(
+                TLS_CERT_FILE=env["TLS_CERT_FILE"],
+                TLS_KEY_FILE=env["TLS_KEY_FILE"],
+                TLS_LISTEN=f"127.0.0.1:{env.get('TLS_PORT', '8443')}",
+            )
         render = {
             "nginx.conf": "nginx.conf.template",
             "locations.conf": "locations.conf.template",
@@ -274,8 +276,15 @@ class Stack:
             self.logs.mkdir(parents=True, exist_ok=True)
             argv, env = self._command(name)
             with open(self.log_path(name), "w") as log:
-                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env=env, cwd=ROOT, start_new_session=True)  # fmt: skip
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=ROOT,
+                    start_new_session=True,
+                )
             pid = proc.pid
             self._pidfile(name).write_text(f"{pid} {_start_time(pid)}\n")
         if wait:

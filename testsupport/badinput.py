@@ -15,15 +15,17 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, partial
+from typing import TYPE_CHECKING
 
 import numpy as np
-import requests
-from flask.testing import FlaskClient
 from PIL import Image
-from werkzeug.datastructures import MultiDict
-from werkzeug.test import TestResponse
 
 from ml_worker.golden import DIR as GOLDEN_DIR
+
+if TYPE_CHECKING:  # the image builders also serve the worker's tests, which have no HTTP client installed
+    import requests
+    from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
 
 ESPRESSO = frozenset({"espresso"})
 ROCKET = frozenset({"missile", "projectile"})
@@ -47,12 +49,16 @@ class Upload:
 
     def post(self, url: str, timeout: float = 30.0, **kwargs) -> requests.Response:
         """Over HTTP (requests), e.g. through nginx."""
+        import requests
+
         if self.json is not None:
             return requests.post(url, json=self.json, timeout=timeout, **kwargs)
         return requests.post(url, files=self.files, data=self.data, timeout=timeout, **kwargs)
 
     def send(self, client: FlaskClient, path: str = "/api/v1/predictions") -> TestResponse:
         """The same body through a Flask test client (the fast tier)."""
+        from werkzeug.datastructures import MultiDict
+
         if self.json is not None:
             return client.post(path, json=self.json)
         parts = [(name, (io.BytesIO(data), filename, kind)) for name, (filename, data, kind) in self.files]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import partial
 
 import redis
 from flask import Flask
@@ -18,6 +19,7 @@ from ml_worker.worker import Worker, model_record
 from testsupport.delayed_backend import DelayedBackend
 
 READ_BLOCK_MS = 50  # short blocking reads: a test's worker stops within this
+STOP_POLL_S = 0.02  # how often the served app checks for shutdown (werkzeug's default: 0.5 s)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class ServedApp:
     def __init__(self, app: Flask) -> None:
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="served-app", daemon=True)
+        serve = partial(self._server.serve_forever, poll_interval=STOP_POLL_S)
+        self._thread = threading.Thread(target=serve, name="served-app", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

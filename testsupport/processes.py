@@ -6,13 +6,13 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import psutil
-
 T = TypeVar("T")
 
 
 def tree_rss(pid: int) -> int:
     """Resident memory (bytes) of a process and its children (e.g. gunicorn's master and workers)."""
+    import psutil  # not in every package's test dependencies; only stack tests measure processes
+
     process = psutil.Process(pid)
     return sum(p.memory_info().rss for p in (process, *process.children(recursive=True)))
 

@@ -19,6 +19,8 @@ from api.schemas import (
     ReadySchema,
 )
 from imgclf_contract import keys
+from imgclf_contract.jobs import RESULT_TOP_K
+from imgclf_contract.model_record import IMAGENET_CLASSES
 from ml_worker import golden
 from scripts.ports import unused_port
 from testsupport.envelope import assert_envelope
@@ -262,3 +264,12 @@ def test_redis_outage_is_a_503_naming_redis(make_app, golden_dir):
     ready = assert_envelope(client.get("/api/v1/ready"), 503, "service_unavailable")
     assert ready["error"]["details"]["missing"] == ["redis"]
     assert client.get("/api/v1/health").status_code == 200
+
+
+def test_openapi_request_bodies_come_from_the_schemas(client):
+    spec = client.get("/api/v1/openapi.json").json
+    upload = spec["paths"]["/api/v1/predictions"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert upload["required"] == ["image"] and upload["properties"]["image"]["format"] == "binary"
+    assert upload["properties"]["top_k"] == {"type": "integer", "default": 5, "minimum": 1, "maximum": RESULT_TOP_K}
+    expected = spec["components"]["schemas"]["FeedbackRequest"]["properties"]["expected_class_index"]
+    assert (expected["minimum"], expected["maximum"]) == (0, IMAGENET_CLASSES - 1)

@@ -169,8 +169,14 @@ def test_a_malformed_trusted_proxy_stops_the_api_at_start() -> None:
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
 def test_docker_compose_accepts_the_file() -> None:
     def config(*args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["docker-compose", "-f", str(COMPOSE_FILE), "config", *args], cwd=ROOT,
-                              env={**os.environ, **env}, capture_output=True, text=True, timeout=60)  # fmt: skip
+        return subprocess.run(
+            ["docker-compose", "-f", str(COMPOSE_FILE), "config", *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     quiet = config("-q")
     assert quiet.returncode == 0, quiet.stderr
@@ -224,11 +230,15 @@ def nginx_templates() -> dict[str, Path]:
 def nginx_image_env(settings_env: dict[str, str]) -> dict[str, str]:
     """What the entrypoint renders with: image ENV, compose's environment, then our .envsh."""
     image_env = dict(line.split("=", 1) for line in dockerfile_lines(NGINX_DOCKERFILE, "ENV"))
-    envsh = next(ROOT / src for src, dest in (c.split() for c in dockerfile_lines(NGINX_DOCKERFILE, "COPY"))
-                 if dest.startswith("/docker-entrypoint.d/") and dest.endswith(".envsh"))  # fmt: skip
+    envsh = next(
+        ROOT / src
+        for src, dest in (c.split() for c in dockerfile_lines(NGINX_DOCKERFILE, "COPY"))
+        if dest.startswith("/docker-entrypoint.d/") and dest.endswith(".envsh")
+    )
     env = {**image_env, **service_env("nginx", settings_env), "PATH": os.environ["PATH"]}
-    sourced = subprocess.run(["sh", "-c", '. "$1" && env', "sh", str(envsh)], env=env,
-                             capture_output=True, text=True, check=True)  # fmt: skip
+    sourced = subprocess.run(
+        ["sh", "-c", '. "$1" && env', "sh", str(envsh)], env=env, capture_output=True, text=True, check=True
+    )
     return dict(line.split("=", 1) for line in sourced.stdout.splitlines() if "=" in line)
 
 
@@ -262,8 +272,12 @@ def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
         Path(env[var]).mkdir(parents=True, exist_ok=True)
     output_dir = tmp_path / env["NGINX_ENVSUBST_OUTPUT_DIR"].lstrip("/")
     render(nginx_templates(), env, output_dir)
-    directives = [line for p in output_dir.rglob("*.conf") for line in p.read_text().splitlines()
-                  if not line.lstrip().startswith("#")]  # fmt: skip
+    directives = [
+        line
+        for p in output_dir.rglob("*.conf")
+        for line in p.read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
     assert not [line for line in directives if re.search(r"\$\{\w+\}", line)]  # every variable was defined
     argv = ["nginx", "-T", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(output_dir / "nginx.conf")]
     check = subprocess.run(argv, capture_output=True, text=True, timeout=30)
@@ -308,8 +322,11 @@ def test_redis_command_and_healthcheck(password: str, tmp_path: Path) -> None:
     shim.parent.mkdir()
     shim.write_text(f'#!/bin/sh\nexec {shutil.which("redis-cli")} -p {port} "$@"\n')
     shim.chmod(0o755)
-    server = subprocess.Popen([*argv, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [*argv, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while _healthcheck(shim.parent, password) != 0:

@@ -22,8 +22,12 @@ MAX_QUEUE = 16
 CLIENTS = 150
 BURST_S = 4
 API_PROCESSES, API_THREADS = 2, 16  # more request threads than queue slots: the queue, not gunicorn, refuses
-OVERLOAD_ENV = {**fl.FAST_ENV, "MAX_QUEUE": str(MAX_QUEUE), "API_PROCESSES": str(API_PROCESSES),
-                "API_THREADS": str(API_THREADS)}  # fmt: skip
+OVERLOAD_ENV = {
+    **fl.FAST_ENV,
+    "MAX_QUEUE": str(MAX_QUEUE),
+    "API_PROCESSES": str(API_PROCESSES),
+    "API_THREADS": str(API_THREADS),
+}
 # Redis holds at most MAX_QUEUE tensors in the stream plus one arriving on each API connection.
 REDIS_HEADROOM = (MAX_QUEUE + API_PROCESSES * API_THREADS) * TENSOR_BYTES
 RSS_FACTOR = 2.5  # after / before: thread arenas and buffers warm up once; a leak would keep growing

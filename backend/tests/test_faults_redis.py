@@ -26,10 +26,14 @@ def _give_feedback(url: str) -> dict:
         top = prediction.body["predictions"][0]
         response = session.post(
             f"{url}/api/v1/feedback",
-            json={"prediction_id": prediction.body["id"], "correct": True,
-                  "expected_class_index": top["class_index"], "comment": "before the redis crash"},
+            json={
+                "prediction_id": prediction.body["id"],
+                "correct": True,
+                "expected_class_index": top["class_index"],
+                "comment": "before the redis crash",
+            },
             timeout=5,
-        )  # fmt: skip
+        )
     assert response.status_code == 201, response.text
     return response.json()
 

@@ -127,8 +127,9 @@ def test_classify_records_rows_and_errors_then_resumes(served_app, worker, colle
 def test_explicit_file_is_sent_whatever_its_name(served_app, worker, collection, tmp_path, capsys):
     root, images = collection
     out = tmp_path / "named.jsonl"
-    assert main(["classify", str(root / "bad/notes.txt"), str(images[0]), "--out", str(out),
-                 "--url", served_app.url]) == 0  # fmt: skip
+    assert (
+        main(["classify", str(root / "bad/notes.txt"), str(images[0]), "--out", str(out), "--url", served_app.url]) == 0
+    )
     rows = _by_path(out)
     assert rows[str(root / "bad/notes.txt")].error_code == "unsupported_media_type"
     assert rows[str(images[0])].ok

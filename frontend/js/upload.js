@@ -5,8 +5,9 @@
 
 /**
  * Checks a file against the limits from GET /models before uploading, so the
- * obvious mistakes fail instantly. The wording is identical to the server's,
- * so the user sees the same sentence whichever side catches the problem.
+ * obvious mistakes fail instantly. A refused type reads exactly as the server's
+ * 415 message; a refused size names the file's exact size, which the server
+ * (reading no further than the limit) cannot, so that sentence differs.
  * Content sniffing is left to the server (a renamed text file passes here).
  * @param {File} file
  * @param {object|null} limits `limits` from GET /models; null skips the checks

@@ -59,8 +59,9 @@ def test_failed_start_names_the_service_and_its_log(tmp_path):
     """A worker that cannot load its model makes `up` fail with the service and log named."""
     port = free_base_port(unused_port())
     env = {**os.environ, "RUN_DIR": str(tmp_path / "run"), "PORT": str(port), "ARTIFACTS_DIR": str(tmp_path / "none")}
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "stack.py"), "up"], env=env,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "stack.py"), "up"], env=env, capture_output=True, text=True, timeout=120
+    )
     try:
         assert result.returncode == 1
         assert "worker-1" in result.stderr and "worker-1.log" in result.stderr
@@ -72,10 +73,28 @@ def test_tls_option_serves_https_with_the_same_locations(stack_factory, tmp_path
     """TLS_CERT_FILE/TLS_KEY_FILE add an HTTPS server from nginx/tls.conf.template."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     tls_port = unused_port()
     stack: Stack = stack_factory(
         "runner-tls", env={"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key), "TLS_PORT": str(tls_port)}

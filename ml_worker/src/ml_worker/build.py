@@ -46,12 +46,13 @@ def weights_path() -> Path:
 
 
 def build_keras_model():
-    """The Keras network with the ImageNet weights ported in."""
+    """The Keras network with the ImageNet weights ported in (weights checked before TensorFlow loads)."""
+    state = read_verified(weights_path(), WEIGHTS_SHA256)
     from ml_worker.network import efficientnet_lite0
     from ml_worker.weights import load_into
 
     model = efficientnet_lite0()
-    load_into(model, read_verified(weights_path(), WEIGHTS_SHA256))
+    load_into(model, state)
     return model
 
 

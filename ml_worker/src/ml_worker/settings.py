@@ -29,9 +29,13 @@ class WorkerSettings(SharedSettings):
     worker_id: str = ""  # empty: <hostname>-<pid>
 
     POSITIVE: ClassVar[tuple[str, ...]] = (
-        *SharedSettings.POSITIVE, "max_batch", "claim_idle_ms", "heartbeat_interval_s", "num_threads",
+        *SharedSettings.POSITIVE,
+        "max_batch",
+        "claim_idle_ms",
+        "heartbeat_interval_s",
+        "num_threads",
         "batch_num_threads",
-    )  # fmt: skip
+    )
     NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("batch_wait_ms",)
 
     def validate(self) -> None:
