@@ -153,7 +153,8 @@ def assert_outage_handled(outcomes: list[Outcome], healed: float) -> None:
             assert_error_envelope(outcome, {503, 504})
     assert all(o.correct for o in outcomes if o.status == 200)
     after = [o for o in outcomes if o.started >= healed]
-    assert after and all(o.status == 200 for o in after), sorted({o.status for o in after}, key=str)
+    failed_after = [(o.status, o.error_code, (o.body or {}).get("error", {}).get("details")) for o in after]
+    assert after and all(o.status == 200 for o in after), [f for f in failed_after if f[0] != 200]
 
 
 def pending_request_ids(client: redis.Redis, consumer: str) -> set[str]:
