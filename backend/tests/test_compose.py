@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import fields
@@ -22,11 +21,12 @@ from string import Template
 import pytest
 import redis
 import yaml
-from stack import Stack, StackConfig
 
 from api.settings import ApiSettings
 from imgclf_contract.settings import ConfigError
 from ml_worker.settings import WorkerSettings
+from scripts.ports import unused_port
+from scripts.stack import Stack, StackConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -40,7 +40,6 @@ NOT_SHARED = {
     "MODEL_VERSION": "the highest version in the image",
     "WORKER_ID": "defaults to <container hostname>-<pid>, unique per replica",
     "TRUSTED_PROXIES": "the API's own, set on the api service",
-    "FAULT_INFERENCE_DELAY_MS": "fault tests only",
 }
 # Template variables naming paths in the container; remapped under tmp for `nginx -t` here.
 NGINX_PATH_VARS = ("NGINX_CONF_DIR", "NGINX_PREFIX", "NGINX_LOG_DIR", "FRONTEND_ROOT")
@@ -170,8 +169,14 @@ def test_a_malformed_trusted_proxy_stops_the_api_at_start() -> None:
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
 def test_docker_compose_accepts_the_file() -> None:
     def config(*args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["docker-compose", "-f", str(COMPOSE_FILE), "config", *args], cwd=ROOT,
-                              env={**os.environ, **env}, capture_output=True, text=True, timeout=60)  # fmt: skip
+        return subprocess.run(
+            ["docker-compose", "-f", str(COMPOSE_FILE), "config", *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     quiet = config("-q")
     assert quiet.returncode == 0, quiet.stderr
@@ -225,11 +230,15 @@ def nginx_templates() -> dict[str, Path]:
 def nginx_image_env(settings_env: dict[str, str]) -> dict[str, str]:
     """What the entrypoint renders with: image ENV, compose's environment, then our .envsh."""
     image_env = dict(line.split("=", 1) for line in dockerfile_lines(NGINX_DOCKERFILE, "ENV"))
-    envsh = next(ROOT / src for src, dest in (c.split() for c in dockerfile_lines(NGINX_DOCKERFILE, "COPY"))
-                 if dest.startswith("/docker-entrypoint.d/") and dest.endswith(".envsh"))  # fmt: skip
+    envsh = next(
+        ROOT / src
+        for src, dest in (c.split() for c in dockerfile_lines(NGINX_DOCKERFILE, "COPY"))
+        if dest.startswith("/docker-entrypoint.d/") and dest.endswith(".envsh")
+    )
     env = {**image_env, **service_env("nginx", settings_env), "PATH": os.environ["PATH"]}
-    sourced = subprocess.run(["sh", "-c", '. "$1" && env', "sh", str(envsh)], env=env,
-                             capture_output=True, text=True, check=True)  # fmt: skip
+    sourced = subprocess.run(
+        ["sh", "-c", '. "$1" && env', "sh", str(envsh)], env=env, capture_output=True, text=True, check=True
+    )
     return dict(line.split("=", 1) for line in sourced.stdout.splitlines() if "=" in line)
 
 
@@ -250,8 +259,11 @@ def test_nginx_image_layout_matches_the_includes() -> None:
     assert host in services() and f"API_BIND=0.0.0.0:{port}" in PYTHON_DOCKERFILES["api"].read_text()
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None or not Path("/etc/nginx/mime.types").is_file(),
-                    reason="needs Debian's nginx")  # fmt: skip
+NO_NGINX = shutil.which("nginx") is None or not Path("/etc/nginx/mime.types").is_file()
+
+
+@pytest.mark.nginx
+@pytest.mark.skipif(NO_NGINX, reason="needs Debian's nginx")
 def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     env = nginx_image_env({})
     # The container's paths, moved under tmp; "api" resolves only on the compose network.
@@ -260,8 +272,12 @@ def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
         Path(env[var]).mkdir(parents=True, exist_ok=True)
     output_dir = tmp_path / env["NGINX_ENVSUBST_OUTPUT_DIR"].lstrip("/")
     render(nginx_templates(), env, output_dir)
-    directives = [line for p in output_dir.rglob("*.conf") for line in p.read_text().splitlines()
-                  if not line.lstrip().startswith("#")]  # fmt: skip
+    directives = [
+        line
+        for p in output_dir.rglob("*.conf")
+        for line in p.read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
     assert not [line for line in directives if re.search(r"\$\{\w+\}", line)]  # every variable was defined
     argv = ["nginx", "-T", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(output_dir / "nginx.conf")]
     check = subprocess.run(argv, capture_output=True, text=True, timeout=30)
@@ -289,12 +305,6 @@ def test_nginx_limits_match_make_up(settings_env: dict[str, str], tmp_path: Path
 # -- Redis: the compose command and healthcheck on a real redis-server ----------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _healthcheck(shim_dir: Path, password: str) -> int:
     """Run the redis service's CMD-SHELL healthcheck, its redis-cli pointed at our server."""
     check = interpolate(services()["redis"]["healthcheck"]["test"][1], {})
@@ -306,14 +316,17 @@ def _healthcheck(shim_dir: Path, password: str) -> int:
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 @pytest.mark.parametrize("password", ["", "s3cret pass"])
 def test_redis_command_and_healthcheck(password: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = unused_port()
     argv = [interpolate(arg, {"REDIS_PASSWORD": password}) for arg in services()["redis"]["command"]]
     shim = tmp_path / "bin" / "redis-cli"
     shim.parent.mkdir()
     shim.write_text(f'#!/bin/sh\nexec {shutil.which("redis-cli")} -p {port} "$@"\n')
     shim.chmod(0o755)
-    server = subprocess.Popen([*argv, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [*argv, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while _healthcheck(shim.parent, password) != 0:
