@@ -14,7 +14,7 @@ PORT ?= 8080
 STACK_REDIS_URL = redis://127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
 
 .PHONY: setup system-deps artifacts up down status test test-unit test-integration test-e2e \
-        lint format audit bench bench-model loadtest export-feedback clean
+        test-compose lint format audit bench bench-model loadtest export-feedback clean
 
 setup: system-deps $(STAMP) $(ARTIFACT)
 
@@ -62,6 +62,11 @@ test: setup lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	docker-compose -f docker-compose.yml config -q
 	$(PY) scripts/audit.py --report-only  # a vulnerability published later must not fail the suite by itself
+
+# Builds the compose stack's images (Docker's engine and the Debian base made when missing),
+# runs the stack on 127.0.0.1:$${COMPOSE_TEST_PORT:-18080}, tests it through nginx, tears it down.
+test-compose: setup
+	$(PY) scripts/compose_test.py
 
 test-unit: setup
 	$(VENV)/bin/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
