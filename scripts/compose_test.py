@@ -294,8 +294,12 @@ def check_a_killed_worker_loses_no_request(stack: Compose) -> None:
     failures = [r if isinstance(r, Exception) else (r.status_code, r.text[:200]) for r in results
                 if not isinstance(r, requests.Response) or r.status_code != 200]  # fmt: skip
     assert len(results) == 48 and not failures, failures
-    redelivered = sum(r.json()["batch"]["deliveries"] > 1 for r in results)
-    print(f"    48 answered in {time.monotonic() - started:.1f} s, {redelivered} re-delivered", flush=True)
+    batches = [r.json()["batch"] for r in results]
+    by_victim = sum(b["worker_id"].startswith(victim[:12] + "-") for b in batches)  # <container hostname>-<pid>
+    assert by_victim, "the killed worker had taken no job: it was not sharing the load"
+    redelivered = sum(b["deliveries"] > 1 for b in batches)
+    elapsed = time.monotonic() - started
+    print(f"    48 answered in {elapsed:.1f} s: {by_victim} by the killed worker, {redelivered} re-delivered")
 
 
 CHECKS: tuple[Callable[[Compose], None], ...] = (
@@ -336,10 +340,10 @@ class Report:
         except Exception as exc:  # every failure is reported, then the run goes on
             self.failed += 1
             detail = str(exc) or traceback.format_exc(limit=3)
-            print(f"FAIL {name} ({time.monotonic() - started:.1f} s): {type(exc).__name__}: {detail}", flush=True)
+            print(f"FAIL {name} ({time.monotonic() - started:.1f} s): {type(exc).__name__}: {detail}")
             return False
         self.passed += 1
-        print(f"PASS {name} ({time.monotonic() - started:.1f} s)", flush=True)
+        print(f"PASS {name} ({time.monotonic() - started:.1f} s)")
         return True
 
 
@@ -347,10 +351,10 @@ def prepare(engine: Engine, stack: Compose, report: Report) -> int:
     """Engine, base image and build; returns Docker's root directory size before the build."""
     install_missing_packages()
     started = report.timed("engine start", engine.ensure)
-    print(f"engine: {'started here' if started else 'already running'} ({DOCKER})", flush=True)
+    print(f"engine: {'started here' if started else 'already running'} ({DOCKER})")
     before = docker_root_bytes()
     if base_image_exists():
-        print("base: debian:bookworm-slim present, not rebuilt", flush=True)
+        print("base: debian:bookworm-slim present, not rebuilt")
     else:
         report.timed("base image", build_base_image)
     report.timed("build", lambda: stack.build(RUN_DIR / "build.log"))
@@ -361,11 +365,16 @@ def run_stack(stack: Compose, report: Report) -> None:
     stack.run("down", "-v", "--remove-orphans", timeout=180)  # leftovers of an interrupted run
     report.timed("up", lambda: stack.run("up", "-d", timeout=300))
     if report.check("all four services healthy", lambda: report.timed("healthy", lambda: stack.wait_healthy(4))):
-        for check in CHECKS:
-            report.check(check.__name__.removeprefix("check_").replace("_", " "), lambda c=check: c(stack))
+        report.timed("tests", lambda: run_checks(stack, report))
+
+
+def run_checks(stack: Compose, report: Report) -> None:
+    for check in CHECKS:
+        report.check(check.__name__.removeprefix("check_").replace("_", " "), lambda c=check: c(stack))
 
 
 def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also through a pipe
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     stack = Compose(project=os.environ.get("COMPOSE_TEST_PROJECT", "imgclf-compose-test"),
                     port=int(os.environ.get("COMPOSE_TEST_PORT", "18080")))  # fmt: skip
@@ -374,12 +383,12 @@ def main() -> int:
     started = time.monotonic()
     try:
         before = prepare(engine, stack, report)
-        report.timed("up, checks", lambda: run_stack(stack, report))
+        run_stack(stack, report)
         growth = (docker_root_bytes() - before) / 1e9
-        print(f"Docker root directory grew by {growth:.2f} GB during this run", flush=True)
+        print(f"Docker root directory grew by {growth:.2f} GB during this run")
     except (StepError, EngineError, subprocess.SubprocessError, OSError) as exc:
         report.failed += 1
-        print(f"FAIL setup: {exc}", flush=True)
+        print(f"FAIL setup: {exc}")
     finally:
         if engine_answers():
             report.check("tear down (down -v)", lambda: stack.run("down", "-v", "--remove-orphans", timeout=180))
