@@ -44,7 +44,7 @@ from docker_engine import (
     install_missing_packages,
 )
 
-from ml_worker.contract.errors import ErrorCode
+from imgclf_contract.errors import ErrorCode
 from ml_worker.golden import PHOTOS
 
 ROOT = Path(__file__).resolve().parents[1]

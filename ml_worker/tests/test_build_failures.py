@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from ml_worker import artifacts, build
-from ml_worker.contract.config import Settings
 from ml_worker.pth_reader import WeightsFileError
+from ml_worker.settings import WorkerSettings
 
 
 def test_wrong_weights_hash_fails_cleanly_and_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "WEIGHTS_SHA256", "f" * 64)
-    settings = Settings.from_env({"ARTIFACTS_DIR": str(tmp_path)})
+    settings = WorkerSettings.from_env({"ARTIFACTS_DIR": str(tmp_path)})
     with pytest.raises(WeightsFileError, match="does not match the pinned"):
         build.build(settings)
     assert list((tmp_path / "efficientnet_lite0").iterdir()) == []

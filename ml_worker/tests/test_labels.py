@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ml_worker import artifacts
-from ml_worker.contract.config import Settings
 from ml_worker.labels import build_labels, labels_from_package
+from ml_worker.settings import WorkerSettings
 
 
 def test_labels_are_unique_and_in_standard_order():
@@ -21,7 +21,7 @@ def test_labels_are_unique_and_in_standard_order():
 
 
 def test_built_labels_file_is_the_package_table():
-    assert artifacts.load(Settings.from_env()).labels() == labels_from_package()
+    assert artifacts.load(WorkerSettings.from_env()).labels() == labels_from_package()
 
 
 def test_duplicate_names_are_refused():

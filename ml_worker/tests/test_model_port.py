@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imgclf_contract.preprocess import preprocess
 from ml_worker import artifacts, golden
 from ml_worker.backends import load_backend, softmax, top_k
-from ml_worker.contract.config import Settings
-from ml_worker.contract.preprocess import preprocess
+from ml_worker.settings import WorkerSettings
 
 REFERENCE = Path(__file__).parent / "data" / "reference_logits.npz"
 TOLERANCE = 1e-4
@@ -30,7 +30,7 @@ def reference() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def model() -> artifacts.ModelArtifacts:
-    return artifacts.load(Settings.from_env())
+    return artifacts.load(WorkerSettings.from_env())
 
 
 def test_reference_inputs_are_todays_preprocessing(reference):
@@ -90,9 +90,9 @@ def test_litert_path_never_imports_tensorflow(model):
         "import sys, numpy as np\n"
         "from ml_worker import artifacts\n"
         "from ml_worker.backends import load_backend\n"
-        "from ml_worker.contract.config import Settings\n"
+        "from ml_worker.settings import WorkerSettings\n"
         "import ml_worker.worker, ml_worker.queue\n"
-        "b = load_backend('litert', artifacts.load(Settings.from_env()), 1)\n"
+        "b = load_backend('litert', artifacts.load(WorkerSettings.from_env()), 1)\n"
         "b.predict(np.zeros((2, 224, 224, 3), np.uint8))\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch'))\n"
         "print(bad)\n"

@@ -8,13 +8,13 @@ import time
 import pytest
 import redis
 
+from imgclf_contract import keys
+from imgclf_contract.jobs import Job, Result, now_ms
+from imgclf_contract.preprocess import preprocess
 from ml_worker import artifacts, golden
 from ml_worker.backends import load_backend
-from ml_worker.contract import keys
-from ml_worker.contract.config import Settings
-from ml_worker.contract.jobs import Job, Result, now_ms
-from ml_worker.contract.preprocess import preprocess
 from ml_worker.queue import JobConsumer
+from ml_worker.settings import WorkerSettings
 from ml_worker.worker import Worker, model_record
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def client(redis_stack) -> redis.Redis:
 
 @pytest.fixture(scope="module")
 def worker_parts():
-    settings = Settings.from_env({"CLAIM_IDLE_MS": "300", "BATCH_WAIT_MS": "20"})
+    settings = WorkerSettings.from_env({"CLAIM_IDLE_MS": "300", "BATCH_WAIT_MS": "20"})
     model = artifacts.load(settings)
     return settings, model, load_backend("litert", model, 2)
 
@@ -109,7 +109,9 @@ def test_malformed_entries_are_dropped_not_retried_forever(client, worker_parts)
 
 def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(client, worker_parts):
     _settings, model, backend = worker_parts
-    settings = Settings.from_env({"CLAIM_IDLE_MS": "1500"})  # long enough that "too early" holds on a busy machine
+    settings = WorkerSettings.from_env(
+        {"CLAIM_IDLE_MS": "1500"}
+    )  # long enough that "too early" holds on a busy machine
     dead = JobConsumer(client, "dead", settings.claim_idle_ms, reply_ttl_s=10)
     dead.ensure_group()
     for i, tensor in enumerate(_tensors()):

@@ -9,32 +9,48 @@ until its deadline: no polling anywhere.
 from __future__ import annotations
 
 import uuid
+from enum import IntEnum
 
 import redis
 
-from ml_worker.contract import keys
-from ml_worker.contract.config import Settings
-from ml_worker.contract.errors import ErrorCode, ServiceError
-from ml_worker.contract.jobs import Job, Result, now_ms
+from api.settings import ApiSettings
+from imgclf_contract import keys
+from imgclf_contract.errors import ErrorCode, ServiceError
+from imgclf_contract.jobs import Job, Result, now_ms
+from imgclf_contract.liveness import LIVE_COUNT_LUA
 
-_ENQUEUE = """
-local now = redis.call('TIME')
-local live = redis.call('ZCOUNT', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[1]), '+inf')
-if live == 0 then return -1 end
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -2 end
+
+class Refusal(IntEnum):
+    """Why the scripts would not take a job (what they return instead of the live-worker count)."""
+
+    NO_WORKER = -1
+    QUEUE_FULL = -2
+
+
+# KEYS: stream, workers zset; ARGV: staleness ms, MAX_QUEUE, then the job's field/value pairs.
+_ENQUEUE = (
+    LIVE_COUNT_LUA
+    + f"""
+if live == 0 then return {Refusal.NO_WORKER.value} end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return {Refusal.QUEUE_FULL.value} end
 redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 return live
 """
+)
 
-_ADMIT = """
-local now = redis.call('TIME')
-local live = redis.call('ZCOUNT', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[1]), '+inf')
-return {live, redis.call('XLEN', KEYS[1])}
+# The same checks without adding anything: refuse an overload before spending a decode on it.
+_ADMIT = (
+    LIVE_COUNT_LUA
+    + f"""
+if live == 0 then return {Refusal.NO_WORKER.value} end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return {Refusal.QUEUE_FULL.value} end
+return live
 """
+)
 
 
 class JobQueue:
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: redis.Redis, settings: ApiSettings) -> None:
         self.client = client
         self.max_queue = settings.max_queue
         self.stale_s = settings.heartbeat_stale_s
@@ -42,27 +58,30 @@ class JobQueue:
         self._enqueue = client.register_script(_ENQUEUE)
         self._admit = client.register_script(_ADMIT)
 
+    def _checks(self) -> tuple[list[str], list]:
+        return [keys.JOBS_STREAM, keys.WORKERS_ZSET], [int(self.stale_s * 1000), self.max_queue]
+
     def admit(self) -> None:
         """Cheap early check, before any decoding: a worker is live and the queue has room."""
-        live, length = self._admit(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=[int(self.stale_s * 1000)])
-        self._raise_for(-1 if live == 0 else -2 if length >= self.max_queue else 0)
+        script_keys, args = self._checks()
+        self._raise_for(self._admit(keys=script_keys, args=args))
 
     def submit(self, request_id: str, tensor: bytes, deadline_ms: int) -> Job:
         job = Job(uuid.uuid4().hex, request_id, deadline_ms, tensor)
-        args: list = [int(self.stale_s * 1000), self.max_queue]
+        script_keys, args = self._checks()
         for name, value in job.to_fields().items():
             args.extend((name, value))
-        self._raise_for(self._enqueue(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=args))
+        self._raise_for(self._enqueue(keys=script_keys, args=args))
         return job
 
     def _raise_for(self, status: int) -> None:
-        if status == -1:
+        if status == Refusal.NO_WORKER:
             raise ServiceError(
                 ErrorCode.SERVICE_UNAVAILABLE,
                 "No inference worker is running right now; try again shortly.",
                 {"missing": "workers"},
             )
-        if status == -2:
+        if status == Refusal.QUEUE_FULL:
             raise ServiceError(
                 ErrorCode.QUEUE_FULL,
                 f"The service is busy ({self.max_queue} images are waiting); try again shortly.",
@@ -80,3 +99,14 @@ class JobQueue:
                 {"request_timeout_s": self.timeout_s},
             )
         return Result.from_json(reply[1])
+
+    def depth(self) -> tuple[int, int]:
+        """(entries in the stream, of which delivered but not yet answered)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xlen(keys.JOBS_STREAM)
+        pipe.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)
+        try:
+            length, pending = pipe.execute()
+        except redis.ResponseError:  # no group yet: no worker ever started
+            return 0, 0
+        return int(length), int(pending["pending"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from ml_worker.contract.jobs import RESULT_TOP_K
+from imgclf_contract.jobs import RESULT_TOP_K
 
 
 class ErrorBodySchema(Schema):

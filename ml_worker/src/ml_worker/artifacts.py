@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml_worker.contract.config import Settings
-from ml_worker.contract.model_record import version_key
+from imgclf_contract.model_record import version_key
 from ml_worker.labels import Label, read_labels
+from ml_worker.settings import WorkerSettings
 
 CARD = "model_card.json"
 LABELS = "labels.json"
@@ -50,7 +50,7 @@ class ModelArtifacts:
         return read_labels(self.directory / LABELS)
 
 
-def version_dir(settings: Settings) -> Path:
+def version_dir(settings: WorkerSettings) -> Path:
     """The configured version, or the highest numbered one present."""
     base = settings.artifacts_dir / settings.model_name
     if settings.model_version:
@@ -61,7 +61,7 @@ def version_dir(settings: Settings) -> Path:
     return versions[-1]
 
 
-def load(settings: Settings) -> ModelArtifacts:
+def load(settings: WorkerSettings) -> ModelArtifacts:
     directory = version_dir(settings)
     card_path = directory / CARD
     if not card_path.is_file():

@@ -84,11 +84,11 @@ def write_results(prefix: str, data: dict, out_dir: Path = RESULTS) -> Path:
 
 def golden_tensors() -> np.ndarray:
     """The golden photos through the real preprocessing: realistic inputs for timing."""
-    from ml_worker.contract.config import Settings
-    from ml_worker.contract.preprocess import preprocess
+    from imgclf_contract.preprocess import preprocess
+    from ml_worker.settings import WorkerSettings
 
     golden = Path(__file__).resolve().parent / "golden"
-    max_pixels = Settings.from_env().max_pixels
+    max_pixels = WorkerSettings.from_env().max_pixels
     paths = sorted(p for p in golden.iterdir() if p.suffix in (".png", ".jpg"))
     return np.stack([preprocess(p.read_bytes(), max_pixels).tensor for p in paths])
 
@@ -127,9 +127,9 @@ def batch_figures(predict: Callable[[np.ndarray], object], batch: np.ndarray, se
 def measure_backend(name: str, seconds: float) -> dict:
     from ml_worker import artifacts
     from ml_worker.backends import load_backend
-    from ml_worker.contract.config import Settings
+    from ml_worker.settings import WorkerSettings
 
-    settings = Settings.from_env()
+    settings = WorkerSettings.from_env()
     started = time.perf_counter()
     backend = load_backend(name, artifacts.load(settings), settings.num_threads, settings.batch_num_threads)
     load_s = time.perf_counter() - started
@@ -195,8 +195,8 @@ def _wait_ready_line(log: Path, timeout_s: float) -> dict | None:
 
 def feed_jobs(client, tensors: np.ndarray, rounds: int, burst: int) -> int:
     """Queue bursts of jobs the way the API does and wait for every answer; returns jobs answered."""
-    from ml_worker.contract import keys
-    from ml_worker.contract.jobs import Job, now_ms
+    from imgclf_contract import keys
+    from imgclf_contract.jobs import Job, now_ms
 
     answered = 0
     for r in range(rounds):

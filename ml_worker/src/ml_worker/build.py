@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclf_contract.preprocess import DESCRIPTION, INPUT_SIZE, NORM_MEAN, NORM_STD, preprocess
 from ml_worker import artifacts, golden
-from ml_worker.contract.config import Settings
-from ml_worker.contract.preprocess import DESCRIPTION, INPUT_SIZE, NORM_MEAN, NORM_STD, preprocess
 from ml_worker.labels import labels_from_package, write_labels
 from ml_worker.pth_reader import read_verified
+from ml_worker.settings import WorkerSettings
 
 log = logging.getLogger("ml_worker.build")
 
@@ -113,7 +113,7 @@ def model_card(directory: Path, built_s: float) -> dict:
     }
 
 
-def build(settings: Settings, force: bool = False) -> Path:
+def build(settings: WorkerSettings, force: bool = False) -> Path:
     """Build into a temporary directory, check it, then move it into place."""
     target = settings.artifacts_dir / "efficientnet_lite0" / MODEL_VERSION
     if (target / artifacts.CARD).is_file() and not force:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        build(Settings.from_env(), force=args.force)
+        build(WorkerSettings.from_env(), force=args.force)
     except Exception as exc:
         log.error("build failed: %s", exc)
         return 1

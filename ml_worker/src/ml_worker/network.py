@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from ml_worker.contract.preprocess import INPUT_SIZE, NORM_MEAN, NORM_STD
+from imgclf_contract.preprocess import INPUT_SIZE, NORM_MEAN, NORM_STD
 
 BN_EPSILON = 1e-3
 STEM_FILTERS = 32

@@ -18,15 +18,16 @@ import uuid
 import numpy as np
 import redis
 
+from imgclf_contract import keys, logs, redis_client
+from imgclf_contract.jobs import RESULT_TOP_K, Result, now_ms
+from imgclf_contract.model_record import ModelRecord
+from imgclf_contract.preprocess import INPUT_SIZE
 from ml_worker import artifacts
 from ml_worker.backends import Backend, load_backend, softmax, top_k
-from ml_worker.contract import keys, logs
-from ml_worker.contract.config import Settings
-from ml_worker.contract.heartbeat import Heartbeat, WorkerStats
-from ml_worker.contract.jobs import RESULT_TOP_K, Result, now_ms
-from ml_worker.contract.model_record import ModelRecord
-from ml_worker.contract.preprocess import INPUT_SIZE
+from ml_worker.heartbeat import Heartbeat
 from ml_worker.queue import Delivery, JobConsumer
+from ml_worker.settings import WorkerSettings
+from ml_worker.stats import WorkerStats
 
 log = logging.getLogger("ml_worker.worker")
 BLOCK_MS = 500  # how long one read waits before checking for shutdown
@@ -35,7 +36,7 @@ DRAIN_PASSES = 4
 
 
 class Worker:
-    def __init__(self, settings: Settings, backend: Backend, record: ModelRecord, client: redis.Redis) -> None:
+    def __init__(self, settings: WorkerSettings, backend: Backend, record: ModelRecord, client: redis.Redis) -> None:
         self.settings = settings
         self.backend = backend
         self.record = record
@@ -157,14 +158,13 @@ def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = Settings.from_env()
+    settings = WorkerSettings.from_env()
     logs.configure(settings.log_level)
     started = time.monotonic()
     model = artifacts.load(settings)
     backend = load_backend(settings.backend, model, settings.num_threads, settings.batch_num_threads)
     backend.predict(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.uint8))  # warm up before declaring readiness
-    client = redis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
-                                  socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)  # fmt: skip
+    client = redis_client.connect(settings, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)
     worker = Worker(settings, backend, model_record(model), client)
     info = {"model_name": model.name, "model_version": model.version, "backend": backend.name}
     heartbeat = Heartbeat(client, worker.worker_id, info, worker.stats, settings.heartbeat_interval_s,

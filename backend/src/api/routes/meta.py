@@ -7,10 +7,11 @@ from flask import Blueprint, Response, jsonify, send_from_directory
 
 from api import openapi
 from api.schemas import HealthSchema, LabelsSchema, ModelInfoSchema, ReadySchema
-from api.store import get_store
-from ml_worker.contract.errors import ErrorCode, ServiceError
-from ml_worker.contract.jobs import RESULT_TOP_K
-from ml_worker.contract.preprocess import (
+from api.services import services
+from api.store.workers import CurrentModel
+from imgclf_contract.errors import ErrorCode, ServiceError
+from imgclf_contract.jobs import RESULT_TOP_K
+from imgclf_contract.preprocess import (
     ACCEPTED_FORMATS,
     ACCEPTED_LABEL,
     ACCEPTED_MIME_TYPES,
@@ -20,8 +21,8 @@ from ml_worker.contract.preprocess import (
 bp = Blueprint("meta", __name__, url_prefix="/api/v1")
 
 
-def _current():
-    current = get_store().current_model()
+def _current() -> CurrentModel:
+    current = services().workers.current_model()
     if current is None:
         raise ServiceError(
             ErrorCode.SERVICE_UNAVAILABLE,
@@ -33,16 +34,17 @@ def _current():
 
 @bp.get("/models")
 def models():
-    record, backend, workers = _current()
-    s = get_store().settings
+    current = _current()
+    record = current.record
+    s = services().settings
     body = {
         "name": record.name,
         "version": record.version,
-        "backend": backend,
+        "backend": current.backend,
         "input_size": record.input_size,
         "preprocessing": record.preprocessing,
         "num_classes": record.num_classes,
-        "workers": workers,
+        "workers": current.workers,
         "limits": {
             "max_upload_bytes": s.max_upload_bytes,
             "max_pixels": s.max_pixels,
@@ -58,7 +60,7 @@ def models():
 
 @bp.get("/labels")
 def labels():
-    record, _backend, _workers = _current()
+    record = _current().record
     body = {"model_version": record.version, "labels": record.labels}
     response = jsonify(LabelsSchema().dump(body))
     response.cache_control.public = True
@@ -74,20 +76,20 @@ def health():
 @bp.get("/ready")
 def ready():
     """200 only when Redis answers and a worker with the model loaded has beaten recently."""
-    store = get_store()
+    s = services()
     missing: list[str] = []
     workers = 0
     try:
-        store.client.ping()
-        workers = len(store.live_workers(fresh=True))  # a worker beats only once its model is loaded
+        s.redis.ping()
+        workers = len(s.workers.live(fresh=True))  # a worker beats only once its model is loaded
     except redis.RedisError:
         missing.append("redis")
     if "redis" not in missing and workers == 0:
         missing.append("workers")
+    status = "not_ready" if missing else "ready"
     body = ReadySchema().dump(
-        {"status": "not_ready" if missing else "ready", "redis": "redis" not in missing,
-         "workers": workers, "missing": missing}
-    )  # fmt: skip
+        {"status": status, "redis": "redis" not in missing, "workers": workers, "missing": missing}
+    )
     if missing:
         raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, f"Not ready: {' and '.join(missing)} unavailable.", body)
     return body, 200

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ml_worker.contract.preprocess import INPUT_SIZE
+from imgclf_contract.preprocess import INPUT_SIZE
 
 
 class TensorFlowBackend:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from ml_worker.contract.errors import ErrorCode, ServiceError
+from imgclf_contract.errors import ErrorCode, ServiceError
 
 INPUT_SIZE = 224
 RESIZE_SHORTER_TO = 256

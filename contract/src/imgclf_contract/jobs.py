@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from ml_worker.contract.preprocess import INPUT_SIZE
+from imgclf_contract.preprocess import INPUT_SIZE
 
 SCHEMA_VERSION = "1"
 TENSOR_SHAPE = (INPUT_SIZE, INPUT_SIZE, 3)

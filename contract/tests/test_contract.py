@@ -1,0 +1,51 @@
+"""The job/result messages, error codes and key names shared by API and worker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imgclf_contract import keys
+from imgclf_contract.errors import ErrorCode
+from imgclf_contract.jobs import TENSOR_BYTES, Job, Result, now_ms
+
+
+def test_job_round_trips_through_stream_fields():
+    tensor = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    job = Job("j1", "r1", now_ms() + 1000, tensor.tobytes())
+    fields = {k.encode(): v.encode() if isinstance(v, str) else v for k, v in job.to_fields().items()}
+    decoded = Job.from_fields(fields)
+    assert decoded == job
+    np.testing.assert_array_equal(decoded.array(), tensor)
+    assert not decoded.expired() and decoded.expired(job.deadline_ms + 1)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {b"v": b"1", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"tensor": b"short"},
+        {b"v": b"9", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"tensor": b"\0" * TENSOR_BYTES},
+        {b"v": b"1", b"job_id": b"j"},
+    ],
+)
+def test_malformed_jobs_are_rejected(fields):
+    with pytest.raises(ValueError):
+        Job.from_fields(fields)
+
+
+def test_result_round_trips_as_json():
+    result = Result("j", "m", "1", "litert", "w", "b", 3, 7.5, deliveries=2, top=[(967, 0.9), (968, 0.05)])
+    assert Result.from_json(result.to_json()) == result
+
+
+def test_error_codes_carry_their_status():
+    assert ErrorCode.UNSUPPORTED_MEDIA_TYPE.status == 415
+    assert ErrorCode.QUEUE_FULL.status == ErrorCode.RATE_LIMITED.status == 429
+    assert ErrorCode.TIMEOUT.status == 504
+    assert all(isinstance(code.status, int) for code in ErrorCode)
+
+
+def test_keys_share_one_prefix():
+    assert keys.reply("x").startswith(keys.PREFIX + ":")
+    assert keys.cache("m", "1", "abc") != keys.cache("m", "2", "abc")  # a new version never reads old answers
+    assert keys.cache("m", "1", "abc") != keys.cache("n", "1", "abc")
