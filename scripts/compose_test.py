@@ -4,13 +4,16 @@ start it on a loopback-only port, test it through nginx, and always tear it down
 Steps: Debian's engine and tools installed when missing; ``dockerd`` started when none
 answers (and stopped at the end only then); ``debian:bookworm-slim`` made with mmdebstrap
 when absent (kept for the next run, like every built layer); ``docker-compose build``;
-``up -d``; wait until every container is healthy; the checks in CHECKS; ``down -v``.
+``up -d``; wait until every container is healthy; the checks in CHECKS; ``down -v``; prune
+untagged images and old build cache.
 Prints each check, the timings, the growth of Docker's root directory, and finally
 ``N passed, N failed``; exits 1 when anything failed (a failed step counts as a check).
 
 Configuration: COMPOSE_TEST_PORT (published port on 127.0.0.1, default 18080),
-COMPOSE_TEST_PROJECT (compose project name, default imgclf-compose-test), and
-DOCKER_BRIDGE_IP / DOCKER_ADDRESS_POOL / DOCKER_POOL_SIZE for a dockerd started here.
+COMPOSE_TEST_PROJECT (compose project name, default imgclf-compose-test),
+COMPOSE_BUILD_CACHE_GB (build cache kept after the run, least recently used dropped first;
+default 4), and DOCKER_BRIDGE_IP / DOCKER_ADDRESS_POOL / DOCKER_POOL_SIZE for a dockerd
+started here.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from docker_engine import (
     docker_root_bytes,
     engine_answers,
     install_missing_packages,
+    prune_build_leftovers,
 )
 
 from imgclf_contract.errors import ErrorCode
@@ -399,6 +403,7 @@ def main() -> int:
     stack = Compose(project=os.environ.get("COMPOSE_TEST_PROJECT", "imgclf-compose-test"),
                     port=int(os.environ.get("COMPOSE_TEST_PORT", "18080")))  # fmt: skip
     engine = Engine(EngineConfig.from_env(RUN_DIR / "dockerd.log"))
+    keep_cache_gb = os.environ.get("COMPOSE_BUILD_CACHE_GB", "4")
     report = Report()
     started = time.monotonic()
     try:
@@ -412,6 +417,9 @@ def main() -> int:
     finally:
         if engine_answers():
             report.check("tear down (down -v)", lambda: stack.run("down", "-v", "--remove-orphans", timeout=180))
+            keep = int(float(keep_cache_gb) * 1e9)
+            if report.check("prune old images and build cache", lambda: prune_build_leftovers(keep)):
+                print(f"Docker root directory after pruning: {docker_root_bytes() / 1e9:.2f} GB")
         engine.stop()
     report.timings["total"] = time.monotonic() - started
     print("timings: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in report.timings.items()))

@@ -173,3 +173,10 @@ def docker_root_bytes() -> int:
     root = docker("info", "--format", "{{.DockerRootDir}}").stdout.strip()
     used = subprocess.run(["du", "-sxb", root], capture_output=True, text=True, check=True, timeout=300)
     return int(used.stdout.split()[0])
+
+
+def prune_build_leftovers(keep_cache_bytes: int) -> None:
+    """Drop the images earlier builds left untagged and the least recently used build cache
+    beyond keep_cache_bytes, so repeated runs on one machine do not fill its disk."""
+    docker("image", "prune", "--force", timeout=300)
+    docker("builder", "prune", "--force", "--keep-storage", str(keep_cache_bytes), timeout=300)
