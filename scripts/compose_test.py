@@ -49,13 +49,14 @@ from docker_engine import (
 )
 
 from imgclf_contract.errors import ErrorCode
+from imgclf_contract.settings import SharedSettings
 from ml_worker.golden import PHOTOS
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".test-run" / "compose"
 HEALTHY_TIMEOUT_S = 300.0
-CLIENT_TIMEOUT_S = 30.0  # the stack's REQUEST_TIMEOUT_S (10 s) + nginx's margin, with room to spare
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the stack's default
+DEFAULTS = SharedSettings()  # the stack runs with the defaults: Compose.env passes none of the shell's settings
+CLIENT_TIMEOUT_S = 3 * DEFAULTS.request_timeout_s  # well past nginx's own timeout: a hang, not a slow answer
 SECRET_FILE = "/run/secrets/redis/password"
 
 
@@ -81,26 +82,31 @@ class Compose:
         return {**keep, "PATH": f"/usr/bin:{os.environ['PATH']}", "HTTP_PORT": str(self.port),
                 "DOCKER_BUILDKIT": "1", "COMPOSE_DOCKER_CLI_BUILD": "1"}  # fmt: skip
 
+    def argv(self, *args: str) -> list[str]:
+        return ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "-p", self.project, *args]
+
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-        argv = ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "-p", self.project, *args]
-        done = subprocess.run(argv, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(self.argv(*args), cwd=ROOT, env=self.env(), capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
         if check and done.returncode != 0:
             raise StepError(f"docker-compose {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
         return done
 
     def build(self, log_file: Path) -> None:
         """Build every image, streaming BuildKit's output to log_file."""
-        argv = ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "-p", self.project, "build"]
         with log_file.open("w") as log:
-            done = subprocess.run(argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, timeout=3600)
+            done = subprocess.run(
+                self.argv("build"), cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, timeout=3600
+            )
         if done.returncode != 0:
             raise StepError(f"docker-compose build failed; see {log_file}:\n{log_file.read_text()[-3000:]}")
 
     def containers(self, service: str | None = None) -> list[str]:
         return self.run("ps", "-q", *([service] if service else [])).stdout.split()
 
-    def exec(self, service: str, *argv: str, index: int = 1) -> subprocess.CompletedProcess:
-        return self.run("exec", "-T", "--index", str(index), service, *argv, check=False)
+    def exec(self, service: str, *argv: str) -> subprocess.CompletedProcess:
+        """argv in the service's (first) container, as its image's user."""
+        return self.run("exec", "-T", service, *argv, check=False)
 
     def wait_healthy(self, expected: int, timeout_s: float = HEALTHY_TIMEOUT_S) -> None:
         """Until `expected` containers run and every one is healthy."""
@@ -188,7 +194,7 @@ def check_golden_photos(stack: Compose) -> None:
 
 def check_error_envelopes(stack: Compose) -> None:
     assert_envelope(predict(stack.url, "notes.txt", b"not an image at all"), 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE)
-    too_big = b"\xff\xd8\xff" + bytes(MAX_UPLOAD_BYTES + 2 * 1024 * 1024)  # past nginx's limit too
+    too_big = b"\xff\xd8\xff" + bytes(DEFAULTS.max_upload_bytes + 2 * 1024 * 1024)  # past nginx's limit too
     assert_envelope(predict(stack.url, "big.jpg", too_big), 413, ErrorCode.PAYLOAD_TOO_LARGE)
     assert_envelope(requests.get(f"{stack.url}/api/v1/no-such-thing", timeout=10), 404, ErrorCode.NOT_FOUND)
 
