@@ -101,18 +101,37 @@ class EngineConfig:
                 "--default-address-pool", f"base={self.address_pool},size={self.pool_size}"]  # fmt: skip
 
 
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def forward_policy() -> str | None:
+    """The policy of iptables' FORWARD chain (ACCEPT, DROP), None without iptables."""
+    try:
+        rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True, timeout=30)
+    except OSError:
+        return None
+    first = rules.stdout.split("\n", 1)[0].split()
+    return first[2] if rules.returncode == 0 and first[:2] == ["-P", "FORWARD"] else None
+
+
 class Engine:
-    """The engine that answers, or one started here; stop() stops only the latter."""
+    """The engine that answers, or one started here; stop() stops only the latter.
+
+    A dockerd that finds IP forwarding off turns it on and sets iptables' FORWARD policy to
+    DROP, for the whole host; stop() puts both back as they were before it started.
+    """
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
         self.process: subprocess.Popen | None = None
+        self.host_forwarding: tuple[str, str | None] | None = None  # (ip_forward, FORWARD policy) before
 
     def ensure(self) -> bool:
         """True when this call started dockerd (it was not running)."""
         if engine_answers():
             return False
         self.config.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.host_forwarding = (IP_FORWARD.read_text().strip(), forward_policy())
         with self.config.log_file.open("ab") as log:
             self.process = subprocess.Popen(self.config.argv(), stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + ENGINE_START_TIMEOUT_S
@@ -134,6 +153,16 @@ class Engine:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self.process = None
+        self._restore_host_forwarding()
+
+    def _restore_host_forwarding(self) -> None:
+        if self.host_forwarding is None:
+            return
+        ip_forward, policy = self.host_forwarding
+        if policy is not None and forward_policy() != policy:
+            subprocess.run(["iptables", "-P", "FORWARD", policy], check=True, timeout=30)
+        IP_FORWARD.write_text(ip_forward + "\n")
+        self.host_forwarding = None
 
 
 def base_image_exists() -> bool:
