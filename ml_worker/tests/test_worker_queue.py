@@ -133,7 +133,8 @@ def test_model_record_carries_the_label_table(worker_parts):
     _settings, model, _backend = worker_parts
     record = model_record(model)
     assert record.version == model.version and len(record.labels) == 1000
-    assert record.labels[967] == {"index": 967, "wnid": "n07920052", "name": "espresso"}
+    assert record.labels[967] == {"index": 967, "wnid": "n07920052", "name": "espresso", "synonyms": ["espresso"]}
+    assert record.labels[840]["synonyms"] == ["swab", "swob", "mop"]  # searchable by any name
     assert record.input_size == 224
 
 

@@ -22,7 +22,7 @@ class ModelRecord:
     input_size: int
     preprocessing: str
     num_classes: int
-    labels: list[dict]  # {"index", "wnid", "name"}
+    labels: list[dict]  # {"index", "wnid", "name", "synonyms"}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

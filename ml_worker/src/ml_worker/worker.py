@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import asdict
 
 import numpy as np
 import redis
@@ -153,7 +154,7 @@ def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
         input_size=INPUT_SIZE,
         preprocessing=model.card["preprocessing"],
         num_classes=model.card["num_classes"],
-        labels=[{"index": lb.index, "wnid": lb.wnid, "name": lb.name} for lb in model.labels()],
+        labels=[asdict(lb) for lb in model.labels()],  # index, wnid, name, synonyms
     )
 
 
