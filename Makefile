@@ -15,7 +15,7 @@ PORT ?= 8080
 STACK_REDIS_URL = redis://127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
 
 .PHONY: setup system-deps artifacts up down status test test-fast test-unit test-js test-multihost \
-        lint format audit bench bench-model loadtest export-feedback screenshot clean
+        test-compose lint format audit bench bench-model loadtest export-feedback screenshot clean
 
 setup: system-deps $(STAMP) $(ARTIFACT)
 
@@ -82,6 +82,11 @@ test-multihost: setup
 # code and model on threads; no nginx, no gunicorn, no browser, no fault or fuzz runs.
 test-fast: setup test-js
 	$(VENV)/bin/pytest -m "not stack and not nginx and not e2e and not slow" $(PYTEST_ARGS)
+
+# Builds the compose stack's images (Docker's engine and the Debian base made when missing),
+# runs the stack on 127.0.0.1:$${COMPOSE_TEST_PORT:-18080}, tests it through nginx, tears it down.
+test-compose: setup
+	$(PY) scripts/compose_test.py
 
 # What needs no process at all (the Dockerfiles' test stages run the same selection).
 test-unit: setup test-js
