@@ -27,6 +27,7 @@ import yaml
 from api.settings import ApiSettings
 from imgclf_contract.settings import ConfigError
 from ml_worker.settings import WorkerSettings
+from scripts.ports import unused_port
 from scripts.stack import Stack, StackConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -327,12 +328,6 @@ def test_nginx_limits_match_make_up(settings_env: dict[str, str], tmp_path: Path
 # -- Redis: the image's entrypoint and the healthcheck on a real redis-server ----------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _healthcheck(shim_dir: Path, secret_file: Path) -> int:
     """Run the redis service's CMD-SHELL healthcheck, its redis-cli pointed at our server."""
     check = interpolate(services()["redis"]["healthcheck"]["test"][1], {})
@@ -344,7 +339,7 @@ class RedisEntrypoint:
     """redis/docker-entrypoint.sh run on this host with the compose command, on a free port."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.port = _free_port()
+        self.port = unused_port()
         self.dir = tmp_path
         self.secret = tmp_path / "secret" / "password"
         self.secret.parent.mkdir(exist_ok=True)
