@@ -47,8 +47,11 @@ REDIS_ROLES: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "queue": ("redis-queue", 1, ("appendonly no", "maxmemory-policy noeviction")),
     "cache": ("redis-cache", 2, ("appendonly no", "maxmemory-policy allkeys-lru")),
 }
-REDIS_MAXMEMORY = {"store": ("REDIS_MAXMEMORY", "1gb"), "queue": ("REDIS_QUEUE_MAXMEMORY", "256mb"),
-                   "cache": ("REDIS_CACHE_MAXMEMORY", "64mb")}  # fmt: skip
+REDIS_MAXMEMORY = {
+    "store": ("REDIS_MAXMEMORY", "1gb"),
+    "queue": ("REDIS_QUEUE_MAXMEMORY", "256mb"),
+    "cache": ("REDIS_CACHE_MAXMEMORY", "64mb"),
+}
 # Redis ACL command rules: data commands on the service's own keys, nothing that can flush,
 # reconfigure, list keys or kill clients (@dangerous).
 _DATA_COMMANDS = "-@all +@read +@write +@keyspace +@transaction +@connection +time"
@@ -70,6 +73,7 @@ class StackConfig:
     host: str = "127.0.0.1"  # the address every service here listens on and is reached at
     redis_host: str = ""  # empty: host (the multi-host test puts Redis on another "host")
     launcher: tuple[str, ...] = ()  # argv prefix for every service, e.g. to enter its own mount namespace
+    worker_argv: dict[str, list[str]] = field(default_factory=dict)  # per worker: a command instead of ml-worker
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -190,11 +194,25 @@ class Stack:
         log.flush()
         return log
 
+    def worker_id(self, name: str) -> str:
+        """The consumer name and heartbeat id of a worker service ("worker-1@8080")."""
+        return f"{name}@{self.config.port}"
+
+    def redis(self, role: str = "store", socket_timeout: float = 1.0):
+        """A client of one of this stack's Redis roles, as `admin` (for tools and tests)."""
+        import redis
+
+        return redis.Redis.from_url(self.redis_url(role), socket_timeout=socket_timeout)
+
     def service_env(self) -> dict[str, str]:
         """The API's environment: every Redis role as the `api` user (a worker's is narrower)."""
         env = {**os.environ, **self.config.env}
-        env.update(REDIS_URL=self._url("store", "api"), QUEUE_REDIS_URL=self._url("queue", "api"),
-                   CACHE_REDIS_URL=self._url("cache", "api"), REDIS_PASSWORD=self.redis_password("api"))  # fmt: skip
+        env.update(
+            REDIS_URL=self._url("store", "api"),
+            QUEUE_REDIS_URL=self._url("queue", "api"),
+            CACHE_REDIS_URL=self._url("cache", "api"),
+            REDIS_PASSWORD=self.redis_password("api"),
+        )
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
@@ -241,21 +259,23 @@ class Stack:
             env.update(
                 REDIS_URL=queue, QUEUE_REDIS_URL=queue, CACHE_REDIS_URL="", REDIS_PASSWORD=self.redis_password("worker")
             )
-            env.update(self.config.worker_env.get(name, {}), WORKER_ID=f"{name}@{self.config.port}")
-            return [str(VENV_BIN / "ml-worker")], env
+            env.update(self.config.worker_env.get(name, {}), WORKER_ID=self.worker_id(name))
+            return self.config.worker_argv.get(name, [str(VENV_BIN / "ml-worker")]), env
         if name == "api":
             metrics_dir = self.config.run_dir / "prometheus"
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
-            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"{self.config.host}:{self.config.api_port}",
-                       API_CONTROL_SOCKET=str(self.config.run_dir / "api.ctl"))  # fmt: skip
+            env.update(
+                PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+                API_BIND=f"{self.config.host}:{self.config.api_port}",
+                API_CONTROL_SOCKET=str(self.config.run_dir / "api.ctl"),
+            )
             env.setdefault("MALLOC_ARENA_MAX", "2")  # many threads decoding images: cap glibc's arenas
             return [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "backend" / "gunicorn.conf.py")], env
         if name == "nginx":
             conf = self._nginx_conf()
-            prefix = str(conf.parent)
-            return ["nginx", "-p", prefix, "-e", str(self.logs / "nginx-error.log"), "-c", str(conf),
-                    "-g", f"daemon off;{_nginx_user()}"], env  # fmt: skip
+            prefix, error_log, directives = str(conf.parent), str(self.logs / "nginx-error.log"), "daemon off;"
+            return ["nginx", "-p", prefix, "-e", error_log, "-c", str(conf), "-g", directives + _nginx_user()], env
         raise KeyError(name)
 
     @staticmethod
@@ -299,8 +319,10 @@ class Stack:
         ]
         if role == "queue":
             patterns = " ".join(f"~{pattern}" for pattern in keys.WORKER_KEY_PATTERNS)
-            acl.append(f"user worker on {_quoted('>' + self.redis_password('worker'))} {patterns} resetchannels "
-                       f"{_DATA_COMMANDS} -@dangerous")  # fmt: skip
+            acl.append(
+                f"user worker on {_quoted('>' + self.redis_password('worker'))} {patterns} resetchannels "
+                f"{_DATA_COMMANDS} -@dangerous"
+            )
         return acl
 
     def _nginx_conf(self) -> Path:
@@ -325,8 +347,11 @@ class Stack:
         env = self.service_env()
         tls = env.get("TLS_CERT_FILE") and env.get("TLS_KEY_FILE")
         if tls:
-            values.update(TLS_CERT_FILE=env["TLS_CERT_FILE"], TLS_KEY_FILE=env["TLS_KEY_FILE"],
-                          TLS_LISTEN=f"127.0.0.1:{env.get('TLS_PORT', '8443')}")  # fmt: skip
+            values.update(
+                TLS_CERT_FILE=env["TLS_CERT_FILE"],
+                TLS_KEY_FILE=env["TLS_KEY_FILE"],
+                TLS_LISTEN=f"127.0.0.1:{env.get('TLS_PORT', '8443')}",
+            )
         render = {
             "nginx.conf": "nginx.conf.template",
             "locations.conf": "locations.conf.template",
@@ -347,18 +372,26 @@ class Stack:
     # -- readiness -----------------------------------------------------------
     def _ready(self, name: str) -> bool:
         role = self._redis_role(name)
-        if role:
+        if role or name.startswith("worker-"):
             import redis
 
             try:
-                return bool(redis.Redis.from_url(self.redis_url(role), socket_timeout=1).ping())
+                return bool(self.redis(role).ping()) if role else self.worker_live(name)
             except redis.RedisError:
                 return False
-        if name.startswith("worker-"):
-            return "worker ready" in self.current_log(name)
         if name == "api":
             return _http_ok(f"http://{self.config.host}:{self.config.api_port}/api/v1/health")
         return _http_ok(f"{self.config.url}/api/v1/ready")
+
+    def worker_live(self, name: str) -> bool:
+        """Ready once the process we started has a live heartbeat: a worker beats only with its model
+        loaded and warmed up (the pid tells it from a killed predecessor's heartbeat, not yet stale)."""
+        from imgclf_contract.liveness import live_workers
+        from imgclf_contract.settings import SharedSettings
+
+        stale_s = SharedSettings.from_env(self.service_env()).heartbeat_stale_s
+        ours = (self.worker_id(name), self.pid(name))
+        return any((w["worker_id"], w["pid"]) == ours for w in live_workers(self.redis("queue"), stale_s))
 
     def wait_ready(self, name: str, timeout_s: float = START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s
@@ -385,8 +418,15 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         argv, env = self._command(name)
         with self._open_log(name) as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, cwd=ROOT, start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=ROOT,
+                start_new_session=True,
+            )
         self._pidfile(name).write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
         return proc.pid
 

@@ -21,19 +21,16 @@ from PIL import Image
 from api.settings import ApiSettings as Settings
 from imgclf_contract.errors import ErrorCode, ServiceError
 from imgclf_contract.preprocess import decode_bytes, preprocess
+from testsupport import badinput
 
-sys.path.insert(0, str(Path(__file__).parent))
-import badinput
-
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: testsupport is importable from it
 MB = 1_000_000
 SIDE = 6300
 PEAK_TARGET = 700 * MB  # all API processes with DECODE_CONCURRENCY bombs in flight (issue #12)
 
 _PEAK_SCRIPT = """
-import sys
-sys.path.insert(0, {tests!r})
-import badinput
 from imgclf_contract.preprocess import preprocess
+from testsupport import badinput
 
 def hwm():
     return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
@@ -47,8 +44,10 @@ print(hwm() - before)
 
 def preprocess_growth(builder: str) -> int:
     """Peak RSS growth of a fresh process preprocessing one bomb (bytes)."""
-    script = _PEAK_SCRIPT.format(tests=str(Path(__file__).parent), builder=builder)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    script = _PEAK_SCRIPT.format(builder=builder)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
     return int(out.stdout.split()[-1])
 
 

@@ -5,18 +5,16 @@ deadline, and latency is back to normal within seconds after the burst."""
 from __future__ import annotations
 
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
+import redis
 
 from imgclf_contract import keys
 from imgclf_contract.jobs import TENSOR_BYTES
-
-sys.path.insert(0, str(Path(__file__).parent))
-import faultlib as fl
+from testsupport import faults as fl
+from testsupport.processes import tree_rss
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,8 +22,12 @@ MAX_QUEUE = 16
 CLIENTS = 150
 BURST_S = 4
 API_PROCESSES, API_THREADS = 2, 16  # more request threads than queue slots: the queue, not gunicorn, refuses
-OVERLOAD_ENV = {**fl.FAST_ENV, "MAX_QUEUE": str(MAX_QUEUE), "API_PROCESSES": str(API_PROCESSES),
-                "API_THREADS": str(API_THREADS)}  # fmt: skip
+OVERLOAD_ENV = {
+    **fl.FAST_ENV,
+    "MAX_QUEUE": str(MAX_QUEUE),
+    "API_PROCESSES": str(API_PROCESSES),
+    "API_THREADS": str(API_THREADS),
+}
 # Redis holds at most MAX_QUEUE tensors in the stream plus one arriving on each API connection.
 REDIS_HEADROOM = (MAX_QUEUE + API_PROCESSES * API_THREADS) * TENSOR_BYTES
 RSS_FACTOR = 2.5  # after / before: thread arenas and buffers warm up once; a leak would keep growing
@@ -34,9 +36,9 @@ RSS_FACTOR = 2.5  # after / before: thread arenas and buffers warm up once; a le
 class QueueSampler(threading.Thread):
     """XLEN of the job stream every 10 ms until stopped (bounded by max_s)."""
 
-    def __init__(self, redis_url: str, max_s: float) -> None:
+    def __init__(self, client: redis.Redis, max_s: float) -> None:
         super().__init__(daemon=True)
-        self.client = fl.redis_client(redis_url)
+        self.client = client
         self.samples: list[int] = []
         self.deadline = time.monotonic() + max_s
         self.stopped = threading.Event()
@@ -48,11 +50,11 @@ class QueueSampler(threading.Thread):
 
 
 def _memory(stack) -> dict[str, int]:
-    client = fl.redis_client(stack.redis_url("queue"))
+    client = stack.redis("queue", socket_timeout=2)
     return {
         "redis": client.info("memory")["used_memory"],
-        "api": fl.tree_rss(stack.pid("api")),
-        "worker": fl.tree_rss(stack.pid("worker-1")),
+        "api": tree_rss(stack.pid("api")),
+        "worker": tree_rss(stack.pid("worker-1")),
     }
 
 
@@ -62,7 +64,7 @@ def test_burst_above_capacity_is_refused_and_bounded(stack_factory) -> None:
     normal = fl.p50(url)
     before = _memory(stack)
 
-    sampler = QueueSampler(stack.redis_url("queue"), max_s=BURST_S + fl.CLIENT_TIMEOUT_S)
+    sampler = QueueSampler(stack.redis("queue", socket_timeout=2), max_s=BURST_S + fl.CLIENT_TIMEOUT_S)
     sampler.start()
     with fl.Load(url, clients=CLIENTS, max_s=BURST_S, max_requests=CLIENTS * 40) as load:
         time.sleep(BURST_S)

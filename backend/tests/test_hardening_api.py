@@ -1,13 +1,17 @@
-"""The API's side of issue #12 on real stacks: the deadline covers the decode-slot wait and a
-gone client is not decoded (5), bounded metric labels (6), Redis errors and key layout (7),
-malformed bodies (8), too many parts (10), X-Real-IP (11), no Host-built redirects (12),
-a strict feedback schema (15), the feedback rate limit and a full store (4); and the tests a
-code read found hollow: /metrics from a non-local address, request ids at gunicorn itself,
-cache-hit counters."""
+"""The API's side of issue #12: the deadline covers the decode-slot wait and a gone client is
+not decoded (5), bounded metric labels (6), Redis errors and key layout (7), malformed bodies
+(8), too many parts (10), X-Real-IP (11), no Host-built redirects (12), a strict feedback
+schema (15), the feedback rate limit and a full store (4); and the tests a code read found
+hollow: /metrics from a non-local address, request ids at gunicorn itself, cache-hit counters.
+
+What the app decides alone runs in the fast tier (``client``, ``worker``, ``redis_db``); what
+needs gunicorn, nginx or the three Redis of ``make up`` runs on real stacks."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import re
 import socket
@@ -16,19 +20,18 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import redis
 import requests
+from werkzeug.datastructures import MultiDict
+from werkzeug.test import TestResponse
 
-from api.schemas import ErrorEnvelopeSchema
 from api.store.feedback import FeedbackLog
 from imgclf_contract import keys
-
-sys.path.insert(0, str(Path(__file__).parent))
-import badinput
-from test_nginx_errors import raw
+from testsupport import badinput
+from testsupport.envelope import assert_envelope
+from testsupport.rawhttp import raw
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +39,10 @@ TIMEOUT = 30
 COFFEE = badinput.golden_bytes("coffee.png")
 
 
-def envelope(response: requests.Response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text[:300]
-    body = response.json()
-    assert ErrorEnvelopeSchema().validate(body) == {}
-    assert body["error"]["code"] == code and body["error"]["message"]
-    return body
-
-
 def predict(url: str, data: bytes = COFFEE, **kwargs) -> requests.Response:
-    return requests.post(f"{url}/api/v1/predictions", files={"image": ("x.png", data, "image/png")},
-                         timeout=TIMEOUT, **kwargs)  # fmt: skip
+    return requests.post(
+        f"{url}/api/v1/predictions", files={"image": ("x.png", data, "image/png")}, timeout=TIMEOUT, **kwargs
+    )
 
 
 def metric(url: str, prefix: str) -> float:
@@ -114,53 +110,43 @@ def test_unknown_methods_share_one_metrics_label(live_stack):
 
 
 # -- 7: Redis errors and the key layout ----------------------------------------------------------
-def test_feedback_ids_is_an_unknown_id_not_an_outage(live_stack):
+def test_feedback_ids_is_an_unknown_id_not_an_outage(client):
     """GET /api/v1/feedback/ids named the index list: WRONGTYPE, answered 503 "Redis unavailable"."""
-    envelope(requests.get(f"{live_stack.config.url}/api/v1/feedback/ids", timeout=TIMEOUT), 404, "not_found")
+    assert_envelope(client.get("/api/v1/feedback/ids"), 404, "not_found")
 
 
-def test_a_redis_error_that_is_not_an_outage_is_a_logged_500(live_stack):
-    admin = redis.Redis.from_url(live_stack.redis_url())
+def test_a_redis_error_that_is_not_an_outage_is_a_logged_500(client, redis_db, caplog):
     feedback_id = os.urandom(16).hex()
-    admin.rpush(keys.feedback(feedback_id), "not a record")  # WRONGTYPE for the GET the route makes
-    response = requests.get(f"{live_stack.config.url}/api/v1/feedback/{feedback_id}", timeout=TIMEOUT)
-    body = envelope(response, 500, "internal_error")
+    redis_db.rpush(keys.feedback(feedback_id), "not a record")  # WRONGTYPE for the GET the route makes
+    with caplog.at_level(logging.ERROR):
+        response = client.get(f"/api/v1/feedback/{feedback_id}")
+    body = assert_envelope(response, 500, "internal_error")
     assert "WRONGTYPE" not in response.text
-    log = live_stack.log_path("api").read_text()
-    assert any(body["request_id"] in line and "WRONGTYPE" in line for line in log.splitlines())
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == body["request_id"]]
+    assert any(r.exc_info and "WRONGTYPE" in str(r.exc_info[1]) for r in logged), caplog.records
 
 
-def test_the_legacy_feedback_index_is_adopted(live_stack):
-    admin = redis.Redis.from_url(live_stack.redis_url())
+def test_the_legacy_feedback_index_is_adopted(redis_db):
     record = {"id": os.urandom(16).hex(), "comment": "from before issue #12"}
-    admin.delete(keys.LEGACY_FEEDBACK_INDEX)
-    admin.set(keys.feedback(record["id"]), json.dumps(record))
-    admin.rpush(keys.LEGACY_FEEDBACK_INDEX, record["id"])
-    index_before = admin.lrange(keys.FEEDBACK_INDEX, 0, -1)
-    admin.delete(keys.FEEDBACK_INDEX)  # RENAMENX adopts the legacy list only onto no index
-    try:
-        assert record in list(FeedbackLog(admin).all())
-        assert not admin.exists(keys.LEGACY_FEEDBACK_INDEX)
-    finally:
-        admin.delete(keys.FEEDBACK_INDEX)
-        if index_before:
-            admin.rpush(keys.FEEDBACK_INDEX, *index_before)
+    redis_db.set(keys.feedback(record["id"]), json.dumps(record))
+    redis_db.rpush(keys.LEGACY_FEEDBACK_INDEX, record["id"])  # RENAMENX adopts it only onto no index
+    assert record in list(FeedbackLog(redis_db).all())
+    assert not redis_db.exists(keys.LEGACY_FEEDBACK_INDEX)
 
 
 # -- 8: malformed bodies ------------------------------------------------------------------------
-@pytest.mark.parametrize("body", ["[" * 10_000 + "]" * 10_000, '{"a":' * 10_000 + "1" + "}" * 10_000],
-                         ids=["arrays", "objects"])  # fmt: skip
-def test_deeply_nested_json_is_a_400(live_stack, body):
-    response = requests.post(f"{live_stack.config.url}/api/v1/feedback", data=body,
-                             headers={"Content-Type": "application/json"}, timeout=TIMEOUT)  # fmt: skip
-    envelope(response, 400, "invalid_request")
+@pytest.mark.parametrize(
+    "body", ["[" * 10_000 + "]" * 10_000, '{"a":' * 10_000 + "1" + "}" * 10_000], ids=["arrays", "objects"]
+)
+def test_deeply_nested_json_is_a_400(client, body):
+    response = client.post("/api/v1/feedback", data=body, content_type="application/json")
+    assert_envelope(response, 400, "invalid_request")
 
 
-def test_a_lone_surrogate_in_an_id_is_a_400(live_stack):
+def test_a_lone_surrogate_in_an_id_is_a_400(client):
     body = '{"prediction_id": "\\ud800", "correct": true}'
-    response = requests.post(f"{live_stack.config.url}/api/v1/feedback", data=body,
-                             headers={"Content-Type": "application/json"}, timeout=TIMEOUT)  # fmt: skip
-    assert "prediction_id" in envelope(response, 400, "invalid_request")["error"]["message"]
+    response = client.post("/api/v1/feedback", data=body, content_type="application/json")
+    assert "prediction_id" in assert_envelope(response, 400, "invalid_request")["error"]["message"]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/feedback", "/api/v1/predictions", "/nope"])
@@ -173,21 +159,20 @@ def test_a_huge_content_length_at_the_api_port_is_a_413(live_stack, path):
 
 
 # -- 10: too many parts ---------------------------------------------------------------------------
-def test_too_many_multipart_parts_is_a_400_saying_so(live_stack):
-    fields = [("top_k", (None, "5"))] * 10_000 + [("image", ("c.png", COFFEE, "image/png"))]
-    response = requests.post(f"{live_stack.config.url}/api/v1/predictions", files=fields, timeout=TIMEOUT)
-    body = envelope(response, 400, "invalid_request")
+def test_too_many_multipart_parts_is_a_400_saying_so(client):
+    fields = MultiDict([("top_k", "5")] * 10_000 + [("image", (io.BytesIO(COFFEE), "c.png", "image/png"))])
+    response = client.post("/api/v1/predictions", data=fields, content_type="multipart/form-data")
+    body = assert_envelope(response, 400, "invalid_request")
     assert body["error"]["details"]["max_form_parts"] == 1000 and "parts" in body["error"]["message"]
 
 
 # -- 11: X-Real-IP is an address or ignored -------------------------------------------------------
-def test_x_real_ip_must_be_an_address(stack_factory):
-    stack = stack_factory("hardening-real-ip", env={"RATE_LIMIT_PER_MINUTE": "1000"})
-    api = f"http://127.0.0.1:{stack.config.api_port}/api/v1/models"
-    assert requests.get(api, headers={"X-Real-IP": "a" * 7000}, timeout=TIMEOUT).status_code == 200
-    assert requests.get(api, headers={"X-Real-IP": "2001:DB8::0:1"}, timeout=TIMEOUT).status_code == 200
-    queue = redis.Redis.from_url(stack.redis_url("queue"))
-    counted = {k.decode() for k in queue.scan_iter(keys.FAMILIES["rate_limit"] + "*")}
+def test_x_real_ip_must_be_an_address(make_app, worker, redis_db):
+    """From a trusted peer (the test client is 127.0.0.1), as gunicorn sees nginx."""
+    client = make_app(rate_limit_per_minute=1000).test_client()
+    assert client.get("/api/v1/models", headers={"X-Real-IP": "a" * 7000}).status_code == 200
+    assert client.get("/api/v1/models", headers={"X-Real-IP": "2001:DB8::0:1"}).status_code == 200
+    counted = {k.decode() for k in redis_db.scan_iter(keys.FAMILIES["rate_limit"] + "*")}
     assert all(len(k) < 100 for k in counted), "an unvalidated X-Real-IP became a Redis key"
     # imgclf:ratelimit:<scope>:<client>:<window>; the client may be IPv6 (colons)
     clients = {k.removeprefix(keys.FAMILIES["rate_limit"]).split(":", 1)[1].rsplit(":", 1)[0] for k in counted}
@@ -205,33 +190,42 @@ def test_no_redirect_takes_its_host_from_the_request(live_stack, path):
 
 
 # -- 15: a strict feedback schema ----------------------------------------------------------------------
-@pytest.mark.parametrize("change", [{"expected_class_index": 281.5}, {"expected_class_index": "281"},
-                                    {"expected_class_index": True}, {"correct": "yes"}, {"correct": 1}],
-                         ids=["float", "string-int", "bool-int", "string-bool", "int-bool"])  # fmt: skip
-def test_feedback_values_must_have_their_json_type(live_stack, change):
-    prediction = predict(live_stack.config.url).json()
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"expected_class_index": 281.5},
+        {"expected_class_index": "281"},
+        {"expected_class_index": True},
+        {"correct": "yes"},
+        {"correct": 1},
+    ],
+    ids=["float", "string-int", "bool-int", "string-bool", "int-bool"],
+)
+def test_feedback_values_must_have_their_json_type(client, worker, change):
+    prediction = client.post("/api/v1/predictions", data={"image": (io.BytesIO(COFFEE), "c.png")}).json
     sent = {"prediction_id": prediction["id"], "correct": False, "expected_class_index": 281, **change}
-    response = requests.post(f"{live_stack.config.url}/api/v1/feedback", json=sent, timeout=TIMEOUT)
-    assert next(iter(change)) in envelope(response, 400, "invalid_request")["error"]["message"]
+    response = client.post("/api/v1/feedback", json=sent)
+    assert next(iter(change)) in assert_envelope(response, 400, "invalid_request")["error"]["message"]
 
 
 # -- 4: the feedback rate limit and a full store ---------------------------------------------------------
-def test_feedback_has_its_own_per_client_limit(stack_factory):
-    stack = stack_factory("hardening-feedback-limit", env={"FEEDBACK_RATE_LIMIT_PER_MINUTE": "3"})
-    url = stack.config.url
+def test_feedback_has_its_own_per_client_limit(make_app, worker):
+    client = make_app(feedback_rate_limit_per_minute=3).test_client()
     window_left = 60 - time.time() % 60
     if window_left < 10:
         time.sleep(window_left + 0.1)
-    prediction = predict(url).json()["id"]
-    statuses = [requests.post(f"{url}/api/v1/feedback", json={"prediction_id": prediction, "correct": True},
-                              timeout=TIMEOUT).status_code for _ in range(3)]  # fmt: skip
+
+    def predict_here() -> TestResponse:
+        return client.post("/api/v1/predictions", data={"image": (io.BytesIO(COFFEE), "c.png")})
+
+    sent = {"prediction_id": predict_here().json["id"], "correct": True}
+    statuses = [client.post("/api/v1/feedback", json=sent).status_code for _ in range(3)]
     assert statuses == [201] * 3
-    refused = requests.post(f"{url}/feedback", data={"report": "one more"}, timeout=TIMEOUT)
-    assert refused.status_code == 429 and refused.json() == {"success": False, "id": None}
-    body = envelope(requests.post(f"{url}/api/v1/feedback", json={"prediction_id": prediction, "correct": True},
-                                  timeout=TIMEOUT), 429, "rate_limited")  # fmt: skip
+    refused = client.post("/feedback", data={"report": "one more"})
+    assert refused.status_code == 429 and refused.json == {"success": False, "id": None}
+    body = assert_envelope(client.post("/api/v1/feedback", json=sent), 429, "rate_limited")
     assert body["error"]["details"] == {"limit_per_minute": 3, "scope": "feedback"}
-    assert predict(url).status_code == 200  # other routes are not limited by it
+    assert predict_here().status_code == 200  # other routes are not limited by it
 
 
 def test_a_full_store_answers_507_and_keeps_what_it_has(stack_factory):
@@ -240,19 +234,25 @@ def test_a_full_store_answers_507_and_keeps_what_it_has(stack_factory):
     admin = redis.Redis.from_url(stack.redis_url())
     assert int(admin.config_get("maxmemory")["maxmemory"]) == 64 * 2**20  # REDIS_MAXMEMORY is applied
     prediction = predict(url).json()["id"]
-    kept = requests.post(f"{url}/api/v1/feedback", json={"prediction_id": prediction, "correct": True},
-                         timeout=TIMEOUT).json()  # fmt: skip
+    kept = requests.post(
+        f"{url}/api/v1/feedback", json={"prediction_id": prediction, "correct": True}, timeout=TIMEOUT
+    ).json()
     admin.config_set("maxmemory", 1)  # the store is now over its limit: every write is refused
     try:
-        full = requests.post(f"{url}/api/v1/feedback", json={"prediction_id": prediction, "correct": False},
-                             timeout=TIMEOUT)  # fmt: skip
-        envelope(full, 507, "storage_full")
-        envelope(predict(url, badinput.encode(badinput.golden("rocket.jpg"), "PNG")), 507, "storage_full")
+        full = requests.post(
+            f"{url}/api/v1/feedback", json={"prediction_id": prediction, "correct": False}, timeout=TIMEOUT
+        )
+        assert_envelope(full, 507, "storage_full")
+        assert_envelope(predict(url, badinput.encode(badinput.golden("rocket.jpg"), "PNG")), 507, "storage_full")
         assert requests.get(f"{url}/api/v1/feedback/{kept['id']}", timeout=TIMEOUT).json() == kept  # none evicted
     finally:
         admin.config_set("maxmemory", 64 * 2**20)
-    assert requests.post(f"{url}/api/v1/feedback", json={"prediction_id": prediction, "correct": False},
-                         timeout=TIMEOUT).status_code == 201  # fmt: skip
+    assert (
+        requests.post(
+            f"{url}/api/v1/feedback", json={"prediction_id": prediction, "correct": False}, timeout=TIMEOUT
+        ).status_code
+        == 201
+    )
 
 
 def test_a_full_queue_redis_answers_503_and_recovers(stack_factory):
@@ -265,7 +265,7 @@ def test_a_full_queue_redis_answers_503_and_recovers(stack_factory):
     queue.config_set("maxmemory", 1)
     try:
         fresh = badinput.encode(badinput.golden("rocket.jpg"), "PNG")  # not cached: it needs a job
-        body = envelope(predict(url, fresh), 503, "service_unavailable")
+        body = assert_envelope(predict(url, fresh), 503, "service_unavailable")
         assert body["error"]["details"] == {"missing": "queue memory"}
     finally:
         queue.config_set("maxmemory", limit)
@@ -314,12 +314,16 @@ def namespace(stack_factory):
     name, host_if, ns_if = f"imgclf-m{tag}", f"im{tag}h", f"im{tag}n"
     subnet = 4 * (os.getpid() % 64)
     host_ip, ns_ip = f"198.19.{os.getpid() % 256}.{subnet + 1}", f"198.19.{os.getpid() % 256}.{subnet + 2}"
-    steps = [["ip", "netns", "add", name], ["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if],
-             ["ip", "link", "set", ns_if, "netns", name], ["ip", "addr", "add", f"{host_ip}/30", "dev", host_if],
-             ["ip", "link", "set", host_if, "up"],
-             ["ip", "netns", "exec", name, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if],
-             ["ip", "netns", "exec", name, "ip", "link", "set", ns_if, "up"],
-             ["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"]]  # fmt: skip
+    steps = [
+        ["ip", "netns", "add", name],
+        ["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if],
+        ["ip", "link", "set", ns_if, "netns", name],
+        ["ip", "addr", "add", f"{host_ip}/30", "dev", host_if],
+        ["ip", "link", "set", host_if, "up"],
+        ["ip", "netns", "exec", name, "ip", "addr", "add", f"{ns_ip}/30", "dev", ns_if],
+        ["ip", "netns", "exec", name, "ip", "link", "set", ns_if, "up"],
+        ["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"],
+    ]
     try:
         for step in steps:
             subprocess.run(step, check=True, capture_output=True, timeout=30)
@@ -337,8 +341,13 @@ def test_metrics_refused_to_a_non_local_client(namespace):
     fetch = FETCH
 
     def from_namespace(path: str) -> tuple[int, str]:
-        out = subprocess.run(["ip", "netns", "exec", name, sys.executable, "-c", fetch, url + path],
-                             capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+        out = subprocess.run(
+            ["ip", "netns", "exec", name, sys.executable, "-c", fetch, url + path],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         status, _, body = out.stdout.partition(" ")
         return int(status), body
 

@@ -43,8 +43,9 @@ def test_crops_of_uploads_never_reach_the_disk(live_stack):
     """The 150 kB tensor of every job was in the AOF (mode 0644): anyone could rebuild uploads."""
     data = noise_png(12)
     crop = preprocess(data, 40_000_000).tensor.tobytes()
-    response = requests.post(f"{live_stack.config.url}/api/v1/predictions",
-                             files={"image": ("n.png", data, "image/png")}, timeout=30)  # fmt: skip
+    response = requests.post(
+        f"{live_stack.config.url}/api/v1/predictions", files={"image": ("n.png", data, "image/png")}, timeout=30
+    )
     assert response.status_code == 200, response.text
     store = admin(live_stack, "store")
     store.bgrewriteaof()  # the rewritten AOF holds a snapshot of everything the store has
@@ -58,11 +59,17 @@ def test_crops_of_uploads_never_reach_the_disk(live_stack):
 
 
 def test_every_file_and_directory_the_stack_writes_is_owner_only(live_stack):
-    requests.post(f"{live_stack.config.url}/api/v1/predictions",
-                  files={"image": ("n.png", noise_png(13), "image/png")}, timeout=30)  # fmt: skip
+    requests.post(
+        f"{live_stack.config.url}/api/v1/predictions",
+        files={"image": ("n.png", noise_png(13), "image/png")},
+        timeout=30,
+    )
     run_dir = live_stack.config.run_dir
-    readable = [f"{p} {stat.filemode(p.lstat().st_mode)}" for p in [run_dir, *run_dir.rglob("*")]
-                if not p.is_symlink() and p.lstat().st_mode & 0o077]  # fmt: skip
+    readable = [
+        f"{p} {stat.filemode(p.lstat().st_mode)}"
+        for p in [run_dir, *run_dir.rglob("*")]
+        if not p.is_symlink() and p.lstat().st_mode & 0o077
+    ]
     assert readable == []
 
 
@@ -92,8 +99,9 @@ def test_passwords_are_generated_once_and_kept_owner_only(live_stack):
 
 
 def _as(stack, role: str, user: str) -> redis.Redis:
-    return redis.Redis(port=stack.config.redis_port_of(role), username=user,
-                       password=stack.redis_password(user), socket_timeout=5)  # fmt: skip
+    return redis.Redis(
+        port=stack.config.redis_port_of(role), username=user, password=stack.redis_password(user), socket_timeout=5
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,6 +138,9 @@ def test_memory_is_capped_and_only_the_cache_may_evict(live_stack):
     policies = {role: admin(live_stack, role).config_get("maxmemory*") for role in ROLES}
     assert all(int(p["maxmemory"]) > 0 for p in policies.values()), policies
     assert {role: p["maxmemory-policy"] for role, p in policies.items()} == {
-        "store": "noeviction", "queue": "noeviction", "cache": "allkeys-lru"}  # fmt: skip
+        "store": "noeviction",
+        "queue": "noeviction",
+        "cache": "allkeys-lru",
+    }
     persistence = {role: admin(live_stack, role).config_get("appendonly")["appendonly"] for role in ROLES}
     assert persistence == {"store": "yes", "queue": "no", "cache": "no"}

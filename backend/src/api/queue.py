@@ -9,6 +9,7 @@ until its deadline: no polling anywhere.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from enum import IntEnum
 
 import redis
@@ -47,6 +48,16 @@ if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return {Refusal.QUEUE_F
 return live
 """
 )
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    entries: int  # in the stream: waiting or being processed
+    in_progress: int  # delivered to a worker, not yet answered
+
+    @property
+    def waiting(self) -> int:
+        return self.entries - self.in_progress
 
 
 class JobQueue:
@@ -104,16 +115,16 @@ class JobQueue:
             raise timeout_error(self.timeout_s)
         return Result.from_json(reply[1])
 
-    def depth(self) -> tuple[int, int]:
-        """(entries in the stream, of which delivered but not yet answered)."""
+    def depth(self) -> QueueDepth:
+        """How many jobs are in the stream, and how many of them a worker holds."""
         pipe = self.client.pipeline(transaction=False)
         pipe.xlen(keys.JOBS_STREAM)
         pipe.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)
         try:
             length, pending = pipe.execute()
         except redis.ResponseError:  # no group yet: no worker ever started
-            return 0, 0
-        return int(length), int(pending["pending"])
+            return QueueDepth(0, 0)
+        return QueueDepth(int(length), int(pending["pending"]))
 
 
 def timeout_error(timeout_s: float) -> ServiceError:

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from marshmallow import Schema, fields, validate
 
 from imgclf_contract.jobs import RESULT_TOP_K
+from imgclf_contract.model_record import IMAGENET_CLASSES
+
+LAST_CLASS = IMAGENET_CLASSES - 1
 
 
 class ErrorBodySchema(Schema):
@@ -28,7 +31,7 @@ class PredictionFormSchema(Schema):
 
 class ClassScoreSchema(Schema):
     label = fields.Str(required=True)
-    class_index = fields.Int(required=True, validate=validate.Range(0, 999))
+    class_index = fields.Int(required=True, validate=validate.Range(0, LAST_CLASS))
     wnid = fields.Str(required=True)
     score = fields.Float(required=True, validate=validate.Range(0, 1))
 
@@ -101,7 +104,7 @@ class FeedbackRequestSchema(Schema):
     prediction_id = fields.Str(required=True, validate=validate.Regexp(ID_PATTERN))
     correct = StrictBool(required=True)
     # The range is checked by the route (422 validation_failed, not 400), so it is documented here only.
-    expected_class_index = StrictInt(load_default=None, allow_none=True, metadata={"minimum": 0, "maximum": 999})
+    expected_class_index = StrictInt(load_default=None, allow_none=True, metadata={"minimum": 0, "maximum": LAST_CLASS})
     comment = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 

@@ -43,10 +43,17 @@ class Services:
         connects until the first command."""
         pools: dict[str, redis.Redis] = {}
         for url in (settings.redis_url, settings.queue_url, settings.cache_url):
-            pools.setdefault(url, redis_client.connect(
-                settings, url, socket_connect_timeout=1.0, socket_timeout=settings.request_timeout_s + 2,
-                health_check_interval=5, retry_on_timeout=False,
-            ))  # fmt: skip
+            pools.setdefault(
+                url,
+                redis_client.connect(
+                    settings,
+                    url,
+                    socket_connect_timeout=1.0,
+                    socket_timeout=settings.request_timeout_s + 2,
+                    health_check_interval=5,
+                    retry_on_timeout=False,
+                ),
+            )
         store, queue, cache = pools[settings.redis_url], pools[settings.queue_url], pools[settings.cache_url]
         return cls(
             settings=settings,

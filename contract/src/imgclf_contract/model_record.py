@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+IMAGENET_CLASSES = 1000  # the label space of the served models: class indices 0-999
+
 
 def version_key(version: str) -> tuple[int, str]:
     """Sort key for model versions: numeric ones numerically ("10" after "9"), newest last."""

@@ -36,8 +36,12 @@ class SharedSettings:
 
     # Names validate() checks to be > 0 and >= 0; subclasses extend these tuples.
     POSITIVE: ClassVar[tuple[str, ...]] = (
-        "max_upload_bytes", "max_pixels", "max_decode_bytes", "request_timeout_s", "heartbeat_stale_s",
-    )  # fmt: skip
+        "max_upload_bytes",
+        "max_pixels",
+        "max_decode_bytes",
+        "request_timeout_s",
+        "heartbeat_stale_s",
+    )
     NON_NEGATIVE: ClassVar[tuple[str, ...]] = ()
 
     @classmethod

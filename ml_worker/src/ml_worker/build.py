@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclf_contract.preprocess import DESCRIPTION, INPUT_SIZE, NORM_MEAN, NORM_STD, preprocess
+from imgclf_contract.preprocess import DESCRIPTION, INPUT_SIZE, NORM_MEAN, NORM_STD
 from ml_worker import artifacts, golden
 from ml_worker.labels import labels_from_package, write_labels
 from ml_worker.pth_reader import read_verified
@@ -45,17 +45,14 @@ def weights_path() -> Path:
     return Path(str(resources.files(WEIGHTS_PACKAGE).joinpath(WEIGHTS_FILE)))
 
 
-def golden_batch() -> np.ndarray:
-    return np.stack([preprocess(p.path.read_bytes(), max_pixels=10**8).tensor for p in golden.PHOTOS])
-
-
 def build_keras_model():
-    """The Keras network with the ImageNet weights ported in."""
+    """The Keras network with the ImageNet weights ported in (weights checked before TensorFlow loads)."""
+    state = read_verified(weights_path(), WEIGHTS_SHA256)
     from ml_worker.network import efficientnet_lite0
     from ml_worker.weights import load_into
 
     model = efficientnet_lite0()
-    load_into(model, read_verified(weights_path(), WEIGHTS_SHA256))
+    load_into(model, state)
     return model
 
 
@@ -72,7 +69,7 @@ def check_outputs(directory: Path, keras_logits: np.ndarray) -> None:
     from ml_worker.backends.litert import LiteRTBackend
 
     labels = json.loads((directory / artifacts.LABELS).read_text())
-    logits = LiteRTBackend(directory / artifacts.TFLITE, num_threads=2).predict(golden_batch())
+    logits = LiteRTBackend(directory / artifacts.TFLITE, num_threads=2).predict(golden.tensors())
     error = float(np.abs(logits - keras_logits).max())
     if error > MAX_PORT_ERROR:
         raise BuildCheckFailed(f".tflite differs from Keras by {error:.2e} in the logits")
@@ -125,7 +122,7 @@ def build(settings: WorkerSettings, force: bool = False) -> Path:
     work.chmod(0o755)  # mkdtemp makes it private; the worker may run as another user
     try:
         model = build_keras_model()
-        keras_logits = np.asarray(model.predict(golden_batch(), verbose=0))
+        keras_logits = np.asarray(model.predict(golden.tensors(), verbose=0))
         model.save(work / artifacts.KERAS)
         model.export(str(work), format="tf_saved_model", verbose=False)
         export_tflite(work, work / artifacts.TFLITE)

@@ -37,8 +37,16 @@ DRAIN_PASSES = 4
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, backend: Backend, record: ModelRecord, client: redis.Redis) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        backend: Backend,
+        record: ModelRecord,
+        client: redis.Redis,
+        block_ms: int = BLOCK_MS,
+    ) -> None:
         self.settings = settings
+        self.block_ms = block_ms
         self.backend = backend
         self.record = record
         self.client = client
@@ -67,9 +75,6 @@ class Worker:
         batch_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
         try:
-            if self.settings.fault_inference_delay_ms:
-                time.sleep(self.settings.fault_inference_delay_ms / 1000)
-                started = time.perf_counter()
             probabilities = softmax(self.backend.predict(np.stack([d.job.array() for d in live])))
         except Exception as exc:  # answer every job of the batch with the failure
             log.exception("inference failed", extra={"batch_id": batch_id})
@@ -77,11 +82,9 @@ class Worker:
             return [self._result(d, batch_id, len(live), 0.0, error=f"inference failed: {exc}") for d in live]
         elapsed = time.perf_counter() - started
         self.stats.record_batch(len(live), elapsed)
-        log.info(
-            "batch answered",
-            extra={"batch_id": batch_id, "size": len(live), "inference_ms": round(elapsed * 1000, 2),
-                   "request_ids": [d.job.request_id for d in live]},
-        )  # fmt: skip
+        request_ids = [d.job.request_id for d in live]
+        figures = {"batch_id": batch_id, "size": len(live), "inference_ms": round(elapsed * 1000, 2)}
+        log.info("batch answered", extra={**figures, "request_ids": request_ids})
         return [
             self._result(d, batch_id, len(live), elapsed, top=top_k(p, RESULT_TOP_K))
             for d, p in zip(live, probabilities, strict=True)
@@ -126,7 +129,7 @@ class Worker:
                 self.prepare()  # again after an outage: a Redis that lost its data needs group and record
                 while not self.stopping.is_set():
                     self.last_loop = time.monotonic()
-                    deliveries = self.consumer.next_batch(s.max_batch, s.batch_wait_ms, BLOCK_MS)
+                    deliveries = self.consumer.next_batch(s.max_batch, s.batch_wait_ms, self.block_ms)
                     if deliveries:
                         self.process(deliveries)
             except redis.RedisError as exc:
@@ -145,6 +148,21 @@ class Worker:
         except redis.RedisError as exc:
             log.warning("could not drain before leaving: %s", exc)
 
+    def heartbeat(self) -> Heartbeat:
+        """This worker's heartbeat thread (not started): it vouches for the loop while the loop turns."""
+        info = {"model_name": self.record.name, "model_version": self.record.version, "backend": self.backend.name}
+        s = self.settings
+        return Heartbeat(
+            self.client,
+            self.worker_id,
+            info,
+            self.stats,
+            interval_s=s.heartbeat_interval_s,
+            stale_s=s.heartbeat_stale_s,
+            stopping=self.stopping,
+            loop_is_live=self.loop_is_live,
+        )
+
 
 def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
     """What the API needs to know about this version: facts and class names."""
@@ -158,20 +176,21 @@ def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    settings = WorkerSettings.from_env()
-    logs.configure(settings.log_level)
-    started = time.monotonic()
+def load(settings: WorkerSettings) -> tuple[artifacts.ModelArtifacts, Backend]:
+    """The model files and a warmed-up backend (warm before declaring readiness)."""
     model = artifacts.load(settings)
     backend = load_backend(settings.backend, model, settings.num_threads, settings.batch_num_threads)
-    backend.predict(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.uint8))  # warm up before declaring readiness
+    backend.predict(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.uint8))
+    return model, backend
+
+
+def serve(settings: WorkerSettings, model: artifacts.ModelArtifacts, backend: Backend, started: float) -> int:
+    """Serve jobs until SIGTERM/SIGINT, then finish the batch in hand, answer what is left and leave."""
     client = redis_client.connect(
         settings, settings.queue_url, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10
     )
     worker = Worker(settings, backend, model_record(model), client)
-    info = {"model_name": model.name, "model_version": model.version, "backend": backend.name}
-    heartbeat = Heartbeat(client, worker.worker_id, info, worker.stats, settings.heartbeat_interval_s,
-                          settings.heartbeat_stale_s, worker.stopping, worker.loop_is_live)  # fmt: skip
+    heartbeat = worker.heartbeat()
 
     def request_stop(signum: int, _frame: object) -> None:
         log.info("received %s, finishing the batch in hand", signal.Signals(signum).name)
@@ -181,16 +200,29 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     worker.prepare()
     heartbeat.start()
+    startup_s = round(time.monotonic() - started, 3)
     log.info(
         "worker ready",
-        extra={"worker_id": worker.worker_id, "backend": backend.name, "model_version": model.version,
-               "startup_s": round(time.monotonic() - started, 3)},
-    )  # fmt: skip
+        extra={
+            "worker_id": worker.worker_id,
+            "backend": backend.name,
+            "model_version": model.version,
+            "startup_s": startup_s,
+        },
+    )
     worker.run()
     heartbeat.join(timeout=settings.heartbeat_interval_s * 2)  # withdrawn: no new jobs are admitted for us
     worker.drain_and_leave()
     log.info("worker stopped", extra={"worker_id": worker.worker_id})
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
+    settings = WorkerSettings.from_env()
+    logs.configure(settings.log_level)
+    model, backend = load(settings)
+    return serve(settings, model, backend, started)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""Model benchmark (``make bench-model``): the backends' speed and the worker's cost.
+"""Model benchmark (``make bench-model``, ``python -m loadtest.bench_model``): the backends'
+speed and the worker's cost.
 
 Each backend is timed in its own subprocess, so the LiteRT figures come from a
 process that never imported TensorFlow and TensorFlow runs with the glibc
 malloc settings it needs for fair figures. The worker's start-to-ready time
 and peak RSS come from a real ``ml-worker`` process serving jobs from a real
-Redis. Prints a table and writes JSON under ``loadtest/results/``.
+Redis, ready once its heartbeat is live. Prints a table and writes JSON under
+``loadtest/results/``.
 """
 
 from __future__ import annotations
@@ -17,110 +19,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[3]
-RESULTS = ROOT / "loadtest" / "results"
+from loadtest.figures import batch_figures, print_table, proc_status_kb, tile, write_results
+from ml_worker import golden
+from scripts.ports import free_base_port
+from scripts.stack import Stack, StackConfig
+
+ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZES = (1, 8, 16)
 TF_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.arena_max=1"
 TARGETS = {"litert_b1_p50_ms": 10.0, "litert_b1_images_per_s": 120.0, "worker_ready_s": 3.0, "worker_rss_mb": 400.0}
-
-
-# -- small helpers shared with loadtest/bench.py --------------------------------------------------
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100); 0.0 for no values."""
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else 0.0
-
-
-def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in seconds]
-    return {
-        "p50": round(percentile(ms, 50), 3),
-        "p95": round(percentile(ms, 95), 3),
-        "p99": round(percentile(ms, 99), 3),
-        "mean": round(statistics.fmean(ms), 3) if ms else 0.0,
-    }
-
-
-def proc_status_kb(pid: int, field: str) -> int:
-    """A /proc/PID/status figure in kB (VmHWM: peak RSS, VmRSS: current); 0 if gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
-    return str(value)
-
-
-def write_results(prefix: str, data: dict, out_dir: Path = RESULTS) -> Path:
-    """<prefix>-<timestamp>.json plus <prefix>-latest.json (or latest.json for the stack bench)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = out_dir / f"{prefix}-{stamp}.json"
-    text = json.dumps(data, indent=2) + "\n"
-    path.write_text(text)
-    (out_dir / ("latest.json" if prefix == "bench" else f"{prefix}-latest.json")).write_text(text)
-    return path
-
-
-def golden_tensors() -> np.ndarray:
-    """The golden photos through the real preprocessing: realistic inputs for timing."""
-    from imgclf_contract.preprocess import preprocess
-    from ml_worker.settings import WorkerSettings
-
-    golden = Path(__file__).resolve().parent / "golden"
-    max_pixels = WorkerSettings.from_env().max_pixels
-    paths = sorted(p for p in golden.iterdir() if p.suffix in (".png", ".jpg"))
-    return np.stack([preprocess(p.read_bytes(), max_pixels).tensor for p in paths])
-
-
-def tile(tensors: np.ndarray, n: int) -> np.ndarray:
-    return np.ascontiguousarray(np.resize(tensors, (n, *tensors.shape[1:])))
-
-
-def time_calls(call: Callable[[], object], seconds: float, min_calls: int = 5, max_calls: int = 5000) -> list[float]:
-    """Durations of repeated calls: at least min_calls, then until `seconds` or max_calls."""
-    durations: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while len(durations) < max_calls and (len(durations) < min_calls or time.perf_counter() < deadline):
-        started = time.perf_counter()
-        call()
-        durations.append(time.perf_counter() - started)
-    return durations
-
-
-def batch_figures(predict: Callable[[np.ndarray], object], batch: np.ndarray, seconds: float) -> dict:
-    """Throughput and per-call latency of predict() on one batch (after warm-up re-planning)."""
-    for _ in range(3):
-        predict(batch)
-    durations = time_calls(lambda: predict(batch), seconds)
-    n = batch.shape[0]
-    return {
-        "batch": n,
-        "calls": len(durations),
-        "images_per_s": round(n * len(durations) / sum(durations), 2),
-        "latency_ms": latency_summary(durations),
-        "per_image_p50_ms": round(percentile(durations, 50) * 1000 / n, 3),
-    }
 
 
 # -- one backend, in this process (run as a subprocess by the parent) ---------------------------
@@ -133,7 +44,7 @@ def measure_backend(name: str, seconds: float) -> dict:
     started = time.perf_counter()
     backend = load_backend(name, artifacts.load(settings), settings.num_threads, settings.batch_num_threads)
     load_s = time.perf_counter() - started
-    tensors = golden_tensors()
+    tensors = golden.tensors()
     batches = [batch_figures(backend.predict, tile(tensors, b), seconds) for b in BATCH_SIZES]
     return {
         "backend": name,
@@ -150,49 +61,14 @@ def run_backend_subprocess(name: str, seconds: float) -> dict:
     env = {**os.environ, "BACKEND": name, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if name == "tensorflow":
         env["GLIBC_TUNABLES"] = TF_MALLOC
-    argv = [sys.executable, "-m", "ml_worker.benchmark", "--backend-only", name, "--seconds", str(seconds)]
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+    argv = [sys.executable, "-m", "loadtest.bench_model", "--backend-only", name, "--seconds", str(seconds)]
+    proc = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         return {"backend": name, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # -- a real worker process -----------------------------------------------------------------------
-def _stack_module():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import stack
-
-    return stack
-
-
-def free_base_port(start: int) -> int:
-    """First base port >= start with base .. base+4 free on 127.0.0.1 (nginx, API, three Redis)."""
-    import socket
-
-    def free(port: int) -> bool:
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) != 0
-
-    port = start
-    while not all(free(p) for p in range(port, port + 5)):
-        port += 10
-    return port
-
-
-def _wait_ready_line(log: Path, timeout_s: float) -> dict | None:
-    """The worker's "worker ready" log record, polled every 5 ms; None on timeout."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
-            if "worker ready" in line:
-                try:
-                    return json.loads(line)
-                except json.JSONDecodeError:
-                    return {}
-        time.sleep(0.005)
-    return None
-
-
 def feed_jobs(client, tensors: np.ndarray, rounds: int, burst: int) -> int:
     """Queue bursts of jobs the way the API does and wait for every answer; returns jobs answered."""
     from imgclf_contract import keys
@@ -210,15 +86,21 @@ def feed_jobs(client, tensors: np.ndarray, rounds: int, burst: int) -> int:
     return answered
 
 
+def _wait_live(stack: Stack, name: str, timeout_s: float) -> bool:
+    """Until the worker's heartbeat is live (polled every 5 ms, so the figure is that precise)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if stack.worker_live(name):
+            return True
+        time.sleep(0.005)
+    return False
+
+
 def measure_worker(starts: int) -> dict:
     """Spawn-to-ready over several starts, then peak RSS after serving single and batched jobs."""
-    import redis
-
-    stack_mod = _stack_module()
-    config = stack_mod.StackConfig(
-        run_dir=ROOT / ".test-run" / "bench-model", port=free_base_port(19100), workers=1, env={"BACKEND": "litert"}
-    )
-    stack = stack_mod.Stack(config)
+    run_dir = ROOT / ".test-run" / "bench-model"
+    config = StackConfig(run_dir=run_dir, port=free_base_port(19100), workers=1, env={"BACKEND": "litert"})
+    stack = Stack(config)
     stack.down()
     try:
         stack.start("redis-queue")  # all a worker talks to
@@ -228,14 +110,11 @@ def measure_worker(starts: int) -> dict:
                 stack.stop("worker-1")
             spawned = time.monotonic()
             stack.start("worker-1", wait=False)
-            line = _wait_ready_line(stack.log_path("worker-1"), 60)
-            if line is None:
+            if not _wait_live(stack, "worker-1", timeout_s=60):
                 return {"error": f"worker not ready in 60 s; read {stack.log_path('worker-1')}"}
-            ready.append(
-                {"spawn_to_ready_s": round(time.monotonic() - spawned, 3), "logged_startup_s": line.get("startup_s")}
-            )
-        client = redis.Redis.from_url(stack.redis_url("queue"))
-        tensors = golden_tensors()
+            ready.append({"spawn_to_ready_s": round(time.monotonic() - spawned, 3)})
+        client = stack.redis("queue", socket_timeout=15)
+        tensors = golden.tensors()
         answered = feed_jobs(client, tensors, rounds=40, burst=1) + feed_jobs(client, tensors, rounds=10, burst=16)
         pid = stack.pid("worker-1")
         return {
