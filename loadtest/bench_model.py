@@ -103,7 +103,7 @@ def measure_worker(starts: int) -> dict:
     stack = Stack(config)
     stack.down()
     try:
-        stack.start("redis")
+        stack.start("redis-queue")  # all a worker talks to
         ready: list[dict] = []
         for n in range(starts):
             if n:
@@ -113,7 +113,7 @@ def measure_worker(starts: int) -> dict:
             if not _wait_live(stack, "worker-1", timeout_s=60):
                 return {"error": f"worker not ready in 60 s; read {stack.log_path('worker-1')}"}
             ready.append({"spawn_to_ready_s": round(time.monotonic() - spawned, 3)})
-        client = stack.redis(socket_timeout=15)
+        client = stack.redis("queue", socket_timeout=15)
         tensors = golden.tensors()
         answered = feed_jobs(client, tensors, rounds=40, burst=1) + feed_jobs(client, tensors, rounds=10, burst=16)
         pid = stack.pid("worker-1")

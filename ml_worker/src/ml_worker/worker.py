@@ -186,7 +186,9 @@ def load(settings: WorkerSettings) -> tuple[artifacts.ModelArtifacts, Backend]:
 
 def serve(settings: WorkerSettings, model: artifacts.ModelArtifacts, backend: Backend, started: float) -> int:
     """Serve jobs until SIGTERM/SIGINT, then finish the batch in hand, answer what is left and leave."""
-    client = redis_client.connect(settings, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)
+    client = redis_client.connect(
+        settings, settings.queue_url, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10
+    )
     worker = Worker(settings, backend, model_record(model), client)
     heartbeat = worker.heartbeat()
 
