@@ -7,7 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-ARTIFACT := ml_worker/artifacts/efficientnet_lite0/1/model_card.json
+BUILT_MODELS ?= efficientnet_lite0 efficientnet_lite2  # add efficientnet_lite1 to build it too
+ARTIFACTS := $(foreach model,$(BUILT_MODELS),ml_worker/artifacts/$(model)/1/model_card.json)
 SYSTEM_PACKAGES := redis-server nginx chromium docker-compose
 PYTEST_ARGS ?=
 PORT ?= 8080
@@ -16,7 +17,7 @@ STACK_REDIS_URL = redis://127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
 .PHONY: setup system-deps artifacts up down status test test-unit test-integration test-e2e \
         lint format audit bench bench-model loadtest export-feedback clean
 
-setup: system-deps $(STAMP) $(ARTIFACT)
+setup: system-deps $(STAMP) $(ARTIFACTS)
 
 system-deps:
 	@missing=""; \
@@ -36,10 +37,10 @@ $(STAMP): constraints.txt requirements-dev.txt ml_worker/pyproject.toml backend/
 		-e 'ml_worker[build,litert,tensorflow,test]' -e 'backend[test]' -r requirements-dev.txt
 	touch $(STAMP)
 
-$(ARTIFACT): $(STAMP) $(addprefix ml_worker/src/ml_worker/,build.py network.py weights.py pth_reader.py labels.py)
-	$(PY) -m ml_worker.build --force
+ml_worker/artifacts/%/1/model_card.json: $(STAMP) $(addprefix ml_worker/src/ml_worker/,build.py network.py weights.py pth_reader.py labels.py)
+	$(PY) -m ml_worker.build --force --model $*
 
-artifacts: $(ARTIFACT)
+artifacts: $(ARTIFACTS)
 
 up: setup
 	@$(PY) scripts/stack.py up

@@ -1,10 +1,11 @@
-"""Model benchmark (``make bench-model``): the backends' speed and the worker's cost.
+"""Model benchmark (``make bench-model``): every built model's speed and the worker's cost.
 
-Each backend is timed in its own subprocess, so the LiteRT figures come from a
-process that never imported TensorFlow and TensorFlow runs with the glibc
-malloc settings it needs for fair figures. The worker's start-to-ready time
-and peak RSS come from a real ``ml-worker`` process serving jobs from a real
-Redis. Prints a table and writes JSON under ``loadtest/results/``.
+Each backend and model is timed in its own subprocess, so the LiteRT figures
+come from a process that never imported TensorFlow and TensorFlow runs with the
+glibc malloc settings it needs for fair figures. The worker's start-to-ready
+time, lone-job round trip and peak RSS come from a real ``ml-worker`` process
+serving jobs from a real Redis, once with the default model only and once with
+every built model. Prints tables and writes JSON under ``loadtest/results/``.
 """
 
 from __future__ import annotations
@@ -82,15 +83,14 @@ def write_results(prefix: str, data: dict, out_dir: Path = RESULTS) -> Path:
     return path
 
 
-def golden_tensors() -> np.ndarray:
-    """The golden photos through the real preprocessing: realistic inputs for timing."""
+def golden_tensors(size: int) -> np.ndarray:
+    """The golden photos through the real preprocessing at a model's input size: realistic inputs for timing."""
+    from ml_worker import golden
     from ml_worker.contract.config import Settings
     from ml_worker.contract.preprocess import preprocess
 
-    golden = Path(__file__).resolve().parent / "golden"
     max_pixels = Settings.from_env().max_pixels
-    paths = sorted(p for p in golden.iterdir() if p.suffix in (".png", ".jpg"))
-    return np.stack([preprocess(p.read_bytes(), max_pixels).tensor for p in paths])
+    return np.stack([preprocess(p.path.read_bytes(), max_pixels, size=size).tensor for p in golden.PHOTOS])
 
 
 def tile(tensors: np.ndarray, n: int) -> np.ndarray:
@@ -123,20 +123,23 @@ def batch_figures(predict: Callable[[np.ndarray], object], batch: np.ndarray, se
     }
 
 
-# -- one backend, in this process (run as a subprocess by the parent) ---------------------------
-def measure_backend(name: str, seconds: float) -> dict:
+# -- one backend and model, in this process (run as a subprocess by the parent) ---------------
+def measure_backend(name: str, model_name: str, seconds: float) -> dict:
     from ml_worker import artifacts
     from ml_worker.backends import load_backend
     from ml_worker.contract.config import Settings
 
     settings = Settings.from_env()
     started = time.perf_counter()
-    backend = load_backend(name, artifacts.load(settings), settings.num_threads, settings.batch_num_threads)
+    model = artifacts.load(settings.artifacts_dir, model_name)
+    backend = load_backend(name, model, settings.num_threads, settings.batch_num_threads)
     load_s = time.perf_counter() - started
-    tensors = golden_tensors()
-    batches = [batch_figures(backend.predict, tile(tensors, b), seconds) for b in BATCH_SIZES]
+    tensors = golden_tensors(model.input_size)
+    batches = [batch_figures(backend.run, tile(tensors, b), seconds) for b in BATCH_SIZES]
     return {
         "backend": name,
+        "model": model_name,
+        "input_size": model.input_size,
         "num_threads": settings.num_threads,
         "batch_num_threads": settings.batch_num_threads,
         "load_s": round(load_s, 3),
@@ -146,14 +149,15 @@ def measure_backend(name: str, seconds: float) -> dict:
     }
 
 
-def run_backend_subprocess(name: str, seconds: float) -> dict:
+def run_backend_subprocess(name: str, model_name: str, seconds: float) -> dict:
     env = {**os.environ, "BACKEND": name, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if name == "tensorflow":
         env["GLIBC_TUNABLES"] = TF_MALLOC
-    argv = [sys.executable, "-m", "ml_worker.benchmark", "--backend-only", name, "--seconds", str(seconds)]
+    argv = [sys.executable, "-m", "ml_worker.benchmark", "--backend-only", name, "--model", model_name,
+            "--seconds", str(seconds)]  # fmt: skip
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
-        return {"backend": name, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
+        return {"backend": name, "model": model_name, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -193,30 +197,40 @@ def _wait_ready_line(log: Path, timeout_s: float) -> dict | None:
     return None
 
 
-def feed_jobs(client, tensors: np.ndarray, rounds: int, burst: int) -> int:
-    """Queue bursts of jobs the way the API does and wait for every answer; returns jobs answered."""
+def feed_jobs(client, model: str, tensors: np.ndarray, rounds: int, burst: int) -> list[float]:
+    """Queue bursts of jobs for one model the way the API does; the round trip of each burst answered."""
     from ml_worker.contract import keys
     from ml_worker.contract.jobs import Job, now_ms
 
-    answered = 0
+    round_trips = []
     for r in range(rounds):
         jobs = [
-            Job(uuid.uuid4().hex, f"bench-{r}-{i}", now_ms() + 10_000, tensors[(r + i) % len(tensors)].tobytes())
+            Job(uuid.uuid4().hex, f"bench-{r}-{i}", now_ms() + 10_000, model, "1",
+                tensors[(r + i) % len(tensors)].tobytes())
             for i in range(burst)
-        ]
+        ]  # fmt: skip
+        started = time.perf_counter()
         for job in jobs:
-            client.xadd(keys.JOBS_STREAM, job.to_fields())
-        answered += sum(client.blpop([keys.reply(job.job_id)], timeout=10) is not None for job in jobs)
-    return answered
+            client.xadd(keys.jobs(model, "1"), job.to_fields())
+        if all(client.blpop([keys.reply(job.job_id)], timeout=10) is not None for job in jobs):
+            round_trips.append(time.perf_counter() - started)
+    return round_trips
 
 
-def measure_worker(starts: int) -> dict:
-    """Spawn-to-ready over several starts, then peak RSS after serving single and batched jobs."""
+def measure_worker(starts: int, models: list[str]) -> dict:
+    """A worker serving ``models``: spawn-to-ready over several starts, the round trip of a lone job
+    for the first model, then peak RSS after serving single and batched jobs for every model."""
     import redis
+
+    from ml_worker import artifacts
+    from ml_worker.contract.config import Settings
 
     stack_mod = _stack_module()
     config = stack_mod.StackConfig(
-        run_dir=ROOT / ".test-run" / "bench-model", port=free_base_port(19100), workers=1, env={"BACKEND": "litert"}
+        run_dir=ROOT / ".test-run" / "bench-model",
+        port=free_base_port(19100),
+        workers=1,
+        env={"BACKEND": "litert", "MODELS": ",".join(models)},
     )
     stack = stack_mod.Stack(config)
     stack.down()
@@ -235,16 +249,23 @@ def measure_worker(starts: int) -> dict:
                 {"spawn_to_ready_s": round(time.monotonic() - spawned, 3), "logged_startup_s": line.get("startup_s")}
             )
         client = redis.Redis.from_url(config.redis_url)
-        tensors = golden_tensors()
-        answered = feed_jobs(client, tensors, rounds=40, burst=1) + feed_jobs(client, tensors, rounds=10, burst=16)
+        artifacts_dir = Settings.from_env().artifacts_dir
+        answered, lone = 0, []
+        for model in models:
+            tensors = golden_tensors(artifacts.load(artifacts_dir, model).input_size)
+            singles = feed_jobs(client, model, tensors, rounds=40, burst=1)
+            lone = lone or singles
+            answered += len(singles) + 16 * len(feed_jobs(client, model, tensors, rounds=10, burst=16))
         pid = stack.pid("worker-1")
         return {
+            "models": models,
             "starts": ready,
             "spawn_to_ready_s": {
                 "median": statistics.median(r["spawn_to_ready_s"] for r in ready),
                 "max": max(r["spawn_to_ready_s"] for r in ready),
             },
             "jobs_answered": answered,
+            "lone_job_round_trip_ms": latency_summary(lone),
             "peak_rss_mb": round(proc_status_kb(pid, "VmHWM") / 1024, 1),
             "rss_mb": round(proc_status_kb(pid, "VmRSS") / 1024, 1),
         }
@@ -253,8 +274,10 @@ def measure_worker(starts: int) -> dict:
 
 
 # -- report -----------------------------------------------------------------------------------------
-def targets(backends: list[dict], worker: dict) -> dict:
-    lite = next((b for b in backends if b.get("backend") == "litert" and "batches" in b), None)
+def targets(backends: list[dict], worker: dict, default_model: str) -> dict:
+    """The issue's targets, on the default model."""
+    lite = next((b for b in backends if (b.get("backend"), b.get("model")) == ("litert", default_model)
+                 and "batches" in b), None)  # fmt: skip
     b1 = lite["batches"][0] if lite else {"latency_ms": {"p50": float("nan")}, "images_per_s": 0.0}
     measured = {
         "litert_b1_p50_ms": b1["latency_ms"]["p50"],
@@ -278,20 +301,20 @@ def report(data: dict) -> None:
     for b in data["backends"]:
         for fig in b.get("batches", []):
             lat = fig["latency_ms"]
-            rows.append(
-                [b["backend"], fig["batch"], fig["images_per_s"], lat["p50"], lat["p99"], fig["per_image_p50_ms"]]
-            )
+            rows.append([b["model"], b["backend"], fig["batch"], fig["images_per_s"], lat["p50"], lat["p99"],
+                         fig["per_image_p50_ms"], b["process_peak_rss_mb"]])  # fmt: skip
         if "error" in b:
-            rows.append([b["backend"], "-", "error", " ".join(b["error"]), "", ""])
-    print_table(["backend", "batch", "images/s", "p50 ms", "p99 ms", "ms/image"], rows)
-    w = data["worker"]
-    if "error" in w:
-        print(f"\nworker: {w['error']}")
-    else:
-        print(
-            f"\nworker (litert): spawn-to-ready median {w['spawn_to_ready_s']['median']} s, "
-            f"max {w['spawn_to_ready_s']['max']} s; peak RSS {w['peak_rss_mb']} MB after {w['jobs_answered']} jobs"
-        )
+            rows.append([b["model"], b["backend"], "-", "error", " ".join(b["error"]), "", "", ""])
+    print_table(["model", "backend", "batch", "images/s", "p50 ms", "p99 ms", "ms/image", "peak RSS MB"], rows)
+    print()
+    rows = []
+    for w in data["workers"]:
+        if "error" in w:
+            rows.append([",".join(w["models"]), w["error"], "", "", ""])
+            continue
+        rows.append([",".join(w["models"]), w["spawn_to_ready_s"]["median"], w["lone_job_round_trip_ms"]["p50"],
+                     w["peak_rss_mb"], w["jobs_answered"]])  # fmt: skip
+    print_table(["worker (litert) serving", "ready s", "lone job p50 ms", "peak RSS MB", "jobs"], rows)
     print()
     print_table(
         ["target", "goal", "measured", "met"],
@@ -300,32 +323,40 @@ def report(data: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ml_worker import artifacts
+    from ml_worker.contract.config import Settings
+
     parser = argparse.ArgumentParser(description="Benchmark the inference backends and the worker.")
     parser.add_argument(
         "--seconds",
         type=float,
         default=float(os.environ.get("BENCH_MODEL_SECONDS", "3")),
-        help="timing per backend and batch size",
+        help="timing per backend, model and batch size",
     )
     parser.add_argument("--starts", type=int, default=3, help="worker starts to time")
     parser.add_argument("--backend-only", choices=["litert", "tensorflow"], help=argparse.SUPPRESS)
+    parser.add_argument("--model", action="append", help="model to time (repeatable; default: every built model)")
     args = parser.parse_args(argv)
+    settings = Settings.from_env()
     if args.backend_only:
-        print(json.dumps(measure_backend(args.backend_only, args.seconds)))
+        print(json.dumps(measure_backend(args.backend_only, args.model[0], args.seconds)))
         return 0
-    backends = [run_backend_subprocess(name, args.seconds) for name in ("litert", "tensorflow")]
-    worker = measure_worker(args.starts)
+    models = args.model or artifacts.built_names(settings.artifacts_dir)
+    default = settings.default_model if settings.default_model in models else models[0]
+    backends = [run_backend_subprocess(b, m, args.seconds) for m in models for b in ("litert", "tensorflow")]
+    configurations = [[default], models] if len(models) > 1 else [models]
+    workers = [{"models": c, **measure_worker(args.starts, c)} for c in configurations]
     data = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
         "seconds_per_batch_size": args.seconds,
         "backends": backends,
-        "worker": worker,
+        "workers": workers,
     }
-    data["targets"] = targets(backends, worker)
+    data["targets"] = targets(backends, workers[0], default)
     report(data)
     print(f"\nwrote {write_results('bench-model', data)}")
-    return 0 if all("error" not in b for b in backends) and "error" not in worker else 1
+    return 0 if all("error" not in b for b in backends) and all("error" not in w for w in workers) else 1
 
 
 if __name__ == "__main__":

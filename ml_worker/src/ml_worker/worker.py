@@ -1,9 +1,14 @@
 """The inference worker: ``ml-worker`` (or ``python -m ml_worker.worker``).
 
-Loads the model once, then loops: take a batch of jobs from the stream, skip
-those whose deadline has passed, run one inference for the rest, answer each
-job and acknowledge. On SIGTERM/SIGINT it finishes the batch in hand, answers,
-acknowledges and leaves the group, so no job is orphaned.
+Loads every model it serves once (each built model under ARTIFACTS_DIR, or
+those named in MODELS), then loops: take the waiting jobs, one batch per model,
+skip those whose deadline has passed, run one inference per batch, answer each
+job and acknowledge. On SIGTERM/SIGINT it finishes the batches in hand,
+answers, acknowledges and leaves the groups, so no job is orphaned.
+
+Every inference yields the pooled embedding beside the logits: heads that read
+the embedding (custom categories on a shared backbone) cost one small matrix
+product per image, not a second backbone pass.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 import redis
@@ -25,8 +31,7 @@ from ml_worker.contract.config import Settings
 from ml_worker.contract.heartbeat import Heartbeat, WorkerStats
 from ml_worker.contract.jobs import RESULT_TOP_K, Result, now_ms
 from ml_worker.contract.model_record import ModelRecord
-from ml_worker.contract.preprocess import INPUT_SIZE
-from ml_worker.queue import Delivery, JobConsumer
+from ml_worker.queue import Batch, Delivery, JobConsumer
 
 log = logging.getLogger("ml_worker.worker")
 BLOCK_MS = 500  # how long one read waits before checking for shutdown
@@ -34,24 +39,38 @@ REDIS_RETRY_S = 0.5
 DRAIN_PASSES = 4
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """One model version this worker answers: its backend, its published record and its stream."""
+
+    backend: Backend
+    record: ModelRecord
+
+    @property
+    def stream(self) -> str:
+        return keys.jobs(self.record.name, self.record.version)
+
+
 class Worker:
-    def __init__(self, settings: Settings, backend: Backend, record: ModelRecord, client: redis.Redis) -> None:
+    def __init__(self, settings: Settings, models: list[ServedModel], client: redis.Redis) -> None:
         self.settings = settings
-        self.backend = backend
-        self.record = record
+        self.models = {m.stream: m for m in models}
         self.client = client
         self.worker_id = settings.resolved_worker_id
-        self.consumer = JobConsumer(client, self.worker_id, settings.claim_idle_ms, settings.reply_ttl_s)
+        self.consumer = JobConsumer(
+            client, self.worker_id, list(self.models), settings.claim_idle_ms, settings.reply_ttl_s
+        )
         self.stats = WorkerStats()
         self.stopping = threading.Event()
         self.last_loop = time.monotonic()  # the heartbeat stops vouching for a loop that hangs
 
-    def _result(self, delivery: Delivery, batch_id: str, size: int, elapsed_s: float, **answer) -> Result:
+    def _result(self, model: ServedModel, delivery: Delivery, batch_id: str, size: int, elapsed_s: float,
+                **answer) -> Result:  # fmt: skip
         return Result(
             job_id=delivery.job.job_id,
-            model_name=self.record.name,
-            model_version=self.record.version,
-            backend=self.backend.name,
+            model_name=model.record.name,
+            model_version=model.record.version,
+            backend=model.backend.name,
             worker_id=self.worker_id,
             batch_id=batch_id,
             batch_size=size,
@@ -60,7 +79,7 @@ class Worker:
             **answer,
         )
 
-    def _infer(self, live: list[Delivery]) -> list[Result]:
+    def _infer(self, model: ServedModel, live: list[Delivery]) -> list[Result]:
         """One inference for the batch; a failure is answered as an error, never a dead worker."""
         batch_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
@@ -68,44 +87,51 @@ class Worker:
             if self.settings.fault_inference_delay_ms:
                 time.sleep(self.settings.fault_inference_delay_ms / 1000)
                 started = time.perf_counter()
-            probabilities = softmax(self.backend.predict(np.stack([d.job.array() for d in live])))
+            batch = np.stack([d.job.array(model.record.input_size) for d in live])
+            probabilities = softmax(model.backend.run(batch).logits)
         except Exception as exc:  # answer every job of the batch with the failure
-            log.exception("inference failed", extra={"batch_id": batch_id})
+            log.exception("inference failed", extra={"batch_id": batch_id, "model": model.record.name})
             self.stats.add(failed_total=len(live))
-            return [self._result(d, batch_id, len(live), 0.0, error=f"inference failed: {exc}") for d in live]
+            return [self._result(model, d, batch_id, len(live), 0.0, error=f"inference failed: {exc}") for d in live]
         elapsed = time.perf_counter() - started
         self.stats.record_batch(len(live), elapsed)
         log.info(
             "batch answered",
-            extra={"batch_id": batch_id, "size": len(live), "inference_ms": round(elapsed * 1000, 2),
-                   "request_ids": [d.job.request_id for d in live]},
+            extra={"batch_id": batch_id, "model": model.record.name, "size": len(live),
+                   "inference_ms": round(elapsed * 1000, 2), "request_ids": [d.job.request_id for d in live]},
         )  # fmt: skip
         return [
-            self._result(d, batch_id, len(live), elapsed, top=top_k(p, RESULT_TOP_K))
+            self._result(model, d, batch_id, len(live), elapsed, top=top_k(p, RESULT_TOP_K))
             for d, p in zip(live, probabilities, strict=True)
         ]
 
-    def process(self, deliveries: list[Delivery]) -> None:
+    def process(self, batch: Batch) -> None:
         """Infer one batch and answer every job in it (expired and malformed ones are only acked)."""
         at = now_ms()
+        deliveries = batch.deliveries
         live = [d for d in deliveries if d.job is not None and not d.job.expired(at)]
         expired = sum(1 for d in deliveries if d.job is not None and d.job.expired(at))
         claimed = sum(1 for d in deliveries if d.deliveries > 1)
-        results = self._infer(live) if live else []
-        self.consumer.finish([d.entry_id for d in deliveries], results)
+        results = self._infer(self.models[batch.stream], live) if live else []
+        self.consumer.finish(batch.stream, [d.entry_id for d in deliveries], results)
         self.stats.add(expired_total=expired, claimed_total=claimed)
         if expired:
             log.info("skipped %d jobs past their deadline", expired)
 
     def prepare(self) -> None:
-        """Join the consumer group and publish the model record, waiting out a Redis outage.
+        """Join the consumer groups and publish the model records, waiting out a Redis outage.
 
         Done before the first heartbeat, so the API never admits a job for a model it cannot name.
         """
         while not self.stopping.is_set():
             try:
-                self.consumer.ensure_group()
-                self.client.set(keys.model(self.record.name, self.record.version), self.record.to_json())
+                self.consumer.ensure_groups()
+                pipe = self.client.pipeline(transaction=False)
+                for model in self.models.values():
+                    record = model.record
+                    pipe.set(keys.model(record.name, record.version), record.to_json())
+                    pipe.sadd(keys.MODELS_SET, f"{record.name}:{record.version}")
+                pipe.execute()
                 return
             except redis.RedisError as exc:
                 log.warning("redis unavailable, retrying: %s", exc)
@@ -124,9 +150,8 @@ class Worker:
                 self.prepare()  # again after an outage: a Redis that lost its data needs group and record
                 while not self.stopping.is_set():
                     self.last_loop = time.monotonic()
-                    deliveries = self.consumer.next_batch(s.max_batch, s.batch_wait_ms, BLOCK_MS)
-                    if deliveries:
-                        self.process(deliveries)
+                    for batch in self.consumer.next_batches(s.max_batch, s.batch_wait_ms, BLOCK_MS):
+                        self.process(batch)
             except redis.RedisError as exc:
                 log.warning("redis unavailable, retrying: %s", exc)
                 self.stopping.wait(REDIS_RETRY_S)
@@ -134,11 +159,12 @@ class Worker:
     def drain_and_leave(self) -> None:
         """After the heartbeat is withdrawn: answer what arrived since the last read, then leave."""
         try:
-            for _ in range(DRAIN_PASSES):  # bounded: other live workers keep the group busy
-                deliveries = self.consumer.next_batch(self.settings.max_batch, 0, None)
-                if not deliveries:
+            for _ in range(DRAIN_PASSES):  # bounded: other live workers keep the groups busy
+                batches = self.consumer.next_batches(self.settings.max_batch, 0, None)
+                if not batches:
                     break
-                self.process(deliveries)
+                for batch in batches:
+                    self.process(batch)
             self.consumer.leave()
         except redis.RedisError as exc:
             log.warning("could not drain before leaving: %s", exc)
@@ -146,27 +172,40 @@ class Worker:
 
 def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
     """What the API needs to know about this version: facts and class names."""
+    card = model.card
     return ModelRecord(
         name=model.name,
         version=model.version,
-        input_size=INPUT_SIZE,
-        preprocessing=model.card["preprocessing"],
-        num_classes=model.card["num_classes"],
+        input_size=model.input_size,
+        preprocessing=card["preprocessing"],
+        num_classes=card["num_classes"],
         labels=[{"index": lb.index, "wnid": lb.wnid, "name": lb.name} for lb in model.labels()],
+        embedding_size=card.get("embedding_size", 0),
+        published_top1=card.get("published_top1"),
+        measured=card.get("measured"),
     )
+
+
+def load_models(settings: Settings) -> list[ServedModel]:
+    """Every model this worker serves, loaded and warmed up before it declares readiness."""
+    served = []
+    for model in artifacts.load_all(settings):
+        backend = load_backend(settings.backend, model, settings.num_threads, settings.batch_num_threads)
+        backend.run(np.zeros((1, model.input_size, model.input_size, 3), np.uint8))
+        served.append(ServedModel(backend, model_record(model)))
+    return served
 
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     logs.configure(settings.log_level)
     started = time.monotonic()
-    model = artifacts.load(settings)
-    backend = load_backend(settings.backend, model, settings.num_threads, settings.batch_num_threads)
-    backend.predict(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.uint8))  # warm up before declaring readiness
+    models = load_models(settings)
     client = redis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
                                   socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)  # fmt: skip
-    worker = Worker(settings, backend, model_record(model), client)
-    info = {"model_name": model.name, "model_version": model.version, "backend": backend.name}
+    worker = Worker(settings, models, client)
+    info = {"models": [{"name": m.record.name, "version": m.record.version} for m in models],
+            "backend": settings.backend}  # fmt: skip
     heartbeat = Heartbeat(client, worker.worker_id, info, worker.stats, settings.heartbeat_interval_s,
                           settings.heartbeat_stale_s, worker.stopping, worker.loop_is_live)  # fmt: skip
 
@@ -180,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     heartbeat.start()
     log.info(
         "worker ready",
-        extra={"worker_id": worker.worker_id, "backend": backend.name, "model_version": model.version,
+        extra={"worker_id": worker.worker_id, "backend": settings.backend, "models": info["models"],
                "startup_s": round(time.monotonic() - started, 3)},
     )  # fmt: skip
     worker.run()

@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-_DEFAULT_ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
+from ml_worker.contract.model_record import parse_model_ref
+
+_CHECKOUT = Path(__file__).resolve().parents[4]
+_DEFAULT_ARTIFACTS = _CHECKOUT / "ml_worker" / "artifacts"
+# Evaluation photos live beside the checkout (never copied into it): <checkout>/../shared/datasets/...
+_DEFAULT_IMAGENET_SAMPLE = _CHECKOUT.parent / "shared" / "datasets" / "imagenet-sample-500"
 BACKENDS = ("litert", "tensorflow")
 
 
@@ -37,8 +42,9 @@ class Settings:
     heartbeat_stale_s: float = 5.0
     keep_feedback_images: bool = False
     artifacts_dir: Path = _DEFAULT_ARTIFACTS
-    model_name: str = "efficientnet_lite0"
-    model_version: str = ""  # empty: the highest version directory present
+    models: tuple[str, ...] = ()  # worker: "name" or "name:version" each; empty: every model built under ARTIFACTS_DIR
+    default_model: str = "efficientnet_lite0"  # API: answers requests that name no model
+    imagenet_sample_dir: Path = _DEFAULT_IMAGENET_SAMPLE  # labelled photos for measured accuracy
     backend: str = "litert"
     num_threads: int = 2  # inference threads for a lone image (latency while idle)
     batch_num_threads: int = 1  # LiteRT threads for batches: jobs are queueing, the API's decoders want the cores
@@ -79,6 +85,13 @@ class Settings:
                 raise ConfigError(f"{name.upper()} must be zero or more, got {getattr(self, name)}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"BACKEND must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        for ref in (*self.models, self.default_model):
+            try:
+                parse_model_ref(ref)
+            except ValueError as exc:
+                raise ConfigError(f"MODELS/DEFAULT_MODEL: {exc}") from None
+        if ":" in self.default_model:
+            raise ConfigError("DEFAULT_MODEL is a model name; the newest live version answers")
         if self.heartbeat_stale_s <= self.heartbeat_interval_s:
             raise ConfigError("HEARTBEAT_STALE_S must exceed HEARTBEAT_INTERVAL_S")
         if self.claim_idle_ms >= self.request_timeout_s * 1000:

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 PREFIX = "imgclf"
-JOBS_STREAM = f"{PREFIX}:jobs"
 JOBS_GROUP = "workers"
 WORKERS_ZSET = f"{PREFIX}:workers"  # member: worker id, score: last heartbeat (ms)
+MODELS_SET = f"{PREFIX}:models"  # "name:version" of every model a worker ever published
 FEEDBACK_INDEX = f"{PREFIX}:feedback:ids"  # list of feedback ids, oldest first
+
+
+def jobs(name: str, version: str) -> str:
+    """One stream per model version: a worker reads the streams of the models it serves."""
+    return f"{PREFIX}:jobs:{name}:{version}"
+
+
+def serving(name: str, version: str) -> str:
+    """Sorted set of the workers serving this model version (score: last heartbeat, ms)."""
+    return f"{PREFIX}:serving:{name}:{version}"
 
 
 def model(name: str, version: str) -> str:

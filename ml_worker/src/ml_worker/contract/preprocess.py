@@ -1,11 +1,12 @@
-"""The preprocessing contract: upload bytes -> 224x224x3 uint8 RGB tensor.
+"""The preprocessing contract: upload bytes -> size x size x 3 uint8 RGB tensor.
 
 One implementation for the API, the worker's tests, the build's self-check and
 the benchmarks. Decisions are taken from the content, never the file name:
 decode with Pillow (JPEG, PNG, GIF, WebP, BMP, TIFF only), refuse oversized
 images from the header before decoding, apply EXIF orientation, take the first
-frame, composite transparency on white, resize the shorter side to 256 with
-antialiased bicubic, centre-crop 224.
+frame, composite transparency on white, resize the shorter side to
+round(size / 0.875) with antialiased bicubic, centre-crop ``size`` (the model's
+input size: 224 for EfficientNet-Lite0, 260 for Lite2).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ml_worker.contract.errors import ErrorCode, ServiceError
 
-INPUT_SIZE = 224
-RESIZE_SHORTER_TO = 256
+INPUT_SIZE = 224  # the default model's (EfficientNet-Lite0); every model states its own
+CROP_FRACTION = 0.875  # the centre crop keeps this much of the resized shorter side
 NORM_MEAN = 127.0
 NORM_STD = 128.0
 MIN_SIDE = 16
@@ -33,11 +34,21 @@ ACCEPTED_MIME_TYPES: tuple[str, ...] = (
     "image/tiff",
 )
 ACCEPTED_LABEL = "JPEG, PNG, GIF, WebP, BMP, TIFF"
-DESCRIPTION = (
-    f"decode (first frame, EXIF orientation applied), RGB with transparency on white, "
-    f"resize shorter side to {RESIZE_SHORTER_TO} (bicubic, antialiased), centre-crop "
-    f"{INPUT_SIZE}x{INPUT_SIZE}, uint8; the model normalises (x - {NORM_MEAN:g}) / {NORM_STD:g}"
-)
+
+
+def resize_target(size: int) -> int:
+    """Shorter side before the centre crop: 256 for 224, 297 for 260."""
+    return round(size / CROP_FRACTION)
+
+
+def describe(size: int) -> str:
+    """The preprocessing of a model with this input size, in words (model cards, /api/v1/models)."""
+    return (
+        f"decode (first frame, EXIF orientation applied), RGB with transparency on white, "
+        f"resize shorter side to {resize_target(size)} (bicubic, antialiased), centre-crop "
+        f"{size}x{size}, uint8; the model normalises (x - {NORM_MEAN:g}) / {NORM_STD:g}"
+    )
+
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Pillow's fixed decompression-bomb guard is replaced by the configurable MAX_PIXELS check,
@@ -47,7 +58,7 @@ Image.MAX_IMAGE_PIXELS = None
 
 @dataclass(frozen=True)
 class Preprocessed:
-    tensor: np.ndarray  # (224, 224, 3) uint8, C-contiguous
+    tensor: np.ndarray  # (size, size, 3) uint8, C-contiguous
     format: str
     width: int
     height: int
@@ -123,32 +134,32 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # L, P, CMYK (Pillow undoes Adobe's inversion), YCbCr, ...
 
 
-def resize_and_crop(image: Image.Image) -> np.ndarray:
-    """Shorter side to 256 (bicubic, antialiased), then the central 224x224."""
+def resize_and_crop(image: Image.Image, size: int = INPUT_SIZE) -> np.ndarray:
+    """Shorter side to resize_target(size) (bicubic, antialiased), then the central size x size."""
     width, height = image.size
-    scale = RESIZE_SHORTER_TO / min(width, height)
-    new_size = (max(INPUT_SIZE, round(width * scale)), max(INPUT_SIZE, round(height * scale)))
+    scale = resize_target(size) / min(width, height)
+    new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
     # reducing_gap: big images are first box-reduced by an integer factor, keeping at least
     # 3x the target size for the bicubic pass (Pillow: indistinguishable, several times faster).
     resized = image.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-    left = (new_size[0] - INPUT_SIZE) // 2
-    top = (new_size[1] - INPUT_SIZE) // 2
-    cropped = resized.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
+    left = (new_size[0] - size) // 2
+    top = (new_size[1] - size) // 2
+    cropped = resized.crop((left, top, left + size, top + size))
     return np.asarray(cropped, dtype=np.uint8).copy(order="C")
 
 
-def preprocess(data: bytes, max_pixels: int, min_side: int = MIN_SIDE) -> Preprocessed:
-    """Bytes of an upload -> the model's input tensor, or ServiceError (415/422)."""
+def preprocess(data: bytes, max_pixels: int, min_side: int = MIN_SIDE, size: int = INPUT_SIZE) -> Preprocessed:
+    """Bytes of an upload -> the input tensor of a model taking size x size, or ServiceError (415/422)."""
     image = open_checked(data, max_pixels, min_side)
     fmt, width, height = image.format or "unknown", *image.size
     try:
         if fmt == "JPEG":
-            # DCT-domain downscale: decodes big photos several times faster.
-            image.draft("RGB", (RESIZE_SHORTER_TO, RESIZE_SHORTER_TO))
+            # DCT-domain downscale, never below the resize target: decodes big photos several times faster.
+            image.draft("RGB", (resize_target(size), resize_target(size)))
         image.seek(0)
         image.load()
         image = ImageOps.exif_transpose(image)
-        tensor = resize_and_crop(to_rgb(image))
+        tensor = resize_and_crop(to_rgb(image), size)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise unsupported(f"image/{fmt.lower()} (corrupt)", str(exc)) from None
     return Preprocessed(tensor, fmt, width, height)
