@@ -1,12 +1,13 @@
 /**
- * Wiring: loads the model description, connects the upload sources to
+ * Wiring: loads the model list, connects the upload sources to
  * result cards, and owns the few pieces of page-wide state.
  */
 
-import { getLabels, getModel, predict, sendFeedback, setUnauthorizedHandler } from './api.js';
+import { getModel, predict, sendFeedback, setUnauthorizedHandler } from './api.js';
 import { createKeyPrompt } from './apikey.js';
 import { ResultCard } from './cards.js';
 import { formatBytes } from './format.js';
+import { createModelSelector } from './models.js';
 import { createQueue } from './queue.js';
 import { initUpload, precheck } from './upload.js';
 
@@ -30,8 +31,8 @@ const dom = {
 
 /** Upload limits from GET /models; null until loaded (the server still enforces them). */
 let limits = null;
-/** @type {Promise<Array>|null} the 1000 labels, fetched once on first use */
-let labelsPromise = null;
+/** The models of GET /models by name, for the header text. */
+let modelsByName = new Map();
 
 const runQueued = createQueue(MAX_PARALLEL_UPLOADS);
 
@@ -46,18 +47,16 @@ function announce(message) {
   while (dom.live.childElementCount > MAX_ANNOUNCEMENTS) dom.live.firstElementChild.remove();
 }
 
-/** Labels are only needed for "Wrong", so they load lazily, once; a failure allows a later retry. */
-function loadLabels() {
-  if (!labelsPromise) {
-    labelsPromise = getLabels()
-      .then((body) => body.labels)
-      .catch((error) => {
-        labelsPromise = null;
-        throw error;
-      });
-  }
-  return labelsPromise;
+/** Header text for the chosen model: name, version, input size. */
+function describeModel(name) {
+  const model = modelsByName.get(name);
+  dom.modelInfo.textContent = model
+    ? `Model: ${model.name} v${model.latest} (${model.input_size}×${model.input_size})`
+    : 'Model: unavailable';
+  dom.modelInfo.title = model?.preprocessing || '';
 }
+
+const modelSelector = createModelSelector({ select: $('model-select'), onChange: describeModel });
 
 function showBanner(message) {
   dom.bannerText.textContent = message;
@@ -70,8 +69,9 @@ async function loadModel() {
   try {
     const model = await getModel();
     limits = model.limits || null;
-    dom.modelInfo.textContent = `Model: ${model.name} v${model.version} (${model.backend})`;
-    dom.modelInfo.title = model.preprocessing || '';
+    modelsByName = new Map((model.models || []).map((m) => [m.name, m]));
+    modelSelector.show(model);
+    describeModel(modelSelector.current());
     if (limits) {
       dom.limits.textContent = `Accepted: ${limits.accepted_label} · up to ${formatBytes(limits.max_upload_bytes)} per file`;
       const types = (limits.accepted_mime_types || []).join(',');
@@ -96,7 +96,7 @@ async function classify(card) {
   try {
     const result = await runQueued(() => {
       card.showPending('Classifying…');
-      return predict(card.file, Math.min(TOP_K, limits?.max_top_k || TOP_K));
+      return predict(card.file, Math.min(TOP_K, limits?.max_top_k || TOP_K), modelSelector.current());
     });
     card.showResult(result);
     announce(`${card.file.name}: ${ResultCard.summary(result)}${result.cached ? ' (cached)' : ''}`);
@@ -111,7 +111,7 @@ function handleFiles(files) {
   const batch = document.createDocumentFragment();
   const toSend = [];
   for (const file of files) {
-    const card = new ResultCard(file, { onRetry: classify, loadLabels, sendFeedback, announce });
+    const card = new ResultCard(file, { onRetry: classify, loadLabels: modelSelector.labels, sendFeedback, announce });
     batch.append(card.element);
     const problem = precheck(file, limits);
     if (problem) {

@@ -64,6 +64,7 @@ function latency(result) {
     { class: 'card__latency', 'data-testid': 'latency', title: parts.length ? `Server time: ${parts.join(', ')}` : null },
     [
       el('span', { text: `${formatMs(t.total)}` }),
+      result.model && el('span', { 'data-testid': 'answered-by', text: `${result.model.name} v${result.model.version}` }),
       result.cached && el('span', { class: 'badge', text: 'cached' }),
     ].filter(Boolean).flatMap((node, i) => (i ? [' · ', node] : [node])),
   );
@@ -73,7 +74,7 @@ export class ResultCard {
   /**
    * @param {File} file
    * @param {{onRetry: (card: ResultCard) => void,
-   *          loadLabels: () => Promise<Array>,
+   *          loadLabels: (model: string) => Promise<Array>,
    *          sendFeedback: (payload: object) => Promise<object>,
    *          announce: (message: string) => void}} handlers
    */
@@ -123,7 +124,7 @@ export class ResultCard {
       latency(result),
       createFeedback({
         predictionId: result.id,
-        loadLabels: this.handlers.loadLabels,
+        loadLabels: () => this.handlers.loadLabels(result.model.name), // the answering model's classes
         sendFeedback: this.handlers.sendFeedback,
         announce: this.handlers.announce,
         fileName: this.file.name,
