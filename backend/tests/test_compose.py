@@ -34,8 +34,8 @@ PYTHON_DOCKERFILES = {"api": ROOT / "backend" / "Dockerfile", "worker": ROOT / "
 NOT_SHARED = {
     "ARTIFACTS_DIR": "fixed by the worker image",
     "BACKEND": "the worker image has LiteRT only",
-    "MODEL_NAME": "one model per image",
-    "MODEL_VERSION": "the highest version in the image",
+    "MODELS": "a worker serves every model built into its image",
+    "IMAGENET_SAMPLE_DIR": "the build's accuracy measurement; evaluation photos are never in an image",
     "WORKER_ID": "defaults to <container hostname>-<pid>, unique per replica",
     "TRUSTED_PROXIES": "the API's own, set on the api service",
     "FAULT_INFERENCE_DELAY_MS": "fault tests only",

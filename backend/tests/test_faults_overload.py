@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from ml_worker.contract import keys
-from ml_worker.contract.jobs import TENSOR_BYTES
 
 sys.path.insert(0, str(Path(__file__).parent))
 import faultlib as fl
@@ -27,7 +26,7 @@ API_PROCESSES, API_THREADS = 2, 16  # more request threads than queue slots: the
 OVERLOAD_ENV = {**fl.FAST_ENV, "MAX_QUEUE": str(MAX_QUEUE), "API_PROCESSES": str(API_PROCESSES),
                 "API_THREADS": str(API_THREADS)}  # fmt: skip
 # Redis holds at most MAX_QUEUE tensors in the stream plus one arriving on each API connection.
-REDIS_HEADROOM = (MAX_QUEUE + API_PROCESSES * API_THREADS) * TENSOR_BYTES
+REDIS_HEADROOM = (MAX_QUEUE + API_PROCESSES * API_THREADS) * 224 * 224 * 3  # Lite0's tensors
 RSS_FACTOR = 2.5  # after / before: thread arenas and buffers warm up once; a leak would keep growing
 
 
@@ -43,7 +42,7 @@ class QueueSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.is_set() and time.monotonic() < self.deadline:
-            self.samples.append(self.client.xlen(keys.JOBS_STREAM))
+            self.samples.append(self.client.xlen(keys.jobs("efficientnet_lite0", "1")))
             time.sleep(0.01)
 
 

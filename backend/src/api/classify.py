@@ -18,6 +18,7 @@ from api.store import get_store
 from ml_worker.contract.config import Settings
 from ml_worker.contract.errors import ErrorCode, ServiceError
 from ml_worker.contract.jobs import now_ms
+from ml_worker.contract.model_record import ModelRecord
 from ml_worker.contract.preprocess import Preprocessed, preprocess
 
 
@@ -85,9 +86,9 @@ class _Inference:
     inference_ms: float = 0.0
 
 
-def _from_worker(tensor: bytes, deadline_ms: int) -> _Inference:
+def _from_worker(record: ModelRecord, tensor: bytes, deadline_ms: int) -> _Inference:
     queue = current_app.extensions["queue"]
-    job = queue.submit(g.request_id, tensor, deadline_ms)
+    job = queue.submit(g.request_id, record, tensor, deadline_ms)
     waited = time.perf_counter()
     result = queue.wait(job)
     wait_ms = (time.perf_counter() - waited) * 1000
@@ -99,7 +100,7 @@ def _from_worker(tensor: bytes, deadline_ms: int) -> _Inference:
                       max(wait_ms - result.inference_ms, 0.0), result.inference_ms)  # fmt: skip
 
 
-def _decode(data: bytes, max_pixels: int) -> tuple[Preprocessed, float, float]:
+def _decode(data: bytes, max_pixels: int, size: int) -> tuple[Preprocessed, float, float]:
     """(image, ms waiting for a decode slot, ms decoding).
 
     Decoding is CPU-bound: more at once than cores only multiplies the memory held by
@@ -108,27 +109,31 @@ def _decode(data: bytes, max_pixels: int) -> tuple[Preprocessed, float, float]:
     asked = time.perf_counter()
     with current_app.extensions["decode_slots"]:
         began = time.perf_counter()
-        image = preprocess(data, max_pixels)
+        image = preprocess(data, max_pixels, size=size)
     done = time.perf_counter()
     metrics.PREPROCESS_SECONDS.observe(done - began)
     return image, (began - asked) * 1000, (done - began) * 1000
 
 
-def classify(data: bytes) -> Answer:
-    """Run the whole path for one upload; raises ServiceError with the right status."""
+def classify(data: bytes, model: str | None = None) -> Answer:
+    """Run the whole path for one upload with ``model`` (name or name:version; None: DEFAULT_MODEL).
+
+    Raises ServiceError with the right status.
+    """
     s, store = settings(), get_store()
     started = time.perf_counter()
     deadline_ms = now_ms() + int(s.request_timeout_s * 1000)
+    record = store.catalogue.resolve(model)  # 400/404/503 before reading anything else
     sha256 = hashlib.sha256(data).hexdigest()
-    cached = store.cached_top(sha256)
+    cached = store.cached_top(record.name, record.version, sha256)
     metrics.CACHE_LOOKUPS.labels("hit" if cached else "miss").inc()
     if not cached:
-        current_app.extensions["queue"].admit()  # refuse an overload before spending a decode on it
-    image, slot_ms, preprocess_ms = _decode(data, s.max_pixels)
+        current_app.extensions["queue"].admit(record)  # refuse an overload before spending a decode on it
+    image, slot_ms, preprocess_ms = _decode(data, s.max_pixels, record.input_size)
     if cached:
-        inference = _Inference(*cached)
+        inference = _Inference(record.name, record.version, cached)
     else:
-        inference = _from_worker(image.tensor.tobytes(), deadline_ms)
+        inference = _from_worker(record, image.tensor.tobytes(), deadline_ms)
         metrics.QUEUE_SECONDS.observe(inference.queue_ms / 1000)
     predictions = _labelled(inference.name, inference.version, inference.top)
     prediction_id = uuid.uuid4().hex

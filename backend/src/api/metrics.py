@@ -22,6 +22,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from api.store import Store, get_store
+from ml_worker.contract import keys
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -45,7 +46,8 @@ class RedisCollector:
     def collect(self):
         redis_up = GaugeMetricFamily("imgclf_redis_up", "Redis answered this scrape")
         try:
-            length, pending = self.store.queue_depth()
+            versions = [v.record for e in self.store.catalogue.entries(fresh=True) for v in e.versions]
+            depths = {f"{r.name}:{r.version}": self.store.queue_depth(keys.jobs(r.name, r.version)) for r in versions}
             workers = self.store.live_workers(fresh=True)
         except redis.RedisError:
             redis_up.add_metric([], 0)
@@ -53,9 +55,10 @@ class RedisCollector:
             return
         redis_up.add_metric([], 1)
         yield redis_up
-        depth = GaugeMetricFamily("imgclf_queue_depth", "Jobs in the stream", labels=["state"])
-        depth.add_metric(["waiting"], length - pending)
-        depth.add_metric(["in_progress"], pending)
+        depth = GaugeMetricFamily("imgclf_queue_depth", "Jobs in a model's stream", labels=["model", "state"])
+        for model, (length, pending) in depths.items():
+            depth.add_metric([model, "waiting"], length - pending)
+            depth.add_metric([model, "in_progress"], pending)
         yield depth
         up = GaugeMetricFamily("imgclf_workers_live", "Workers with a fresh heartbeat")
         up.add_metric([], len(workers))

@@ -19,14 +19,16 @@ API_VERSION = "1.0.0"
 
 _ERR = "ErrorEnvelope"
 _PREDICT_ERRORS = {
-    400: "Missing or invalid field (no file in `image`, two files, a JSON body, `top_k` outside 1-10).",
+    400: "Missing or invalid field (no file in `image`, two files, a JSON body, `top_k` outside 1-10, "
+    "`model` not a name or name:version).",
+    404: "`model` names no known model or version; details list the known ones.",
     401: "API keys are enabled and the key is missing or wrong.",
     413: "The file is over MAX_UPLOAD_BYTES.",
     415: "Not an image we can decode (decided from the content).",
     422: "Decodes but unusable: under 16x16 or over MAX_PIXELS.",
     500: "The worker's inference failed on this image (logged).",
     429: "Queue full or rate limit reached; see Retry-After.",
-    503: "Redis or workers unavailable; see Retry-After.",
+    503: "Redis unavailable, or no live worker serves the model; see Retry-After.",
     504: "No result within REQUEST_TIMEOUT_S.",
 }
 _COMMON_ERRORS = {401: _PREDICT_ERRORS[401], 429: "Rate limit reached.", 503: "Redis unavailable."}
@@ -52,11 +54,19 @@ def _paths() -> dict[str, dict]:
                 "properties": {
                     "image": {"type": "string", "format": "binary"},
                     "top_k": {"type": "integer", "minimum": 1, "maximum": 10, "default": 5},
+                    "model": {
+                        "type": "string",
+                        "pattern": s.MODEL_REF_PATTERN,
+                        "maxLength": 80,
+                        "description": "model name or name:version; default DEFAULT_MODEL",
+                    },
                 },
             }
         }
     }
     compat_body = {"description": "Same 3-key body on failure", "content": _json("CompatPrediction")}
+    model_name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+                  "example": "efficientnet_lite2"}  # fmt: skip
     report = {"type": "string", "minLength": 1, "pattern": r"\S", "description": "Not blank (blank: 400)"}
     return {
         "/api/v1/predictions": {"post": {
@@ -78,12 +88,26 @@ def _paths() -> dict[str, dict]:
                                     {404: "Unknown feedback id.", **_COMMON_ERRORS}),
         }},
         "/api/v1/models": {"get": {
-            "summary": "The served model and the upload limits",
-            "responses": _responses((200, "Model", "ModelInfo"), {**_COMMON_ERRORS, 503: "No worker serves a model."}),
+            "summary": "Every model (versions, input size, accuracy, workers), the default one, the upload limits",
+            "responses": _responses((200, "Models", "ModelInfo"),
+                                    {**_COMMON_ERRORS, 503: "No worker serves the default model."}),
+        }},
+        "/api/v1/models/{name}": {"get": {
+            "summary": "One model",
+            "parameters": [model_name],
+            "responses": _responses((200, "Model", "ModelSummary"),
+                                    {404: "No such model (details list the known ones).", **_COMMON_ERRORS}),
+        }},
+        "/api/v1/models/{name}/labels": {"get": {
+            "summary": "One model's class labels (its newest version)",
+            "parameters": [model_name],
+            "responses": _responses((200, "Labels", "Labels"),
+                                    {404: "No such model (details list the known ones).", **_COMMON_ERRORS}),
         }},
         "/api/v1/labels": {"get": {
-            "summary": "The 1000 class labels",
-            "responses": _responses((200, "Labels", "Labels"), {**_COMMON_ERRORS, 503: "No worker serves a model."}),
+            "summary": "The default model's class labels",
+            "responses": _responses((200, "Labels", "Labels"),
+                                    {**_COMMON_ERRORS, 503: "The default model was never published by a worker."}),
         }},
         "/api/v1/health": {"get": {
             "summary": "The API process is alive",
@@ -127,7 +151,8 @@ def _build() -> dict:
     for name, schema in {
         _ERR: s.ErrorEnvelopeSchema, "PredictionResponse": s.PredictionResponseSchema,
         "FeedbackRequest": s.FeedbackRequestSchema, "FeedbackRecord": s.FeedbackRecordSchema,
-        "ModelInfo": s.ModelInfoSchema, "Labels": s.LabelsSchema, "Health": s.HealthSchema,
+        "ModelInfo": s.ModelInfoSchema, "Labels": s.LabelsSchema,
+        "Health": s.HealthSchema,
         "Ready": s.ReadySchema, "CompatPrediction": s.CompatPredictionSchema,
         "CompatFeedback": s.CompatFeedbackSchema,
     }.items():  # fmt: skip

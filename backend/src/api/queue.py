@@ -1,8 +1,9 @@
-"""The API's side of the job stream: bounded enqueue, then block for the answer.
+"""The API's side of the job streams: bounded enqueue, then block for the answer.
 
-The Lua script makes "is any worker alive, is there room, add the job" one
-atomic step, so the queue never grows past MAX_QUEUE and a job is never queued
-when nobody will take it. The API then blocks on the job's reply list (BLPOP)
+Each model version has its own stream (``keys.jobs``). The Lua script makes
+"is a worker serving this model alive, is there room in its stream, add the
+job" one atomic step, so no stream grows past MAX_QUEUE and a job is never
+queued when nobody will take it. The API then blocks on the job's reply list (BLPOP)
 until its deadline: no polling anywhere.
 """
 
@@ -16,6 +17,7 @@ from ml_worker.contract import keys
 from ml_worker.contract.config import Settings
 from ml_worker.contract.errors import ErrorCode, ServiceError
 from ml_worker.contract.jobs import Job, Result, now_ms
+from ml_worker.contract.model_record import ModelRecord
 
 _ENQUEUE = """
 local now = redis.call('TIME')
@@ -42,25 +44,29 @@ class JobQueue:
         self._enqueue = client.register_script(_ENQUEUE)
         self._admit = client.register_script(_ADMIT)
 
-    def admit(self) -> None:
-        """Cheap early check, before any decoding: a worker is live and the queue has room."""
-        live, length = self._admit(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=[int(self.stale_s * 1000)])
-        self._raise_for(-1 if live == 0 else -2 if length >= self.max_queue else 0)
+    def admit(self, record: ModelRecord) -> None:
+        """Cheap early check, before any decoding: a worker serving the model is live and its queue has room."""
+        live, length = self._admit(keys=self._keys(record), args=[int(self.stale_s * 1000)])
+        self._raise_for(record, -1 if live == 0 else -2 if length >= self.max_queue else 0)
 
-    def submit(self, request_id: str, tensor: bytes, deadline_ms: int) -> Job:
-        job = Job(uuid.uuid4().hex, request_id, deadline_ms, tensor)
+    def submit(self, request_id: str, record: ModelRecord, tensor: bytes, deadline_ms: int) -> Job:
+        job = Job(uuid.uuid4().hex, request_id, deadline_ms, record.name, record.version, tensor)
         args: list = [int(self.stale_s * 1000), self.max_queue]
         for name, value in job.to_fields().items():
             args.extend((name, value))
-        self._raise_for(self._enqueue(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=args))
+        self._raise_for(record, self._enqueue(keys=self._keys(record), args=args))
         return job
 
-    def _raise_for(self, status: int) -> None:
+    @staticmethod
+    def _keys(record: ModelRecord) -> list[str]:
+        return [keys.jobs(record.name, record.version), keys.serving(record.name, record.version)]
+
+    def _raise_for(self, record: ModelRecord, status: int) -> None:
         if status == -1:
             raise ServiceError(
                 ErrorCode.SERVICE_UNAVAILABLE,
-                "No inference worker is running right now; try again shortly.",
-                {"missing": "workers"},
+                f"No inference worker serving {record.name}:{record.version} is running right now; try again shortly.",
+                {"missing": "workers", "model": f"{record.name}:{record.version}"},
             )
         if status == -2:
             raise ServiceError(

@@ -1,5 +1,5 @@
-"""Everything the API keeps in Redis besides the job stream: predictions,
-feedback, the result cache, worker liveness and published model records."""
+"""Everything the API keeps in Redis besides the job streams: predictions,
+feedback, the result cache, worker liveness and (through the catalogue) published model records."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import redis
 from flask import current_app
 
+from api.catalogue import ModelCatalogue
 from ml_worker.contract import keys
 from ml_worker.contract.config import Settings
 from ml_worker.contract.heartbeat import live_workers
-from ml_worker.contract.model_record import ModelRecord, version_key
+from ml_worker.contract.model_record import ModelRecord
 
 LIVE_WORKERS_TTL_S = 0.5  # how long one process reuses its view of the live workers
 
@@ -36,7 +37,7 @@ class Store:
             retry_on_timeout=False,
         )
         self._workers = _Cached([], 0.0)
-        self._models: dict[tuple[str, str], ModelRecord] = {}
+        self.catalogue = ModelCatalogue(self.client, settings.heartbeat_stale_s, settings.default_model)
 
     # -- workers and models ------------------------------------------------
     def live_workers(self, fresh: bool = False) -> list[dict]:
@@ -46,37 +47,15 @@ class Store:
         return self._workers.value
 
     def model_record(self, name: str, version: str) -> ModelRecord | None:
-        record = self._models.get((name, version))
-        if record is None:
-            raw = self.client.get(keys.model(name, version))
-            if raw is None:
-                return None
-            record = self._models[(name, version)] = ModelRecord.from_json(raw)
-        return record
-
-    def current_model(self) -> tuple[ModelRecord, str, int] | None:
-        """The model the live workers serve (newest version wins), its backend, and how many serve it."""
-        workers = self.live_workers()
-        if not workers:
-            return None
-        newest = max(workers, key=lambda w: version_key(w["model_version"]))
-        record = self.model_record(newest["model_name"], newest["model_version"])
-        if record is None:
-            return None
-        serving = sum(1 for w in workers if w["model_version"] == record.version)
-        return record, newest["backend"], serving
+        return self.catalogue.record(name, version)
 
     # -- result cache ------------------------------------------------------
-    def cached_top(self, sha256: str) -> tuple[str, str, list] | None:
-        """(model name, version, top list) cached for any version a live worker serves."""
+    def cached_top(self, name: str, version: str, sha256: str) -> list | None:
+        """The top list cached for this upload and model version."""
         if not self.settings.cache_enabled:
             return None
-        versions = {(w["model_name"], w["model_version"]) for w in self.live_workers()}
-        for name, version in sorted(versions, key=lambda nv: version_key(nv[1]), reverse=True):
-            raw = self.client.get(keys.cache(name, version, sha256))
-            if raw is not None:
-                return name, version, json.loads(raw)
-        return None
+        raw = self.client.get(keys.cache(name, version, sha256))
+        return json.loads(raw) if raw is not None else None
 
     # -- predictions and feedback -----------------------------------------
     def save_prediction(self, prediction_id: str, record: dict, top: list, image: bytes | None) -> None:
@@ -109,11 +88,11 @@ class Store:
         raw = self.client.get(keys.feedback(feedback_id))
         return json.loads(raw) if raw else None
 
-    def queue_depth(self) -> tuple[int, int]:
-        """(entries in the stream, of which delivered but not yet answered)."""
+    def queue_depth(self, stream: str) -> tuple[int, int]:
+        """(entries in a model's stream, of which delivered but not yet answered)."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.xlen(keys.JOBS_STREAM)
-        pipe.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)
+        pipe.xlen(stream)
+        pipe.xpending(stream, keys.JOBS_GROUP)
         try:
             length, pending = pipe.execute()
         except redis.ResponseError:  # no group yet: no worker ever started
