@@ -105,11 +105,13 @@ class ModelCatalogue:
         return sorted(entries, key=lambda e: (not e.default, e.name))
 
     def entry(self, name: str, fresh: bool = False) -> ModelEntry:
-        """One known model, or a 404 naming the known ones."""
+        """One known model, or a 404 naming the known ones (never decided on a stale view)."""
         entries = self.entries(fresh)
         for entry in entries:
             if entry.name == name:
                 return entry
+        if not fresh:
+            return self.entry(name, fresh=True)
         if name == self.default_model:  # configured but never published: no worker has served it yet
             raise _unavailable(name)
         known = sorted({self.default_model, *(e.name for e in entries)})
@@ -130,6 +132,8 @@ class ModelCatalogue:
         except ValueError as exc:
             raise ServiceError(ErrorCode.INVALID_REQUEST, f"Invalid field 'model': {exc}", {"field": "model"}) from None
         entry = self.entry(name)
+        if entry.answering(version) is None:  # a refusal is never decided on a stale view
+            entry = self.entry(name, fresh=True)
         versions = [v.record.version for v in entry.versions]
         if version and version not in versions:
             raise ServiceError(
