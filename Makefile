@@ -31,10 +31,12 @@ system-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): constraints.txt requirements-dev.txt ml_worker/pyproject.toml backend/pyproject.toml
+$(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,contract ml_worker backend cli)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --disable-pip-version-check -c constraints.txt \
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e 'contract[test]' \
 		-e 'ml_worker[build,litert,tensorflow,test]' -e 'backend[test]' -r requirements-dev.txt
+	@# The client last: in older checkouts imgclf-api owned bin/imgclf, and upgrading it removes that script.
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e 'cli[test]'
 	touch $(STAMP)
 
 ml_worker/artifacts/%/1/model_card.json: $(STAMP) $(addprefix ml_worker/src/ml_worker/,build.py network.py weights.py pth_reader.py labels.py)

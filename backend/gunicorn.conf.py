@@ -1,10 +1,10 @@
-"""gunicorn settings, derived from the same Settings as everything else."""
+"""gunicorn settings, derived from the API's own settings (``api.settings``)."""
 
 import os
 
-from ml_worker.contract.config import Settings
+from api.settings import ApiSettings
 
-_settings = Settings.from_env()
+_settings = ApiSettings.from_env()
 
 bind = os.environ.get("API_BIND", "127.0.0.1:8081")
 worker_class = "gthread"
@@ -19,7 +19,7 @@ errorlog = "-"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "ml_worker.contract.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "imgclf_contract.logs.JsonFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["stderr"], "level": _settings.log_level.upper()},
     "loggers": {

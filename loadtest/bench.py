@@ -38,6 +38,8 @@ sys.path[:0] = [str(HERE), str(ROOT / "scripts")]
 import images  # noqa: E402
 from stack import Stack, StackConfig  # noqa: E402
 
+from api.settings import ApiSettings  # noqa: E402
+from imgclf_contract.preprocess import preprocess  # noqa: E402
 from ml_worker import artifacts  # noqa: E402
 from ml_worker.backends import load_backend  # noqa: E402
 from ml_worker.benchmark import (  # noqa: E402
@@ -50,8 +52,7 @@ from ml_worker.benchmark import (  # noqa: E402
     tile,
     write_results,
 )
-from ml_worker.contract.config import Settings  # noqa: E402
-from ml_worker.contract.preprocess import preprocess  # noqa: E402
+from ml_worker.settings import WorkerSettings  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 PATH = "/api/v1/predictions"
@@ -216,7 +217,7 @@ def peak_rss(stack: Stack) -> dict:
 
 
 # -- stages ---------------------------------------------------------------------------------------
-def in_process_limit(photos: list[images.Photo], settings: Settings, seconds: float) -> dict:
+def in_process_limit(photos: list[images.Photo], settings: WorkerSettings, seconds: float) -> dict:
     """Decode + preprocess + LiteRT in one process, batch 1 in a loop; then batched inference."""
     model = artifacts.load(settings.artifacts_dir, settings.default_model)
     backend = load_backend("litert", model, settings.num_threads, settings.batch_num_threads)
@@ -281,7 +282,7 @@ def breakdown(ok: list[Sample]) -> dict:
     }
 
 
-def level(stack: Stack, bodies: list, concurrency: int, plan: Plan, settings: Settings) -> dict:
+def level(stack: Stack, bodies: list, concurrency: int, plan: Plan, settings: WorkerSettings) -> dict:
     before_metrics, before_cpu = scrape(stack.config.api_port), cpu_seconds(stack)
     cpu_started = time.process_time()
     samples, wall = closed_loop(
@@ -311,7 +312,7 @@ def level(stack: Stack, bodies: list, concurrency: int, plan: Plan, settings: Se
     }
 
 
-def burst_and_recovery(stack: Stack, bodies: list, plan: Plan, settings: Settings) -> dict:
+def burst_and_recovery(stack: Stack, bodies: list, plan: Plan, settings: WorkerSettings) -> dict:
     """Baseline p50 at concurrency 1, a burst, then concurrency 1 until a 10-request window is back."""
     probe = Client(stack.config.port, settings.request_timeout_s + 10)
     baseline = [probe.post(bodies[i % len(bodies)]) for i in range(2 * RECOVERY_WINDOW)]
@@ -412,7 +413,8 @@ def run(plan: Plan, out_dir: Path) -> dict:
     bodies = [images.multipart(p) for p in photos]
     stack = own_stack("bench-smoke" if plan.smoke else "bench", 19200)
     config = stack.config
-    settings = Settings.from_env(stack.service_env())
+    settings = WorkerSettings.from_env(stack.service_env())
+    api_settings = ApiSettings.from_env(stack.service_env())
     data: dict = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "smoke": plan.smoke,
@@ -428,11 +430,11 @@ def run(plan: Plan, out_dir: Path) -> dict:
             "url": config.url,
             "max_batch": settings.max_batch,
             "batch_wait_ms": settings.batch_wait_ms,
-            "api_processes": settings.api_processes,
-            "api_threads": settings.api_threads,
+            "api_processes": api_settings.api_processes,
+            "api_threads": api_settings.api_threads,
             "num_threads": settings.num_threads,
             "batch_num_threads": settings.batch_num_threads,
-            "cache_ttl_s": settings.cache_ttl_s,
+            "cache_ttl_s": api_settings.cache_ttl_s,
         },
         "images": images.summary(photos),
         "in_process": in_process_limit(photos, settings, plan.in_process_s),

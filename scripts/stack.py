@@ -183,9 +183,9 @@ class Stack:
         return conf
 
     def _nginx_conf(self) -> Path:
-        from ml_worker.contract.config import Settings
+        from api.settings import ApiSettings
 
-        settings = Settings.from_env(self.service_env())
+        settings = ApiSettings.from_env(self.service_env())
         conf_dir = self.config.run_dir / "nginx"
         (conf_dir / "servers").mkdir(parents=True, exist_ok=True)
         values = {

@@ -20,7 +20,7 @@ import psutil
 import redis
 import requests
 
-from ml_worker.contract import keys
+from imgclf_contract import keys
 from ml_worker.golden import PHOTOS, Golden
 
 TIMEOUT_S = 6

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from api.schemas import ErrorEnvelopeSchema, PredictionResponseSchema
-from ml_worker.contract.config import Settings
+from api.settings import ApiSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 import badinput
@@ -24,7 +24,7 @@ ERROR_CODES = {400: "invalid_request", 405: "method_not_allowed", 413: "payload_
                415: "unsupported_media_type", 422: "unprocessable_image"}  # fmt: skip
 IMAGE_KEYS = {"sha256", "format", "width", "height", "bytes"}
 SMALL_LIMIT = 300_000
-CASES = badinput.corpus(Settings().max_upload_bytes)
+CASES = badinput.corpus(ApiSettings().max_upload_bytes)
 
 
 def check(response: requests.Response, status: int, top1: frozenset[str] = frozenset()) -> dict:
@@ -66,7 +66,7 @@ def small_stack(stack_factory):
 
 def test_corpus_matches_live_limits(live_stack):
     limits = requests.get(f"{live_stack.config.url}/api/v1/models", timeout=5).json()["limits"]
-    assert limits["max_upload_bytes"] == Settings().max_upload_bytes
+    assert limits["max_upload_bytes"] == ApiSettings().max_upload_bytes
     assert limits["max_pixels"] < 8000 * 6000
 
 

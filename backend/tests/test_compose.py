@@ -24,7 +24,9 @@ import redis
 import yaml
 from stack import Stack, StackConfig
 
-from ml_worker.contract.config import ConfigError, Settings
+from api.settings import ApiSettings
+from imgclf_contract.settings import ConfigError
+from ml_worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -138,7 +140,7 @@ def test_api_and_worker_share_every_setting() -> None:
     api_env, worker_env = services()["api"]["environment"], services()["worker"]["environment"]
     shared = set(worker_env)
     assert shared <= set(api_env)
-    everything = {f.name.upper() for f in fields(Settings)}
+    everything = {f.name.upper() for settings in (ApiSettings, WorkerSettings) for f in fields(settings)}
     assert shared | set(NOT_SHARED) == everything
     assert "TRUSTED_PROXIES" in api_env
 
@@ -150,9 +152,9 @@ def test_api_and_worker_share_every_setting() -> None:
 def test_api_trusts_x_real_ip_from_the_compose_network(peer: str, client: str) -> None:
     """nginx's address on the compose network is not known in advance: TRUSTED_PROXIES takes networks."""
     from api import create_app
-    from api.security import client_address
+    from api.middleware.client_address import client_address
 
-    settings = Settings.from_env({"TRUSTED_PROXIES": service_env("api", {})["TRUSTED_PROXIES"]})
+    settings = ApiSettings.from_env({"TRUSTED_PROXIES": service_env("api", {})["TRUSTED_PROXIES"]})
     app = create_app(settings)
     with app.test_request_context(headers={"X-Real-IP": "203.0.113.9"}, environ_base={"REMOTE_ADDR": peer}):
         assert client_address() == client
@@ -162,7 +164,7 @@ def test_a_malformed_trusted_proxy_stops_the_api_at_start() -> None:
     from api import create_app
 
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
-        create_app(Settings.from_env({"TRUSTED_PROXIES": "10.0.0.0/8,nginx"}))
+        create_app(ApiSettings.from_env({"TRUSTED_PROXIES": "10.0.0.0/8,nginx"}))
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")

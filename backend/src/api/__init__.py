@@ -4,32 +4,27 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api.slots import FifoSlots
-from ml_worker.contract.config import Settings
+from api.settings import ApiSettings
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: ApiSettings | None = None) -> Flask:
     """Build the app; settings come from the environment unless given (tests)."""
-    from api import errors, metrics, security
-    from api.queue import JobQueue
+    from api import errors, metrics, middleware
     from api.routes import compat, feedback, meta, predictions
-    from api.store import Store
+    from api.services import EXTENSION, Services
 
-    settings = settings or Settings.from_env()
+    settings = settings or ApiSettings.from_env()
+    settings.validate()
     app = Flask(__name__)
     app.config.update(
-        SETTINGS=settings,
         # Whole-request cap: the file limit plus room for multipart overhead; the
         # exact per-file limit is checked on the file's own bytes.
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
         MAX_FORM_MEMORY_SIZE=settings.max_upload_bytes + 1024 * 1024,
         JSON_SORT_KEYS=False,
     )
-    store = Store(settings)
-    app.extensions["store"] = store
-    app.extensions["queue"] = JobQueue(store.client, settings)
-    app.extensions["decode_slots"] = FifoSlots(settings.decode_concurrency)
-    security.init_app(app)
+    app.extensions[EXTENSION] = Services.create(settings)
+    middleware.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
     for blueprint in (predictions.bp, feedback.bp, meta.bp, compat.bp, metrics.bp):

@@ -10,16 +10,17 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from flask import current_app, g
+from flask import g
 from werkzeug.datastructures import FileStorage
 
 from api import metrics
-from api.store import get_store
-from ml_worker.contract.config import Settings
-from ml_worker.contract.errors import ErrorCode, ServiceError
-from ml_worker.contract.jobs import now_ms
-from ml_worker.contract.model_record import ModelRecord
-from ml_worker.contract.preprocess import Preprocessed, preprocess
+from api.services import services
+from imgclf_contract.errors import ErrorCode, ServiceError
+from imgclf_contract.jobs import Result, now_ms
+from imgclf_contract.model_record import ModelRecord
+from imgclf_contract.preprocess import Preprocessed, preprocess
+
+STORED_TOP = 5  # what a prediction record keeps for feedback
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,29 @@ class Answer:
         }
 
 
-def settings() -> Settings:
-    return current_app.config["SETTINGS"]
+@dataclass(frozen=True)
+class _Inference:
+    """What answered: the model, its top list, and how long the job waited and ran."""
+
+    name: str
+    version: str
+    top: list[tuple[int, float]]
+    backend: str | None = None  # None: answered from the cache
+    batch: dict | None = None
+    queue_ms: float = 0.0
+    inference_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    image: Preprocessed
+    slot_wait_ms: float  # waiting for a decode slot
+    decode_ms: float
 
 
 def read_upload(file: FileStorage) -> bytes:
     """The file's bytes, refusing one byte over MAX_UPLOAD_BYTES (413)."""
-    limit = settings().max_upload_bytes
+    limit = services().settings.max_upload_bytes
     data = file.stream.read(limit + 1)
     if len(data) > limit:
         raise ServiceError(
@@ -63,8 +80,8 @@ def read_upload(file: FileStorage) -> bytes:
     return data
 
 
-def _labelled(name: str, version: str, top: list) -> list[dict]:
-    record = get_store().model_record(name, version)
+def _labelled(name: str, version: str, top: list[tuple[int, float]]) -> list[dict]:
+    record = services().workers.model_record(name, version)
     if record is None:
         raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, f"Model {name} {version} has not been published yet.")
     return [
@@ -73,46 +90,50 @@ def _labelled(name: str, version: str, top: list) -> list[dict]:
     ]
 
 
-@dataclass(frozen=True)
-class _Inference:
-    """What answered: the model, its top list, and how long the job waited and ran."""
-
-    name: str
-    version: str
-    top: list
-    backend: str | None = None
-    batch: dict | None = None
-    queue_ms: float = 0.0
-    inference_ms: float = 0.0
+def _batch_info(result: Result) -> dict:
+    return {
+        "id": result.batch_id,
+        "size": result.batch_size,
+        "worker_id": result.worker_id,
+        "deliveries": result.deliveries,
+    }
 
 
 def _from_worker(record: ModelRecord, tensor: bytes, deadline_ms: int) -> _Inference:
-    queue = current_app.extensions["queue"]
+    queue = services().queue
     job = queue.submit(g.request_id, record, tensor, deadline_ms)
     waited = time.perf_counter()
     result = queue.wait(job)
     wait_ms = (time.perf_counter() - waited) * 1000
     if result.error:
         raise ServiceError(ErrorCode.INTERNAL_ERROR, "The model failed on this image; the failure has been logged.")
-    batch = {"id": result.batch_id, "size": result.batch_size, "worker_id": result.worker_id,
-             "deliveries": result.deliveries}  # fmt: skip
-    return _Inference(result.model_name, result.model_version, result.top, result.backend, batch,
-                      max(wait_ms - result.inference_ms, 0.0), result.inference_ms)  # fmt: skip
+    return _Inference(
+        name=result.model_name,
+        version=result.model_version,
+        top=result.top,
+        backend=result.backend,
+        batch=_batch_info(result),
+        queue_ms=max(wait_ms - result.inference_ms, 0.0),
+        inference_ms=result.inference_ms,
+    )
 
 
-def _decode(data: bytes, max_pixels: int, size: int) -> tuple[Preprocessed, float, float]:
-    """(image, ms waiting for a decode slot, ms decoding).
-
-    Decoding is CPU-bound: more at once than cores only multiplies the memory held by
-    half-decoded images and slows every request; the rest wait their turn here.
-    """
+def _decode(data: bytes, max_pixels: int, size: int) -> _Decoded:
+    """Decoding is CPU-bound: more at once than cores only multiplies the memory held by
+    half-decoded images and slows every request; the rest wait their turn here."""
     asked = time.perf_counter()
-    with current_app.extensions["decode_slots"]:
+    with services().decode_slots:
         began = time.perf_counter()
         image = preprocess(data, max_pixels, size=size)
     done = time.perf_counter()
     metrics.PREPROCESS_SECONDS.observe(done - began)
-    return image, (began - asked) * 1000, (done - began) * 1000
+    return _Decoded(image, slot_wait_ms=(began - asked) * 1000, decode_ms=(done - began) * 1000)
+
+
+def _cached(record: ModelRecord, sha256: str) -> _Inference | None:
+    """This model version's cached answer for the upload (the cache key carries name and version)."""
+    hit = services().results.get(sha256, [(record.name, record.version)])
+    return _Inference(hit.model_name, hit.model_version, hit.top) if hit else None
 
 
 def classify(data: bytes, model: str | None = None) -> Answer:
@@ -120,30 +141,53 @@ def classify(data: bytes, model: str | None = None) -> Answer:
 
     Raises ServiceError with the right status.
     """
-    s, store = settings(), get_store()
+    s = services()
     started = time.perf_counter()
-    deadline_ms = now_ms() + int(s.request_timeout_s * 1000)
-    record = store.catalogue.resolve(model)  # 400/404/503 before reading anything else
+    deadline_ms = now_ms() + int(s.settings.request_timeout_s * 1000)
+    record = s.models.resolve(model)  # 400/404/503 before anything is decoded
     sha256 = hashlib.sha256(data).hexdigest()
-    cached = store.cached_top(record.name, record.version, sha256)
-    metrics.CACHE_LOOKUPS.labels("hit" if cached else "miss").inc()
-    if not cached:
-        current_app.extensions["queue"].admit(record)  # refuse an overload before spending a decode on it
-    image, slot_ms, preprocess_ms = _decode(data, s.max_pixels, record.input_size)
-    if cached:
-        inference = _Inference(record.name, record.version, cached)
-    else:
-        inference = _from_worker(record, image.tensor.tobytes(), deadline_ms)
+    inference = _cached(record, sha256)
+    metrics.CACHE_LOOKUPS.labels("hit" if inference else "miss").inc()
+    if inference is None:
+        s.queue.admit(record)  # refuse an overload before spending a decode on it
+    decoded = _decode(data, s.settings.max_pixels, record.input_size)
+    cached = inference is not None
+    if inference is None:
+        inference = _from_worker(record, decoded.image.tensor.tobytes(), deadline_ms)
         metrics.QUEUE_SECONDS.observe(inference.queue_ms / 1000)
     predictions = _labelled(inference.name, inference.version, inference.top)
+    if not cached:
+        s.results.put(sha256, inference.name, inference.version, inference.top)
     prediction_id = uuid.uuid4().hex
-    stored = {"sha256": sha256, "model_name": inference.name, "model_version": inference.version,
-              "predictions": predictions[:5]}  # fmt: skip
-    store.save_prediction(prediction_id, stored, [] if cached else inference.top,
-                          data if s.keep_feedback_images else None)  # fmt: skip
-    timings = {"preprocess": preprocess_ms, "queue": slot_ms + inference.queue_ms,
-               "inference": inference.inference_ms, "total": (time.perf_counter() - started) * 1000}  # fmt: skip
-    image_info = {"sha256": sha256, "format": image.format, "width": image.width,
-                  "height": image.height, "bytes": len(data)}  # fmt: skip
-    return Answer(prediction_id, inference.name, inference.version, inference.backend, predictions,
-                  bool(cached), {k: round(v, 3) for k, v in timings.items()}, inference.batch, image_info)  # fmt: skip
+    record = {
+        "sha256": sha256,
+        "model_name": inference.name,
+        "model_version": inference.version,
+        "predictions": predictions[:STORED_TOP],
+    }
+    s.predictions.save(prediction_id, record, data if s.settings.keep_feedback_images else None)
+    timings = {
+        "preprocess": decoded.decode_ms,
+        "queue": decoded.slot_wait_ms + inference.queue_ms,
+        "inference": inference.inference_ms,
+        "total": (time.perf_counter() - started) * 1000,
+    }
+    image = decoded.image
+    image_info = {
+        "sha256": sha256,
+        "format": image.format,
+        "width": image.width,
+        "height": image.height,
+        "bytes": len(data),
+    }
+    return Answer(
+        prediction_id=prediction_id,
+        model_name=inference.name,
+        model_version=inference.version,
+        backend=inference.backend,
+        predictions=predictions,
+        cached=cached,
+        timings_ms={k: round(v, 3) for k, v in timings.items()},
+        batch=inference.batch,
+        image=image_info,
+    )

@@ -9,7 +9,7 @@ from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ErrorEnvelopeSchema
-from ml_worker.contract.errors import ErrorCode, ServiceError
+from imgclf_contract.errors import ErrorCode, ServiceError
 
 log = logging.getLogger("api.errors")
 RETRY_AFTER_S = {429: 1, 503: 2}

@@ -21,8 +21,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from api.store import Store, get_store
-from ml_worker.contract import keys
+from api.services import Services, services
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -40,15 +39,15 @@ access_log = logging.getLogger("api.access")
 class RedisCollector:
     """Queue depth and every live worker's counters, read at scrape time."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     def collect(self):
         redis_up = GaugeMetricFamily("imgclf_redis_up", "Redis answered this scrape")
         try:
-            versions = [v.record for e in self.store.catalogue.entries(fresh=True) for v in e.versions]
-            depths = {f"{r.name}:{r.version}": self.store.queue_depth(keys.jobs(r.name, r.version)) for r in versions}
-            workers = self.store.live_workers(fresh=True)
+            records = [v.record for e in self.services.models.entries(fresh=True) for v in e.versions]
+            depths = {f"{r.name}:{r.version}": self.services.queue.depth(r) for r in records}
+            workers = self.services.workers.live(fresh=True)
         except redis.RedisError:
             redis_up.add_metric([], 0)
             yield redis_up
@@ -97,7 +96,7 @@ def _process_registry() -> CollectorRegistry:
 @bp.get("/metrics")
 def metrics_endpoint() -> Response:
     from_redis = CollectorRegistry()
-    from_redis.register(RedisCollector(get_store()))
+    from_redis.register(RedisCollector(services()))
     body = generate_latest(_process_registry()) + generate_latest(from_redis)
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 

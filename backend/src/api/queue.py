@@ -10,33 +10,49 @@ until its deadline: no polling anywhere.
 from __future__ import annotations
 
 import uuid
+from enum import IntEnum
 
 import redis
 
-from ml_worker.contract import keys
-from ml_worker.contract.config import Settings
-from ml_worker.contract.errors import ErrorCode, ServiceError
-from ml_worker.contract.jobs import Job, Result, now_ms
-from ml_worker.contract.model_record import ModelRecord
+from api.settings import ApiSettings
+from imgclf_contract import keys
+from imgclf_contract.errors import ErrorCode, ServiceError
+from imgclf_contract.jobs import Job, Result, now_ms
+from imgclf_contract.liveness import LIVE_COUNT_LUA
+from imgclf_contract.model_record import ModelRecord
 
-_ENQUEUE = """
-local now = redis.call('TIME')
-local live = redis.call('ZCOUNT', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[1]), '+inf')
-if live == 0 then return -1 end
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -2 end
+
+class Refusal(IntEnum):
+    """Why the scripts would not take a job (what they return instead of the live-worker count)."""
+
+    NO_WORKER = -1
+    QUEUE_FULL = -2
+
+
+# KEYS: stream, workers zset; ARGV: staleness ms, MAX_QUEUE, then the job's field/value pairs.
+_ENQUEUE = (
+    LIVE_COUNT_LUA
+    + f"""
+if live == 0 then return {Refusal.NO_WORKER.value} end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return {Refusal.QUEUE_FULL.value} end
 redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 return live
 """
+)
 
-_ADMIT = """
-local now = redis.call('TIME')
-local live = redis.call('ZCOUNT', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[1]), '+inf')
-return {live, redis.call('XLEN', KEYS[1])}
+# The same checks without adding anything: refuse an overload before spending a decode on it.
+_ADMIT = (
+    LIVE_COUNT_LUA
+    + f"""
+if live == 0 then return {Refusal.NO_WORKER.value} end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return {Refusal.QUEUE_FULL.value} end
+return live
 """
+)
 
 
 class JobQueue:
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: redis.Redis, settings: ApiSettings) -> None:
         self.client = client
         self.max_queue = settings.max_queue
         self.stale_s = settings.heartbeat_stale_s
@@ -44,31 +60,33 @@ class JobQueue:
         self._enqueue = client.register_script(_ENQUEUE)
         self._admit = client.register_script(_ADMIT)
 
+    def _checks(self, record: ModelRecord) -> tuple[list[str], list]:
+        """The model version's stream and its serving set (the liveness rule reads KEYS[2])."""
+        script_keys = [keys.jobs(record.name, record.version), keys.serving(record.name, record.version)]
+        return script_keys, [int(self.stale_s * 1000), self.max_queue]
+
     def admit(self, record: ModelRecord) -> None:
         """Cheap early check, before any decoding: a worker serving the model is live and its queue has room."""
-        live, length = self._admit(keys=self._keys(record), args=[int(self.stale_s * 1000)])
-        self._raise_for(record, -1 if live == 0 else -2 if length >= self.max_queue else 0)
+        script_keys, args = self._checks(record)
+        self._raise_for(record, self._admit(keys=script_keys, args=args))
 
     def submit(self, request_id: str, record: ModelRecord, tensor: bytes, deadline_ms: int) -> Job:
         job = Job(uuid.uuid4().hex, request_id, deadline_ms, record.name, record.version, tensor)
-        args: list = [int(self.stale_s * 1000), self.max_queue]
+        script_keys, args = self._checks(record)
         for name, value in job.to_fields().items():
             args.extend((name, value))
-        self._raise_for(record, self._enqueue(keys=self._keys(record), args=args))
+        self._raise_for(record, self._enqueue(keys=script_keys, args=args))
         return job
 
-    @staticmethod
-    def _keys(record: ModelRecord) -> list[str]:
-        return [keys.jobs(record.name, record.version), keys.serving(record.name, record.version)]
-
     def _raise_for(self, record: ModelRecord, status: int) -> None:
-        if status == -1:
+        if status == Refusal.NO_WORKER:
+            shown = f"{record.name}:{record.version}"
             raise ServiceError(
                 ErrorCode.SERVICE_UNAVAILABLE,
-                f"No inference worker serving {record.name}:{record.version} is running right now; try again shortly.",
-                {"missing": "workers", "model": f"{record.name}:{record.version}"},
+                f"No inference worker serving {shown} is running right now; try again shortly.",
+                {"missing": "workers", "model": shown},
             )
-        if status == -2:
+        if status == Refusal.QUEUE_FULL:
             raise ServiceError(
                 ErrorCode.QUEUE_FULL,
                 f"The service is busy ({self.max_queue} images are waiting); try again shortly.",
@@ -86,3 +104,15 @@ class JobQueue:
                 {"request_timeout_s": self.timeout_s},
             )
         return Result.from_json(reply[1])
+
+    def depth(self, record: ModelRecord) -> tuple[int, int]:
+        """(entries in the model version's stream, of which delivered but not yet answered)."""
+        stream = keys.jobs(record.name, record.version)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xlen(stream)
+        pipe.xpending(stream, keys.JOBS_GROUP)
+        try:
+            length, pending = pipe.execute()
+        except redis.ResponseError:  # no group yet: no worker ever started
+            return 0, 0
+        return int(length), int(pending["pending"])

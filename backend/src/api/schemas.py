@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from ml_worker.contract.jobs import RESULT_TOP_K
-from ml_worker.contract.model_record import NAME_PATTERN, VERSION_PATTERN
+from imgclf_contract.jobs import RESULT_TOP_K
+from imgclf_contract.model_record import NAME_PATTERN, VERSION_PATTERN
 
 MODEL_REF_PATTERN = rf"^{NAME_PATTERN}(:{VERSION_PATTERN})?$"
 

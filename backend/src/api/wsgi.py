@@ -1,9 +1,9 @@
 """Entry point for gunicorn: ``gunicorn api.wsgi:app``."""
 
 from api import create_app
-from ml_worker.contract import logs
-from ml_worker.contract.config import Settings
+from api.settings import ApiSettings
+from imgclf_contract import logs
 
-settings = Settings.from_env()
+settings = ApiSettings.from_env()
 logs.configure(settings.log_level)
 app = create_app(settings)

@@ -1,1 +1,1 @@
-"""EfficientNet-Lite0 inference worker; ``ml_worker.contract`` is what the API shares with it."""
+"""EfficientNet-Lite0 inference worker; what it shares with the API is ``imgclf_contract``."""

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclf_contract.preprocess import preprocess
 from ml_worker import artifacts
 from ml_worker.backends import load_backend, softmax
-from ml_worker.contract.config import Settings
-from ml_worker.contract.preprocess import preprocess
+from ml_worker.settings import WorkerSettings
 
 WNID_PREFIX = re.compile(r"^(n\d{8})_")
 BATCH = 8
@@ -72,7 +72,7 @@ def measure(model: artifacts.ModelArtifacts, photos: list[tuple[Path, str]], max
     )
 
 
-def measure_if_present(model: artifacts.ModelArtifacts, settings: Settings) -> dict | None:
+def measure_if_present(model: artifacts.ModelArtifacts, settings: WorkerSettings) -> dict | None:
     """The model card's ``measured`` entry, or None where the sample set is absent."""
     photos = labelled_photos(settings.imagenet_sample_dir)
     return asdict(measure(model, photos, settings.max_pixels)) if photos else None
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="model name (repeatable; default: every built model)")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    settings = WorkerSettings.from_env()
     photos = labelled_photos(settings.imagenet_sample_dir)
     if not photos:
         print(f"no labelled photos in {settings.imagenet_sample_dir} (set IMAGENET_SAMPLE_DIR)", file=sys.stderr)

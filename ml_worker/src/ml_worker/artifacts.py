@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml_worker.contract.config import Settings
-from ml_worker.contract.model_record import version_key
+from imgclf_contract.model_record import version_key
 from ml_worker.labels import Label, read_labels
+from ml_worker.settings import WorkerSettings
 
 CARD = "model_card.json"
 LABELS = "labels.json"
@@ -84,7 +84,7 @@ def built_names(artifacts_dir: Path) -> list[str]:
     return sorted(p.parent.parent.name for p in artifacts_dir.glob(f"*/*/{CARD}") if p.parent.name.isdigit())
 
 
-def load_all(settings: Settings) -> list[ModelArtifacts]:
+def load_all(settings: WorkerSettings) -> list[ModelArtifacts]:
     """What a worker serves: MODELS (``name`` or ``name:version`` each), else every built model."""
     wanted = settings.models or tuple(dict.fromkeys(built_names(settings.artifacts_dir)))
     if not wanted:

@@ -85,11 +85,11 @@ def write_results(prefix: str, data: dict, out_dir: Path = RESULTS) -> Path:
 
 def golden_tensors(size: int) -> np.ndarray:
     """The golden photos through the real preprocessing at a model's input size: realistic inputs for timing."""
+    from imgclf_contract.preprocess import preprocess
     from ml_worker import golden
-    from ml_worker.contract.config import Settings
-    from ml_worker.contract.preprocess import preprocess
+    from ml_worker.settings import WorkerSettings
 
-    max_pixels = Settings.from_env().max_pixels
+    max_pixels = WorkerSettings.from_env().max_pixels
     return np.stack([preprocess(p.path.read_bytes(), max_pixels, size=size).tensor for p in golden.PHOTOS])
 
 
@@ -127,9 +127,9 @@ def batch_figures(predict: Callable[[np.ndarray], object], batch: np.ndarray, se
 def measure_backend(name: str, model_name: str, seconds: float) -> dict:
     from ml_worker import artifacts
     from ml_worker.backends import load_backend
-    from ml_worker.contract.config import Settings
+    from ml_worker.settings import WorkerSettings
 
-    settings = Settings.from_env()
+    settings = WorkerSettings.from_env()
     started = time.perf_counter()
     model = artifacts.load(settings.artifacts_dir, model_name)
     backend = load_backend(name, model, settings.num_threads, settings.batch_num_threads)
@@ -199,8 +199,8 @@ def _wait_ready_line(log: Path, timeout_s: float) -> dict | None:
 
 def feed_jobs(client, model: str, tensors: np.ndarray, rounds: int, burst: int) -> list[float]:
     """Queue bursts of jobs for one model the way the API does; the round trip of each burst answered."""
-    from ml_worker.contract import keys
-    from ml_worker.contract.jobs import Job, now_ms
+    from imgclf_contract import keys
+    from imgclf_contract.jobs import Job, now_ms
 
     round_trips = []
     for r in range(rounds):
@@ -223,7 +223,7 @@ def measure_worker(starts: int, models: list[str]) -> dict:
     import redis
 
     from ml_worker import artifacts
-    from ml_worker.contract.config import Settings
+    from ml_worker.settings import WorkerSettings
 
     stack_mod = _stack_module()
     config = stack_mod.StackConfig(
@@ -249,7 +249,7 @@ def measure_worker(starts: int, models: list[str]) -> dict:
                 {"spawn_to_ready_s": round(time.monotonic() - spawned, 3), "logged_startup_s": line.get("startup_s")}
             )
         client = redis.Redis.from_url(config.redis_url)
-        artifacts_dir = Settings.from_env().artifacts_dir
+        artifacts_dir = WorkerSettings.from_env().artifacts_dir
         answered, lone = 0, []
         for model in models:
             tensors = golden_tensors(artifacts.load(artifacts_dir, model).input_size)
@@ -324,7 +324,7 @@ def report(data: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from ml_worker import artifacts
-    from ml_worker.contract.config import Settings
+    from ml_worker.settings import WorkerSettings
 
     parser = argparse.ArgumentParser(description="Benchmark the inference backends and the worker.")
     parser.add_argument(
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend-only", choices=["litert", "tensorflow"], help=argparse.SUPPRESS)
     parser.add_argument("--model", action="append", help="model to time (repeatable; default: every built model)")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    settings = WorkerSettings.from_env()
     if args.backend_only:
         print(json.dumps(measure_backend(args.backend_only, args.model[0], args.seconds)))
         return 0

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclf_contract.preprocess import NORM_MEAN, NORM_STD, describe, preprocess
 from ml_worker import artifacts, golden
 from ml_worker.accuracy import measure_if_present
-from ml_worker.contract.config import Settings
-from ml_worker.contract.preprocess import NORM_MEAN, NORM_STD, describe, preprocess
 from ml_worker.labels import labels_from_package, write_labels
 from ml_worker.pth_reader import read_verified
+from ml_worker.settings import WorkerSettings
 
 log = logging.getLogger("ml_worker.build")
 
@@ -166,7 +166,7 @@ def model_card(name: str, directory: Path, built_s: float, measured: dict | None
     }
 
 
-def build_one(settings: Settings, name: str, force: bool = False) -> Path:
+def build_one(settings: WorkerSettings, name: str, force: bool = False) -> Path:
     """Build one variant into a temporary directory, check it, then move it into place."""
     target = settings.artifacts_dir / name / MODEL_VERSION
     if (target / artifacts.CARD).is_file() and not force:
@@ -197,7 +197,7 @@ def build_one(settings: Settings, name: str, force: bool = False) -> Path:
     return target
 
 
-def build(settings: Settings, names: tuple[str, ...] = DEFAULT_MODELS, force: bool = False) -> list[Path]:
+def build(settings: WorkerSettings, names: tuple[str, ...] = DEFAULT_MODELS, force: bool = False) -> list[Path]:
     return [build_one(settings, name, force) for name in names]
 
 
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        build(Settings.from_env(), tuple(args.model or DEFAULT_MODELS), force=args.force)
+        build(WorkerSettings.from_env(), tuple(args.model or DEFAULT_MODELS), force=args.force)
     except Exception as exc:
         log.error("build failed: %s", exc)
         return 1

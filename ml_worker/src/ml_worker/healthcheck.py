@@ -15,8 +15,9 @@ import sys
 
 import redis
 
-from ml_worker.contract.config import Settings
-from ml_worker.contract.heartbeat import live_workers
+from imgclf_contract import redis_client
+from imgclf_contract.liveness import live_workers
+from ml_worker.settings import WorkerSettings
 
 TIMEOUT_S = 3.0
 
@@ -27,9 +28,8 @@ def fresh_heartbeat(client: redis.Redis, host: str, stale_s: float) -> bool:
 
 
 def main() -> int:
-    settings = Settings.from_env()
-    client = redis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
-                                  socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)  # fmt: skip
+    settings = WorkerSettings.from_env()
+    client = redis_client.connect(settings, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
     host = socket.gethostname()
     try:
         healthy = fresh_heartbeat(client, host, settings.heartbeat_stale_s)

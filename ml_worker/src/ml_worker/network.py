@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 import keras
 from keras import layers
 
+from imgclf_contract.preprocess import NORM_MEAN, NORM_STD
 from ml_worker.artifacts import EMBEDDING, LOGITS
-from ml_worker.contract.preprocess import NORM_MEAN, NORM_STD
 
 BN_EPSILON = 1e-3
 STEM_FILTERS = 32  # Lite: not scaled by width

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import redis
 
-from ml_worker.contract import keys
-from ml_worker.contract.jobs import Job, Result
+from imgclf_contract import keys
+from imgclf_contract.jobs import Job, Result
 
 log = logging.getLogger("ml_worker.queue")
 

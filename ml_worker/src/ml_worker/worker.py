@@ -24,14 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
+from imgclf_contract import keys, logs, redis_client
+from imgclf_contract.jobs import RESULT_TOP_K, Result, now_ms
+from imgclf_contract.model_record import ModelRecord
 from ml_worker import artifacts
 from ml_worker.backends import Backend, load_backend, softmax, top_k
-from ml_worker.contract import keys, logs
-from ml_worker.contract.config import Settings
-from ml_worker.contract.heartbeat import Heartbeat, WorkerStats
-from ml_worker.contract.jobs import RESULT_TOP_K, Result, now_ms
-from ml_worker.contract.model_record import ModelRecord
+from ml_worker.heartbeat import Heartbeat
 from ml_worker.queue import Batch, Delivery, JobConsumer
+from ml_worker.settings import WorkerSettings
+from ml_worker.stats import WorkerStats
 
 log = logging.getLogger("ml_worker.worker")
 BLOCK_MS = 500  # how long one read waits before checking for shutdown
@@ -52,7 +53,7 @@ class ServedModel:
 
 
 class Worker:
-    def __init__(self, settings: Settings, models: list[ServedModel], client: redis.Redis) -> None:
+    def __init__(self, settings: WorkerSettings, models: list[ServedModel], client: redis.Redis) -> None:
         self.settings = settings
         self.models = {m.stream: m for m in models}
         self.client = client
@@ -186,7 +187,7 @@ def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
     )
 
 
-def load_models(settings: Settings) -> list[ServedModel]:
+def load_models(settings: WorkerSettings) -> list[ServedModel]:
     """Every model this worker serves, loaded and warmed up before it declares readiness."""
     served = []
     for model in artifacts.load_all(settings):
@@ -197,12 +198,11 @@ def load_models(settings: Settings) -> list[ServedModel]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = Settings.from_env()
+    settings = WorkerSettings.from_env()
     logs.configure(settings.log_level)
     started = time.monotonic()
     models = load_models(settings)
-    client = redis.Redis.from_url(settings.redis_url, password=settings.redis_password or None,
-                                  socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)  # fmt: skip
+    client = redis_client.connect(settings, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)
     worker = Worker(settings, models, client)
     info = {"models": [{"name": m.record.name, "version": m.record.version} for m in models],
             "backend": settings.backend}  # fmt: skip

@@ -16,15 +16,16 @@ from werkzeug.exceptions import HTTPException
 
 from api.classify import classify, read_upload
 from api.errors import RETRY_AFTER_S, redis_unavailable
-from api.routes.feedback import new_feedback
-from api.routes.uploads import single_file
+from api.feedback import Verdict, new_feedback
+from api.forms import single_file
 from api.schemas import CompatFeedbackSchema, CompatPredictionSchema
-from ml_worker.contract.errors import ServiceError
+from imgclf_contract.errors import ServiceError
 
 bp = Blueprint("compat", __name__)
 log = logging.getLogger("api.compat")
 _prediction = CompatPredictionSchema()
 _feedback = CompatFeedbackSchema()
+MAX_REPORT_CHARS = 2000
 
 
 def _answer(body: dict, status: int, retry_after_s: int | None = None) -> Response:
@@ -79,5 +80,5 @@ def feedback():
     report = (request.form.get("report") or "").strip()
     if not report:
         return _failure(400)
-    record = new_feedback(None, None, None, None, report[:2000])
+    record = new_feedback(Verdict(comment=report[:MAX_REPORT_CHARS]), prediction=None)
     return _answer(_feedback.dump({"success": True, "id": record["id"]}), 200)

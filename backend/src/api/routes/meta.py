@@ -6,12 +6,12 @@ import redis
 from flask import Blueprint, Response, jsonify, send_from_directory
 
 from api import openapi
-from api.catalogue import ModelEntry
 from api.schemas import HealthSchema, LabelsSchema, ModelInfoSchema, ModelSummarySchema, ReadySchema
-from api.store import get_store
-from ml_worker.contract.errors import ErrorCode, ServiceError
-from ml_worker.contract.jobs import RESULT_TOP_K
-from ml_worker.contract.preprocess import (
+from api.services import services
+from api.store.models import ModelEntry
+from imgclf_contract.errors import ErrorCode, ServiceError
+from imgclf_contract.jobs import RESULT_TOP_K
+from imgclf_contract.preprocess import (
     ACCEPTED_FORMATS,
     ACCEPTED_LABEL,
     ACCEPTED_MIME_TYPES,
@@ -40,7 +40,7 @@ def _summary(entry: ModelEntry) -> dict:
 
 
 def _limits() -> dict:
-    s = get_store().settings
+    s = services().settings
     return {
         "max_upload_bytes": s.max_upload_bytes,
         "max_pixels": s.max_pixels,
@@ -55,14 +55,13 @@ def _limits() -> dict:
 @bp.get("/models")
 def models():
     """Every model; 503 while no worker serves the default one (what a request without `model` gets)."""
-    store = get_store()
-    catalogue = store.catalogue
-    default = catalogue.resolve(None)
-    serving = set(catalogue.entry(default.name).answering().workers)
-    backends = [w["backend"] for w in store.live_workers() if w["worker_id"] in serving]
+    s = services()
+    default = s.models.resolve(None)
+    serving = set(s.models.entry(default.name).answering().workers)
+    backends = [w["backend"] for w in s.workers.live() if w["worker_id"] in serving]
     body = {
         "default": default.name,
-        "models": [_summary(entry) for entry in catalogue.entries()],
+        "models": [_summary(entry) for entry in s.models.entries()],
         "name": default.name,
         "version": default.version,
         "backend": backends[0] if backends else "unknown",
@@ -77,13 +76,13 @@ def models():
 
 @bp.get("/models/<name>")
 def model(name: str):
-    return ModelSummarySchema().dump(_summary(get_store().catalogue.entry(name))), 200
+    return ModelSummarySchema().dump(_summary(services().models.entry(name))), 200
 
 
 def _labels(entry: ModelEntry) -> Response:
     record = entry.latest.record
-    response = jsonify(LabelsSchema().dump({"model": record.name, "model_version": record.version,
-                                            "labels": record.labels}))  # fmt: skip
+    body = {"model": record.name, "model_version": record.version, "labels": record.labels}
+    response = jsonify(LabelsSchema().dump(body))
     response.cache_control.public = True
     response.cache_control.max_age = 3600
     return response
@@ -91,14 +90,14 @@ def _labels(entry: ModelEntry) -> Response:
 
 @bp.get("/models/<name>/labels")
 def model_labels(name: str):
-    return _labels(get_store().catalogue.entry(name))
+    return _labels(services().models.entry(name))
 
 
 @bp.get("/labels")
 def labels():
     """The default model's labels (its newest published version)."""
-    catalogue = get_store().catalogue
-    return _labels(catalogue.entry(catalogue.default_model))
+    models = services().models
+    return _labels(models.entry(models.default_model))
 
 
 @bp.get("/health")
@@ -109,20 +108,20 @@ def health():
 @bp.get("/ready")
 def ready():
     """200 only when Redis answers and a worker with the model loaded has beaten recently."""
-    store = get_store()
+    s = services()
     missing: list[str] = []
     workers = 0
     try:
-        store.client.ping()
-        workers = len(store.live_workers(fresh=True))  # a worker beats only once its model is loaded
+        s.redis.ping()
+        workers = len(s.workers.live(fresh=True))  # a worker beats only once its model is loaded
     except redis.RedisError:
         missing.append("redis")
     if "redis" not in missing and workers == 0:
         missing.append("workers")
+    status = "not_ready" if missing else "ready"
     body = ReadySchema().dump(
-        {"status": "not_ready" if missing else "ready", "redis": "redis" not in missing,
-         "workers": workers, "missing": missing}
-    )  # fmt: skip
+        {"status": status, "redis": "redis" not in missing, "workers": workers, "missing": missing}
+    )
     if missing:
         raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, f"Not ready: {' and '.join(missing)} unavailable.", body)
     return body, 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from api.classify import classify, read_upload
-from api.routes.uploads import load_form, single_file
+from api.forms import load_form, single_file
 from api.schemas import PredictionFormSchema, PredictionResponseSchema
 
 bp = Blueprint("predictions", __name__, url_prefix="/api/v1")

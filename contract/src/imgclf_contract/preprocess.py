@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from ml_worker.contract.errors import ErrorCode, ServiceError
+from imgclf_contract.errors import ErrorCode, ServiceError
 
 INPUT_SIZE = 224  # the default model's (EfficientNet-Lite0); every model states its own
 CROP_FRACTION = 0.875  # the centre crop keeps this much of the resized shorter side

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import redis
 
-from ml_worker.contract import keys
-from ml_worker.contract.errors import ErrorCode, ServiceError
-from ml_worker.contract.heartbeat import redis_now_ms
-from ml_worker.contract.model_record import ModelRecord, parse_model_ref, version_key
+from api.store.workers import Workers
+from imgclf_contract import keys
+from imgclf_contract.errors import ErrorCode, ServiceError
+from imgclf_contract.liveness import redis_now_ms
+from imgclf_contract.model_record import ModelRecord, parse_model_ref, version_key
 
 SNAPSHOT_TTL_S = 0.5  # how long one process reuses its view of the models (admission re-checks atomically)
 
@@ -51,11 +52,11 @@ class ModelEntry:
 
 
 class ModelCatalogue:
-    def __init__(self, client: redis.Redis, stale_s: float, default_model: str) -> None:
+    def __init__(self, client: redis.Redis, workers: Workers, stale_s: float, default_model: str) -> None:
         self.client = client
+        self.workers = workers  # reads (and keeps) the published records
         self.stale_s = stale_s
         self.default_model = default_model
-        self._records: dict[str, ModelRecord] = {}  # a published version never changes
         self._snapshot: tuple[float, list[ModelEntry]] = (0.0, [])
 
     def _published(self) -> dict[str, list[str]]:
@@ -65,16 +66,6 @@ class ModelCatalogue:
             name, _, version = ref.partition(":")
             versions.setdefault(name, []).append(version)
         return {name: sorted(v, key=version_key) for name, v in versions.items()}
-
-    def record(self, name: str, version: str) -> ModelRecord | None:
-        """A published version's record (kept once read: a version never changes)."""
-        ref = f"{name}:{version}"
-        if ref not in self._records:
-            raw = self.client.get(keys.model(name, version))
-            if raw is None:
-                return None
-            self._records[ref] = ModelRecord.from_json(raw)
-        return self._records[ref]
 
     def _serving(self, pairs: list[tuple[str, str]]) -> list[list[str]]:
         """Live worker ids per (name, version), one round trip."""
@@ -98,7 +89,7 @@ class ModelCatalogue:
         workers = dict(zip(pairs, self._serving(pairs), strict=True))
         entries = []
         for name, versions in published.items():
-            records = [(v, self.record(name, v)) for v in versions]
+            records = [(v, self.workers.model_record(name, v)) for v in versions]
             found = [ModelVersion(r, workers[(name, v)]) for v, r in records if r is not None]
             if found:
                 entries.append(ModelEntry(name, name == self.default_model, found))

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ml_worker.contract.errors import ServiceError
-from ml_worker.contract.preprocess import INPUT_SIZE, MIN_SIDE, preprocess
+from imgclf_contract.errors import ServiceError
+from imgclf_contract.preprocess import INPUT_SIZE, MIN_SIDE, preprocess
 
 MAX_PIXELS = 40_000_000
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

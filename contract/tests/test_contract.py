@@ -1,59 +1,14 @@
-"""Configuration parsing and the job/result messages shared by API and worker."""
+"""The job/result messages, error codes and key names shared by API and worker."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ml_worker.contract import keys
-from ml_worker.contract.config import ConfigError, Settings
-from ml_worker.contract.errors import ErrorCode
-from ml_worker.contract.jobs import Job, Result, now_ms
-from ml_worker.contract.model_record import parse_model_ref
-
-
-def test_defaults_match_the_documented_ones():
-    s = Settings.from_env({})
-    assert (s.max_batch, s.batch_wait_ms, s.max_queue, s.request_timeout_s) == (8, 5, 256, 10.0)
-    assert (s.claim_idle_ms, s.cache_ttl_s, s.prediction_ttl_s) == (3000, 86_400, 7 * 86_400)
-    assert (s.max_upload_bytes, s.max_pixels, s.backend) == (10 * 1024 * 1024, 40_000_000, "litert")
-    assert s.api_keys == () and s.cors_origins == () and s.rate_limit_per_minute == 0
-
-
-def test_values_are_parsed_by_type():
-    s = Settings.from_env(
-        {"MAX_BATCH": "16", "REQUEST_TIMEOUT_S": "4.5", "KEEP_FEEDBACK_IMAGES": "yes",
-         "API_KEYS": "a, b,,", "ARTIFACTS_DIR": "/x", "CACHE_TTL_S": "0", "BACKEND": " tensorflow "}
-    )  # fmt: skip
-    assert s.max_batch == 16 and s.request_timeout_s == 4.5 and s.keep_feedback_images is True
-    assert s.api_keys == ("a", "b") and s.artifacts_dir == Path("/x") and s.backend == "tensorflow"
-    assert not s.cache_enabled
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"MAX_BATCH": "eight"}, "MAX_BATCH"),
-        ({"MAX_QUEUE": "0"}, "MAX_QUEUE must be positive"),
-        ({"BATCH_WAIT_MS": "-1"}, "BATCH_WAIT_MS"),
-        ({"BACKEND": "onnx"}, "BACKEND must be one of"),
-        ({"KEEP_FEEDBACK_IMAGES": "maybe"}, "KEEP_FEEDBACK_IMAGES"),
-        ({"CLAIM_IDLE_MS": "20000"}, "CLAIM_IDLE_MS must be shorter"),
-        ({"HEARTBEAT_STALE_S": "0.5"}, "HEARTBEAT_STALE_S must exceed"),
-        ({"MODELS": "efficientnet_lite0,../x"}, "MODELS"),
-        ({"DEFAULT_MODEL": "efficientnet_lite0:1"}, "DEFAULT_MODEL is a model name"),
-    ],
-)
-def test_bad_values_name_the_variable(env, message):
-    with pytest.raises(ConfigError, match=message):
-        Settings.from_env(env)
-
-
-def test_models_setting_lists_names_and_pinned_versions():
-    s = Settings.from_env({"MODELS": "efficientnet_lite2, efficientnet_lite0:1", "DEFAULT_MODEL": "efficientnet_lite2"})
-    assert s.models == ("efficientnet_lite2", "efficientnet_lite0:1") and s.default_model == "efficientnet_lite2"
+from imgclf_contract import keys
+from imgclf_contract.errors import ErrorCode
+from imgclf_contract.jobs import Job, Result, now_ms
+from imgclf_contract.model_record import parse_model_ref
 
 
 def test_job_round_trips_through_stream_fields():

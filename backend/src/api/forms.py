@@ -6,7 +6,7 @@ from flask import Request
 from marshmallow import Schema, ValidationError
 from werkzeug.datastructures import FileStorage
 
-from ml_worker.contract.errors import ErrorCode, ServiceError
+from imgclf_contract.errors import ErrorCode, ServiceError
 
 
 def single_file(request: Request, field: str) -> FileStorage:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml_worker.contract.errors import ErrorCode, ServiceError
-from ml_worker.contract.preprocess import INPUT_SIZE, preprocess, resize_and_crop, to_rgb
+from imgclf_contract.errors import ErrorCode, ServiceError
+from imgclf_contract.preprocess import INPUT_SIZE, preprocess, resize_and_crop, to_rgb
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:

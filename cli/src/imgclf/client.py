@@ -11,7 +11,7 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
-from ml_worker.contract.errors import ErrorCode
+from imgclf_contract.errors import ErrorCode
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 # Answers that mean "try again later": overload, no worker yet, gateway trouble, and no connection at all.
