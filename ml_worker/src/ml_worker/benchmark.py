@@ -149,6 +149,33 @@ def measure_backend(name: str, model_name: str, seconds: float) -> dict:
     }
 
 
+def interleaved_batch1(models: list[str], seconds: float, max_rounds: int = 5000) -> dict:
+    """LiteRT batch-1 latency of each model with calls alternating model by model in one process,
+    so a noisy (shared) machine slows them alike: what this is for is the ratio between models."""
+    from ml_worker import artifacts
+    from ml_worker.backends import load_backend
+    from ml_worker.settings import WorkerSettings
+
+    settings = WorkerSettings.from_env()
+    loaded = {}
+    for name in models:
+        model = artifacts.load(settings.artifacts_dir, name)
+        backend = load_backend("litert", model, settings.num_threads, settings.batch_num_threads)
+        loaded[name] = (backend, golden_tensors(model.input_size)[:1])
+    durations: dict[str, list[float]] = {name: [] for name in models}
+    deadline = time.perf_counter() + seconds * len(models)
+    for round_ in range(max_rounds):
+        if round_ >= 5 and time.perf_counter() > deadline:
+            break
+        for name, (backend, tensor) in loaded.items():
+            started = time.perf_counter()
+            backend.run(tensor)
+            durations[name].append(time.perf_counter() - started)
+    figures = {name: latency_summary(d[3:]) for name, d in durations.items()}  # the first calls plan the graph
+    first = figures[models[0]]["p50"]
+    return {name: {**f, "p50_vs_first": round(f["p50"] / first, 3)} for name, f in figures.items()}
+
+
 def run_backend_subprocess(name: str, model_name: str, seconds: float) -> dict:
     env = {**os.environ, "BACKEND": name, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if name == "tensorflow":
@@ -316,6 +343,10 @@ def report(data: dict) -> None:
                      w["peak_rss_mb"], w["jobs_answered"]])  # fmt: skip
     print_table(["worker (litert) serving", "ready s", "lone job p50 ms", "peak RSS MB", "jobs"], rows)
     print()
+    pairs = data["interleaved_batch1"]
+    print_table(["litert batch 1, interleaved", "p50 ms", "p99 ms", "p50 vs first"],
+                [[name, f["p50"], f["p99"], f["p50_vs_first"]] for name, f in pairs.items()])  # fmt: skip
+    print()
     print_table(
         ["target", "goal", "measured", "met"],
         [[k, v["target"], v["measured"], "yes" if v["met"] else "NO"] for k, v in data["targets"].items()],
@@ -346,12 +377,14 @@ def main(argv: list[str] | None = None) -> int:
     backends = [run_backend_subprocess(b, m, args.seconds) for m in models for b in ("litert", "tensorflow")]
     configurations = [[default], models] if len(models) > 1 else [models]
     workers = [{"models": c, **measure_worker(args.starts, c)} for c in configurations]
+    pairs = interleaved_batch1([default, *(m for m in models if m != default)], args.seconds)
     data = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
         "seconds_per_batch_size": args.seconds,
         "backends": backends,
         "workers": workers,
+        "interleaved_batch1": pairs,
     }
     data["targets"] = targets(backends, workers[0], default)
     report(data)

