@@ -96,7 +96,8 @@ def test_classify_records_rows_and_errors_then_resumes(live_stack, collection, t
         row = rows[str(path)]
         assert row.ok, row.error
         assert row.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and row.size == path.stat().st_size
-        assert row.model_version == version and row.label == row.top5[0]["label"] and len(row.top5) == 5
+        assert (row.model, row.model_version) == ("efficientnet_lite0", version)
+        assert row.label == row.top5[0]["label"] and len(row.top5) == 5
         assert [p["score"] for p in row.top5] == sorted((p["score"] for p in row.top5), reverse=True)
     assert rows[str(root / "coffee/coffee-0.png")].label == "espresso"
     assert f"ok: {len(images)}, errors: 4" in summary and "espresso" in summary
@@ -109,7 +110,7 @@ def test_classify_records_rows_and_errors_then_resumes(live_stack, collection, t
     retried = str(images[0])
     text = out.read_text().splitlines()
     text = [
-        line if not line.startswith(retried + ",") else f"{retried},,,,,,,error,service_unavailable,503"
+        line if not line.startswith(retried + ",") else f"{retried},,,,,,,,error,service_unavailable,503"
         for line in text
     ]
     out.write_text("\n".join(text) + "\n")

@@ -24,6 +24,7 @@ class Row:
     label: str = ""
     score: float | None = None
     top5: list[dict] | None = None
+    model: str = ""  # the model that answered (--model, or the server's default)
     model_version: str = ""
     status: str = "ok"  # ok | error
     error_code: str = ""
@@ -41,9 +42,9 @@ class Row:
     @classmethod
     def success(cls, path: str, data: bytes, body: dict) -> Row:
         top = [{"label": p["label"], "wnid": p["wnid"], "score": p["score"]} for p in body["predictions"][:5]]
-        return cls(
-            path, len(data), body["image"]["sha256"], top[0]["label"], top[0]["score"], top, body["model"]["version"]
-        )
+        model = body["model"]
+        return cls(path, len(data), body["image"]["sha256"], top[0]["label"], top[0]["score"], top,
+                   model=model["name"], model_version=model["version"])  # fmt: skip
 
     @classmethod
     def failure(cls, path: str, data: bytes | None, error: ApiError | OSError) -> Row:
@@ -85,6 +86,7 @@ def _from_record(record: dict) -> Row:
         label=record.get("label") or "",
         score=float(score) if score not in (None, "") else None,
         top5=top5,
+        model=record.get("model") or "",
         model_version=record.get("model_version") or "",
         status=record.get("status") or "ok",
         error_code=record.get("error_code") or "",
