@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 BUILT_MODELS ?= efficientnet_lite0 efficientnet_lite2  # add efficientnet_lite1 to build it too
 ARTIFACTS := $(foreach model,$(BUILT_MODELS),ml_worker/artifacts/$(model)/1/model_card.json)
 SYSTEM_PACKAGES := redis-server nginx chromium docker-compose
@@ -14,8 +15,8 @@ PYTEST_ARGS ?=
 PORT ?= 8080
 STACK_REDIS_URL = redis://127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
 
-.PHONY: setup system-deps artifacts up down status test test-unit test-integration test-e2e \
-        lint format audit bench bench-model loadtest export-feedback clean
+.PHONY: setup system-deps artifacts up down status test test-unit test-js test-integration test-e2e \
+        test-multihost lint format audit bench bench-model loadtest export-feedback screenshot clean
 
 setup: system-deps $(STAMP) $(ARTIFACTS)
 
@@ -25,6 +26,7 @@ system-deps:
 	command -v nginx >/dev/null || missing="$$missing nginx"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
@@ -38,6 +40,12 @@ $(STAMP): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,contr
 	@# The client last: in older checkouts imgclf-api owned bin/imgclf, and upgrading it removes that script.
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e 'cli[test]'
 	touch $(STAMP)
+
+# The page needs no build; npm only brings the tools that check it (eslint, and axe-core
+# for the browser tests), exactly as package-lock.json pins them.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
 ml_worker/artifacts/%/1/model_card.json: $(STAMP) $(addprefix ml_worker/src/ml_worker/,build.py network.py weights.py pth_reader.py labels.py)
 	$(PY) -m ml_worker.build --force --model $*
@@ -53,21 +61,34 @@ down:
 status:
 	@$(PY) scripts/stack.py status
 
-lint: $(STAMP)
+lint: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	node_modules/.bin/eslint frontend eslint.config.js
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup lint
+test: setup lint test-js  # lint and test-js install the npm packages
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	docker-compose -f docker-compose.yml config -q
 	$(PY) scripts/audit.py --report-only  # a vulnerability published later must not fail the suite by itself
 
-test-unit: setup
+# Network namespaces as hosts (root only; skipped with the reason otherwise). `make test` runs it too.
+test-multihost: setup
+	$(VENV)/bin/pytest deploy/multihost $(PYTEST_ARGS)
+
+test-unit: setup test-js
 	$(VENV)/bin/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+# Unit tests of the page's pure functions (label search, Retry-After, pre-checks, CSV), node's own runner.
+test-js: $(NODE_STAMP)
+	node --test frontend/tests/
+
+# docs/screenshot.png for the README: the page with finished results, from a real stack and Chromium.
+screenshot: setup
+	SCREENSHOT=docs/screenshot.png $(VENV)/bin/pytest -q e2e/test_ui_page.py -k screenshot
 
 audit: $(STAMP)
 	@# Fails on a fixable vulnerability, or on packages that could not be audited at all.
@@ -86,4 +107,4 @@ export-feedback: $(STAMP)
 	@REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} $(PY) -m api.export_feedback --out $${OUT:--}
 
 clean: down
-	rm -rf .run .test-run ml_worker/artifacts loadtest/results
+	rm -rf .run .test-run ml_worker/artifacts loadtest/results node_modules

@@ -45,6 +45,9 @@ class StackConfig:
     workers: int = 1
     env: dict[str, str] = field(default_factory=dict)  # extra settings for API and workers
     worker_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per worker ("worker-1"), over env
+    host: str = "127.0.0.1"  # the address every service here listens on and is reached at
+    redis_host: str = ""  # empty: host (the multi-host test puts Redis on another "host")
+    launcher: tuple[str, ...] = ()  # argv prefix for every service, e.g. to enter its own mount namespace
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -64,11 +67,11 @@ class StackConfig:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        return f"redis://{self.redis_host or self.host}:{self.redis_port}/0"
 
 
 def _start_time(pid: int) -> str | None:
@@ -141,6 +144,10 @@ class Stack:
 
     # -- commands per service ----------------------------------------------
     def _command(self, name: str) -> tuple[list[str], dict[str, str]]:
+        argv, env = self._service_command(name)
+        return [*self.config.launcher, *argv], env
+
+    def _service_command(self, name: str) -> tuple[list[str], dict[str, str]]:
         env = self.service_env()
         if name == "redis":
             return ["redis-server", str(self._redis_conf())], env
@@ -151,7 +158,7 @@ class Stack:
             metrics_dir = self.config.run_dir / "prometheus"
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
-            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"127.0.0.1:{self.config.api_port}")
+            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"{self.config.host}:{self.config.api_port}")
             env.setdefault("MALLOC_ARENA_MAX", "2")  # many threads decoding images: cap glibc's arenas
             return [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "backend" / "gunicorn.conf.py")], env
         if name == "nginx":
@@ -167,7 +174,7 @@ class Stack:
         password = self.service_env().get("REDIS_PASSWORD", "")
         lines = [
             f"port {self.config.redis_port}",
-            "bind 127.0.0.1",
+            f"bind {self.config.host}",
             f"dir {data}",
             "appendonly yes",  # feedback must survive restarts and crashes
             "appendfsync everysec",
@@ -193,8 +200,8 @@ class Stack:
             "NGINX_CONF_DIR": str(conf_dir),
             "NGINX_LOG_DIR": str(self.logs),
             "NGINX_MIME_TYPES": "/etc/nginx/mime.types",
-            "NGINX_LISTEN": f"127.0.0.1:{self.config.port}",
-            "API_UPSTREAM": f"127.0.0.1:{self.config.api_port}",
+            "NGINX_LISTEN": f"{self.config.host}:{self.config.port}",
+            "API_UPSTREAM": f"{self.config.host}:{self.config.api_port}",
             "FRONTEND_ROOT": str(ROOT / "frontend"),
             "MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
             "CLIENT_MAX_BODY_SIZE": str(settings.max_upload_bytes + 1024 * 1024),
@@ -225,13 +232,15 @@ class Stack:
 
             try:
                 password = self.service_env().get("REDIS_PASSWORD") or None
-                return bool(redis.Redis(port=self.config.redis_port, password=password, socket_timeout=1).ping())
+                client = redis.Redis(host=self.config.host, port=self.config.redis_port, password=password,
+                                     socket_timeout=1)  # fmt: skip
+                return bool(client.ping())
             except redis.RedisError:
                 return False
         if name.startswith("worker-"):
             return "worker ready" in self.log_path(name).read_text(errors="replace")
         if name == "api":
-            return _http_ok(f"http://127.0.0.1:{self.config.api_port}/api/v1/health")
+            return _http_ok(f"http://{self.config.host}:{self.config.api_port}/api/v1/health")
         return _http_ok(f"{self.config.url}/api/v1/ready")
 
     def wait_ready(self, name: str, timeout_s: float = START_TIMEOUT_S) -> None:

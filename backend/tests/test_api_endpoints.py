@@ -123,7 +123,8 @@ def test_models_and_labels(url):
     labels = requests.get(url + "/api/v1/labels", timeout=TIMEOUT).json()
     assert LabelsSchema().validate(labels) == {}
     assert len(labels["labels"]) == 1000 and len({lb["name"] for lb in labels["labels"]}) == 1000
-    assert labels["labels"][967] == {"index": 967, "wnid": "n07920052", "name": "espresso"}
+    assert labels["labels"][967] == {"index": 967, "wnid": "n07920052", "name": "espresso", "synonyms": ["espresso"]}
+    assert labels["labels"][840]["synonyms"] == ["swab", "swob", "mop"]  # the page searches them
 
 
 def test_health_ready_openapi_docs(url):

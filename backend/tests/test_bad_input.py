@@ -108,7 +108,9 @@ def test_exactly_at_upload_limit_accepted(small_stack):
 def test_one_byte_over_upload_limit_refused(small_stack):
     data = badinput.padded_png(SMALL_LIMIT + 1)
     response = badinput.upload(data).post(f"{small_stack.config.url}/api/v1/predictions")
-    assert check(response, 413)["error"]["details"]["max_upload_bytes"] == SMALL_LIMIT
+    body = check(response, 413)
+    assert body["error"]["details"]["max_upload_bytes"] == SMALL_LIMIT
+    assert body["error"]["message"] == "The file is larger than the upload limit of 293 KB."  # 300000 / 1024
     assert_healthy(small_stack.config.url)
 
 

@@ -183,7 +183,8 @@ def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(client,
 def test_model_record_carries_the_label_table_and_input_size(served, name, size):
     record = served[name].record
     assert record.version == "1" and len(record.labels) == 1000 and record.input_size == size
-    assert record.labels[967] == {"index": 967, "wnid": "n07920052", "name": "espresso"}
+    assert record.labels[967] == {"index": 967, "wnid": "n07920052", "name": "espresso", "synonyms": ["espresso"]}
+    assert record.labels[840]["synonyms"] == ["swab", "swob", "mop"]  # searchable by any name
     assert record.embedding_size == 1280 and record.published_top1 in (0.751, 0.776)
 
 

@@ -166,6 +166,7 @@ class LabelSchema(Schema):
     index = fields.Int(required=True)
     wnid = fields.Str(required=True)
     name = fields.Str(required=True)
+    synonyms = fields.List(fields.Str(), metadata={"description": "other names of the class (searchable)"})
 
 
 class LabelsSchema(Schema):

@@ -40,7 +40,7 @@ class ModelRecord:
     input_size: int
     preprocessing: str
     num_classes: int
-    labels: list[dict]  # {"index", "wnid", "name"}
+    labels: list[dict]  # {"index", "wnid", "name", "synonyms"}
     embedding_size: int = 0
     published_top1: float | None = None
     measured: dict | None = None  # accuracy on the labelled sample set, as the model card states it

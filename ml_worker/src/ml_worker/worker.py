@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import redis
@@ -180,7 +180,7 @@ def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
         input_size=model.input_size,
         preprocessing=card["preprocessing"],
         num_classes=card["num_classes"],
-        labels=[{"index": lb.index, "wnid": lb.wnid, "name": lb.name} for lb in model.labels()],
+        labels=[asdict(lb) for lb in model.labels()],  # index, wnid, name, synonyms
         embedding_size=card.get("embedding_size", 0),
         published_top1=card.get("published_top1"),
         measured=card.get("measured"),
