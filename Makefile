@@ -15,8 +15,8 @@ PYTEST_ARGS ?=
 PORT ?= 8080
 STACK_REDIS_URL = redis://127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
 
-.PHONY: setup system-deps artifacts up down status test test-unit test-js test-integration test-e2e \
-        test-multihost lint format audit bench bench-model loadtest export-feedback screenshot clean
+.PHONY: setup system-deps artifacts up down status test test-fast test-unit test-js test-multihost \
+        test-compose lint format audit bench bench-model loadtest export-feedback screenshot clean
 
 setup: system-deps $(STAMP) $(ARTIFACTS)
 
@@ -79,6 +79,17 @@ test: setup lint test-js  # lint and test-js install the npm packages
 test-multihost: setup
 	$(VENV)/bin/pytest deploy/multihost $(PYTEST_ARGS)
 
+# The tier to run after every change: the API in-process on a real Redis with the real worker
+# code and model on threads; no nginx, no gunicorn, no browser, no fault or fuzz runs.
+test-fast: setup test-js
+	$(VENV)/bin/pytest -m "not stack and not nginx and not e2e and not slow" $(PYTEST_ARGS)
+
+# Builds the compose stack's images (Docker's engine and the Debian base made when missing),
+# runs the stack on 127.0.0.1:$${COMPOSE_TEST_PORT:-18080}, tests it through nginx, tears it down.
+test-compose: setup
+	$(PY) scripts/compose_test.py
+
+# What needs no process at all (the Dockerfiles' test stages run the same selection).
 test-unit: setup test-js
 	$(VENV)/bin/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
@@ -95,13 +106,13 @@ audit: $(STAMP)
 	$(PY) scripts/audit.py
 
 bench-model: setup
-	$(PY) -m ml_worker.benchmark
+	$(PY) -m loadtest.bench_model
 
 bench: setup
-	$(PY) loadtest/bench.py
+	$(PY) -m loadtest.bench
 
 loadtest: setup
-	$(PY) loadtest/run_locust.py
+	$(PY) -m loadtest.run_locust
 
 export-feedback: $(STAMP)
 	@REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} $(PY) -m api.export_feedback --out $${OUT:--}

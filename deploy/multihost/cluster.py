@@ -18,12 +18,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "backend" / "tests"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-import faultlib as fl  # noqa: E402
 import hosts as hostlib  # noqa: E402
 from stack import Stack, StackConfig  # noqa: E402
+
+from testsupport import faults as fl  # noqa: E402
 
 STATE_ROOT = ROOT / ".test-run" / f"multihost-{os.getpid()}"
 NGINX_PORT, API_PORT, REDIS_PORT = 8080, 8000, 6379

@@ -14,20 +14,26 @@ import statistics
 import time
 from pathlib import Path
 
-import faultlib as fl
 import hosts as hostlib
 import psutil
 import pytest
+import redis
 import requests
 from cluster import API_PORT, LATE_WORKER_HOST, ROOT, WORKER_HOSTS, Cluster
 
 from imgclf_contract.liveness import live_workers
+from testsupport import faults as fl
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("client_host")]
 
 WORKER_IDS = {host: f"{service}@8080" for host, (_octet, service) in WORKER_HOSTS.items()}
 CLAIM_IDLE_S = int(fl.FAST_ENV["CLAIM_IDLE_MS"]) / 1000
 OUTAGE_BOUND_S = fl.TIMEOUT_S + 4  # the API's Redis socket timeout (REQUEST_TIMEOUT_S + 2) and a margin
+
+
+def _redis(url: str) -> redis.Redis:
+    """A client that gives up quickly: these tests cut Redis off on purpose."""
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
 
 
 def _run_load(url: str, clients: int, requests_total: int, max_s: float = 60) -> list[fl.Outcome]:
@@ -50,7 +56,7 @@ def _assert_all_answered(outcomes: list[fl.Outcome]) -> None:
 def _redis_counters(cluster: Cluster) -> tuple[float, int]:
     """CPU seconds redis-server has used, and the bytes it has received and sent."""
     times = psutil.Process(cluster.pid("redis", "redis")).cpu_times()
-    stats = fl.redis_client(cluster.redis_url).info("stats")
+    stats = _redis(cluster.redis_url).info("stats")
     return times.user + times.system, stats["total_net_input_bytes"] + stats["total_net_output_bytes"]
 
 
@@ -78,7 +84,7 @@ def test_services_listen_on_their_host_address_not_loopback(cluster: Cluster) ->
 
 
 def test_jobs_from_concurrent_requests_are_answered_by_both_worker_hosts(cluster: Cluster, figures: dict) -> None:
-    live = live_workers(fl.redis_client(cluster.redis_url), stale_s=2)
+    live = live_workers(_redis(cluster.redis_url), stale_s=2)
     assert {w["host"] for w in live} == set(WORKER_HOSTS), live
     cpu_before, bytes_before = _redis_counters(cluster)
     outcomes = _run_load(cluster.url, clients=8, requests_total=240)
@@ -107,7 +113,7 @@ def test_jobs_from_concurrent_requests_are_answered_by_both_worker_hosts(cluster
 
 def _freeze_while_holding_jobs(cluster: Cluster, host_name: str, worker_id: str) -> set[str]:
     """Stop the worker (SIGSTOP) at a moment it holds unacknowledged jobs; their request ids."""
-    client = fl.redis_client(cluster.redis_url)
+    client = _redis(cluster.redis_url)
     service = WORKER_HOSTS[host_name][1]
     for _ in range(100):
         cluster.stacks[host_name].signal(service, signal.SIGSTOP)
@@ -136,7 +142,7 @@ def test_killing_a_worker_host_under_load_loses_no_accepted_request(cluster: Clu
     for request_id in held:
         batch = by_id[request_id].body["batch"]
         assert batch["worker_id"] == WORKER_IDS[survivor] and batch["deliveries"] >= 2, batch
-    assert not fl.pending_request_ids(fl.redis_client(cluster.redis_url), WORKER_IDS[victim])
+    assert not fl.pending_request_ids(_redis(cluster.redis_url), WORKER_IDS[victim])
     late = max(by_id[r].ended for r in held) - killed
     assert late <= CLAIM_IDLE_S + 2, f"held jobs answered {late:.1f} s after the kill: re-claim too slow"
     figures["worker host killed (kill -9, 6 clients)"] = (

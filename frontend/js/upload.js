@@ -9,8 +9,8 @@ import { formatBytes } from './format.js';
 /**
  * Checks a file against the limits from GET /models before uploading, so the
  * obvious mistakes fail instantly. The messages repeat the server's word for
- * word (backend/src/api/classify.py `read_upload`, ml_worker's contract
- * `preprocess.unsupported`); e2e/test_ui_messages.py compares them.
+ * word (backend/src/api/classify.py `read_upload`, the contract's
+ * `imgclf_contract.preprocess.unsupported`); e2e/test_ui_messages.py compares them.
  * Content sniffing is left to the server (a renamed text file passes here).
  * @param {{size:number, type:string}} file
  * @param {object|null} limits `limits` from GET /models; null skips the checks

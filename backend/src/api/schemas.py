@@ -5,8 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from imgclf_contract.jobs import RESULT_TOP_K
-from imgclf_contract.model_record import NAME_PATTERN, VERSION_PATTERN
+from imgclf_contract.model_record import IMAGENET_CLASSES, NAME_PATTERN, VERSION_PATTERN
 
+LAST_CLASS = IMAGENET_CLASSES - 1
 MODEL_REF_PATTERN = rf"^{NAME_PATTERN}(:{VERSION_PATTERN})?$"
 
 
@@ -28,14 +29,16 @@ class PredictionFormSchema(Schema):
     model = fields.Str(
         load_default=None,
         validate=[validate.Length(1, 80), validate.Regexp(MODEL_REF_PATTERN, error="not a model name or name:version")],
-        metadata={"description": "Model name, optionally name:version (default: DEFAULT_MODEL, newest live version)",
-                  "example": "efficientnet_lite2"},
-    )  # fmt: skip
+        metadata={
+            "description": "Model name, optionally name:version (default: DEFAULT_MODEL, newest live version)",
+            "example": "efficientnet_lite2",
+        },
+    )
 
 
 class ClassScoreSchema(Schema):
     label = fields.Str(required=True)
-    class_index = fields.Int(required=True, validate=validate.Range(0, 999))
+    class_index = fields.Int(required=True, validate=validate.Range(0, LAST_CLASS))
     wnid = fields.Str(required=True)
     score = fields.Float(required=True, validate=validate.Range(0, 1))
 
@@ -82,7 +85,9 @@ class FeedbackRequestSchema(Schema):
     prediction_id = fields.Str(required=True, validate=validate.Length(1, 64))
     correct = fields.Bool(required=True)
     # The range is checked by the route (422 validation_failed, not 400), so it is documented here only.
-    expected_class_index = fields.Int(load_default=None, allow_none=True, metadata={"minimum": 0, "maximum": 999})
+    expected_class_index = fields.Int(
+        load_default=None, allow_none=True, metadata={"minimum": 0, "maximum": LAST_CLASS}
+    )
     comment = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 

@@ -47,8 +47,9 @@ class Row:
     def success(cls, path: str, data: bytes, body: dict) -> Row:
         top = [{"label": p["label"], "wnid": p["wnid"], "score": p["score"]} for p in body["predictions"][:5]]
         model = body["model"]
-        return cls(path, len(data), body["image"]["sha256"], top[0]["label"], top[0]["score"], top,
-                   model=model["name"], model_version=model["version"])  # fmt: skip
+        best = top[0]
+        sha256 = body["image"]["sha256"]
+        return cls(path, len(data), sha256, best["label"], best["score"], top, model["name"], model["version"])
 
     @classmethod
     def failure(cls, path: str, data: bytes | None, error: ApiError | OSError) -> Row:
