@@ -232,6 +232,17 @@ def test_python_images_test_and_run_slim(service: str) -> None:
     assert not [s for s in steps["runtime"] if "apt-get install" in s]  # the runtime adds no packages
 
 
+def test_the_worker_image_builds_the_models_make_builds() -> None:
+    """`make up` builds BUILT_MODELS; the image runs the build without --model, i.e. DEFAULT_MODELS:
+    the two lists must be the same, or compose would serve other models than `make up`."""
+    from ml_worker.build import DEFAULT_MODELS
+
+    (built,) = re.findall(r"^BUILT_MODELS \?= ([\w ]+?)\s*(?:#|$)", (ROOT / "Makefile").read_text(), re.M)
+    assert tuple(built.split()) == DEFAULT_MODELS
+    builds = [s for s in stages(PYTHON_DOCKERFILES["worker"])["builder"] if "ml_worker.build" in s]
+    assert len(builds) == 1 and "python -m ml_worker.build --force" in builds[0] and "--model" not in builds[0]
+
+
 def test_python_images_share_their_debian_layers() -> None:
     """Identical first stages: BuildKit builds Debian's python3 layers once for both images."""
     api, worker = (list(stages(d).items())[:2] for d in PYTHON_DOCKERFILES.values())
