@@ -152,7 +152,11 @@ def _reap_abandoned_sessions() -> None:
 
 @pytest.fixture(scope="session")
 def stack_factory() -> Iterator[Callable[..., Stack]]:
-    """Start a stack with its own ports and run dir; all are stopped at session end."""
+    """Start a stack with its own ports and run dir; all are stopped at session end. Its workers
+    serve the models `make up` builds (Lite0 and Lite2), whatever else was built here, unless
+    ``env`` names MODELS."""
+    from ml_worker.build import DEFAULT_MODELS
+
     _reap_abandoned_sessions()
     started: list[Stack] = []
 
@@ -166,7 +170,11 @@ def stack_factory() -> Iterator[Callable[..., Stack]]:
         port = free_base_port(_next_port[0])
         _next_port[0] = port + 10
         config = StackConfig(
-            run_dir=SESSION_DIR / name, port=port, workers=workers, env=env or {}, worker_argv=worker_argv or {}
+            run_dir=SESSION_DIR / name,
+            port=port,
+            workers=workers,
+            env={"MODELS": ",".join(DEFAULT_MODELS), **(env or {})},
+            worker_argv=worker_argv or {},
         )
         stack = Stack(config)
         started.append(stack)
