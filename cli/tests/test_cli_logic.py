@@ -12,7 +12,7 @@ import requests
 
 from imgclf.client import TRANSIENT_CODES, ApiError, RetryPolicy
 from imgclf.evaluate import label_index, labelled_files
-from imgclf.files import collect
+from imgclf.files import PathsProblem, collect
 from imgclf.organize import UNCERTAIN, Organizer, folder_name
 from imgclf.results import FIELDS, Row, read_rows, resume
 
@@ -20,7 +20,7 @@ TOP5 = [{"label": "espresso", "wnid": "n07920052", "score": 0.95}]
 
 
 def ok_row(path: str) -> Row:
-    return Row(path, 10, "ab" * 32, "espresso", 0.95, TOP5, "1")
+    return Row(path, 10, "ab" * 32, "espresso", 0.95, TOP5, "efficientnet_lite0", "1")
 
 
 def error_row(path: str, code: str) -> Row:
@@ -30,8 +30,8 @@ def error_row(path: str, code: str) -> Row:
 @pytest.mark.parametrize("name", ["out.csv", "out.jsonl"])
 def test_rows_round_trip_through_the_output_file(tmp_path, name):
     out = tmp_path / name
-    writer, done = resume(out)
-    assert done == set()
+    writer, kept = resume(out)
+    assert kept == []
     rows = [ok_row("/a.png"), error_row("/b.png", "unsupported_media_type")]
     for row in rows:
         writer.write(row)
@@ -45,9 +45,9 @@ def test_resume_keeps_final_rows_and_retries_transient_failures(tmp_path):
     for row in (ok_row("/ok.png"), error_row("/bad.png", "unprocessable_image"), error_row("/busy.png", "queue_full")):
         writer.write(row)
     writer.close()
-    writer, done = resume(out)
+    writer, kept = resume(out)
     writer.close()
-    assert done == {"/ok.png", "/bad.png"}  # a 422 will not change on a rerun; a 429 may
+    assert [row.path for row in kept] == ["/ok.png", "/bad.png"]  # a 422 will not change on a rerun; a 429 may
     assert [row.path for row in read_rows(out)] == ["/ok.png", "/bad.png"]
 
 
@@ -56,7 +56,7 @@ def test_a_line_cut_short_by_a_crash_is_ignored(tmp_path):
     out.write_text(json.dumps({"path": "/a.png", "status": "ok", "label": "x"}) + "\n" + '{"path": "/b.pn')
     assert [row.path for row in read_rows(out)] == ["/a.png"]
     csv_out = tmp_path / "out.csv"
-    csv_out.write_text(",".join(FIELDS) + "\n/a.png,1,,x,0.5,,1,ok,,\n/b.png,2")
+    csv_out.write_text(",".join(FIELDS) + "\n/a.png,1,,x,0.5,,efficientnet_lite0,1,ok,,\n/b.png,2")
     assert [row.path for row in read_rows(csv_out)] == ["/a.png"]
 
 
@@ -64,8 +64,8 @@ def test_the_last_row_of_a_path_wins(tmp_path):
     out = tmp_path / "out.jsonl"
     lines = [error_row("/a.png", "service_unavailable"), ok_row("/a.png")]
     out.write_text("".join(json.dumps(vars(row)) + "\n" for row in lines))
-    _writer, done = resume(out)
-    assert done == {"/a.png"}
+    _writer, kept = resume(out)
+    assert kept == [ok_row("/a.png")]
 
 
 @pytest.mark.parametrize(
@@ -116,13 +116,20 @@ def test_organizer_never_overwrites_and_sorts_uncertain_apart(tmp_path):
     source = tmp_path / "in" / "photo.png"
     source.parent.mkdir()
     source.write_bytes(b"pixels")
-    organizer = Organizer(tmp_path / "out", min_score=0.9)
-    first = organizer.place(Row(str(source), label="espresso", score=0.95))
-    second = organizer.place(Row(str(source), label="espresso", score=0.95))
-    unsure = organizer.place(Row(str(source), label="espresso", score=0.5))
-    assert (first.name, second.name) == ("photo.png", "photo-1.png") and first.parent.name == "espresso"
-    assert unsure.parent.name == UNCERTAIN and unsure.read_bytes() == b"pixels"
-    linked = Organizer(tmp_path / "links", link=True).place(Row(str(source), label="cup", score=0.9))
+    other = tmp_path / "elsewhere" / "photo.png"  # same name, other content
+    other.parent.mkdir()
+    other.write_bytes(b"other pixels")
+    out = tmp_path / "out"
+    organizer = Organizer(out, min_score=0.9)
+    assert organizer.place(Row(str(source), label="espresso", score=0.95))
+    assert not organizer.place(Row(str(source), label="espresso", score=0.95))  # organising again adds nothing
+    assert organizer.place(Row(str(other), label="espresso", score=0.95))
+    assert organizer.place(Row(str(source), label="espresso", score=0.5))
+    assert (out / "espresso" / "photo.png").read_bytes() == b"pixels"
+    assert (out / "espresso" / "photo-1.png").read_bytes() == b"other pixels"  # never overwritten
+    assert (out / UNCERTAIN / "photo.png").read_bytes() == b"pixels"
+    assert Organizer(tmp_path / "links", link=True).place(Row(str(source), label="cup", score=0.9))
+    linked = tmp_path / "links" / "cup" / "photo.png"
     assert linked.is_symlink() and linked.resolve() == source.resolve()
     assert source.read_bytes() == b"pixels"  # the original stays
 
@@ -144,7 +151,8 @@ def test_a_run_covers_images_in_folders_and_every_named_file(tmp_path):
     (tmp_path / "b").mkdir()
     for name in ("a.JPG", "b/c.png", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
-    missing = tmp_path / "gone.jpg"
-    found = collect([tmp_path, tmp_path / "notes.txt", tmp_path / "a.JPG", missing])
-    expected = [tmp_path / "a.JPG", tmp_path / "b" / "c.png", tmp_path / "notes.txt", missing]
-    assert found == [Path(os.path.abspath(p)) for p in expected]  # sorted walk, no duplicates, missing kept
+    found = collect([tmp_path, tmp_path / "notes.txt", tmp_path / "a.JPG"])
+    expected = [tmp_path / "a.JPG", tmp_path / "b" / "c.png", tmp_path / "notes.txt"]
+    assert found == [Path(os.path.abspath(p)) for p in expected]  # sorted walk, no duplicates
+    with pytest.raises(PathsProblem, match=r"gone\.jpg"):  # a mistake in the command, before anything is sent
+        collect([tmp_path, tmp_path / "gone.jpg"])
