@@ -218,7 +218,9 @@ def load(settings: WorkerSettings) -> list[ServedModel]:
 
 def serve(settings: WorkerSettings, models: list[ServedModel], started: float) -> int:
     """Serve jobs until SIGTERM/SIGINT, then finish the batches in hand, answer what is left and leave."""
-    client = redis_client.connect(settings, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)
+    client = redis_client.connect(
+        settings, settings.queue_url, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10
+    )
     worker = Worker(settings, models, client)
     heartbeat = worker.heartbeat()
 
