@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
-ARTIFACT := ml_worker/artifacts/efficientnet_lite0/1/model_card.json
+BUILT_MODELS ?= efficientnet_lite0 efficientnet_lite2  # add efficientnet_lite1 to build it too
+ARTIFACTS := $(foreach model,$(BUILT_MODELS),ml_worker/artifacts/$(model)/1/model_card.json)
 SYSTEM_PACKAGES := redis-server nginx chromium docker-compose
 PYTEST_ARGS ?=
 PORT ?= 8080
@@ -16,7 +17,7 @@ PORT ?= 8080
 .PHONY: setup system-deps artifacts up down status test test-fast test-unit test-js test-multihost \
         test-compose lint format audit bench bench-model loadtest export-feedback screenshot clean
 
-setup: system-deps $(STAMP) $(ARTIFACT)
+setup: system-deps $(STAMP) $(ARTIFACTS)
 
 system-deps:
 	@missing=""; \
@@ -45,10 +46,10 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-$(ARTIFACT): $(STAMP) $(addprefix ml_worker/src/ml_worker/,build.py network.py weights.py pth_reader.py labels.py)
-	$(PY) -m ml_worker.build --force
+ml_worker/artifacts/%/1/model_card.json: $(STAMP) $(addprefix ml_worker/src/ml_worker/,build.py network.py weights.py pth_reader.py labels.py)
+	$(PY) -m ml_worker.build --force --model $*
 
-artifacts: $(ARTIFACT)
+artifacts: $(ARTIFACTS)
 
 up: setup
 	@$(PY) scripts/stack.py up

@@ -3,7 +3,7 @@
 Fast tier (no nginx, no browser), after Flask's tutorial: ``app`` is
 ``create_app(ApiSettings(...))`` on a real redis-server started once per session and
 emptied before each test, ``client`` its test client, and ``worker`` the real worker
-code with the real LiteRT model on threads of this process.
+code with the real LiteRT models (Lite0 and Lite2) on threads of this process.
 
 Stack tier: real stacks (Redis, workers, gunicorn, nginx) started by ``stack_factory``
 on their own ports and run directories, so ``make test`` never touches a stack that
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from flask import Flask
     from flask.testing import FlaskClient
 
-    from testsupport.inprocess import InProcessWorker, LoadedModel, ServedApp
+    from testsupport.inprocess import InProcessWorker, LoadedModels, ServedApp
     from testsupport.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent
@@ -74,10 +74,10 @@ def redis_db(redis_server: RedisServer) -> redis.Redis:
 
 
 @pytest.fixture(scope="session")
-def litert_model() -> LoadedModel:
-    from testsupport.inprocess import LoadedModel
+def litert_models() -> LoadedModels:
+    from testsupport.inprocess import LoadedModels
 
-    return LoadedModel.load()
+    return LoadedModels.load()
 
 
 @pytest.fixture
@@ -103,17 +103,19 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def start_worker(redis_db: redis.Redis, redis_server: RedisServer, litert_model: LoadedModel) -> Iterator[Callable]:
-    """start_worker(delay_s=0, **WorkerSettings fields): a live in-process worker; all stop after the test."""
+def start_worker(redis_db: redis.Redis, redis_server: RedisServer, litert_models: LoadedModels) -> Iterator[Callable]:
+    """start_worker(delay_s=0, models=None, **WorkerSettings fields): a live in-process worker serving
+    ``models`` (names; default Lite0 and Lite2); all stop after the test."""
     from ml_worker.settings import WorkerSettings
     from testsupport.inprocess import InProcessWorker
 
     started: list[InProcessWorker] = []
 
-    def start(delay_s: float = 0.0, **settings: object) -> InProcessWorker:
+    def start(delay_s: float = 0.0, models: tuple[str, ...] | None = None, **settings: object) -> InProcessWorker:
         defaults = {"worker_id": f"in-process-{len(started) + 1}", "heartbeat_interval_s": WORKER_HEARTBEAT_S}
         config = WorkerSettings(redis_url=redis_server.url, **{**defaults, **settings})
-        worker = InProcessWorker(config, litert_model, redis_server.client(), delay_s).start()
+        served = litert_models.only(models)
+        worker = InProcessWorker(config, served, redis_server.client(), delay_s).start()
         started.append(worker)
         return worker
 
@@ -150,7 +152,11 @@ def _reap_abandoned_sessions() -> None:
 
 @pytest.fixture(scope="session")
 def stack_factory() -> Iterator[Callable[..., Stack]]:
-    """Start a stack with its own ports and run dir; all are stopped at session end."""
+    """Start a stack with its own ports and run dir; all are stopped at session end. Its workers
+    serve the models `make up` builds (Lite0 and Lite2), whatever else was built here, unless
+    ``env`` names MODELS."""
+    from ml_worker.build import DEFAULT_MODELS
+
     _reap_abandoned_sessions()
     started: list[Stack] = []
 
@@ -164,7 +170,11 @@ def stack_factory() -> Iterator[Callable[..., Stack]]:
         port = free_base_port(_next_port[0])
         _next_port[0] = port + 10
         config = StackConfig(
-            run_dir=SESSION_DIR / name, port=port, workers=workers, env=env or {}, worker_argv=worker_argv or {}
+            run_dir=SESSION_DIR / name,
+            port=port,
+            workers=workers,
+            env={"MODELS": ",".join(DEFAULT_MODELS), **(env or {})},
+            worker_argv=worker_argv or {},
         )
         stack = Stack(config)
         started.append(stack)

@@ -216,10 +216,11 @@ def peak_rss(stack: Stack) -> dict:
 # -- stages ---------------------------------------------------------------------------------------
 def in_process_limit(photos: list[images.Photo], settings: WorkerSettings, seconds: float) -> dict:
     """Decode + preprocess + LiteRT in one process, batch 1 in a loop; then batched inference."""
-    backend = load_backend("litert", artifacts.load(settings), settings.num_threads, settings.batch_num_threads)
+    model = artifacts.load(settings.artifacts_dir, settings.default_model)
+    backend = load_backend("litert", model, settings.num_threads, settings.batch_num_threads)
     warm = preprocess(photos[0].data, settings.max_pixels).tensor[None]
     for _ in range(3):
-        backend.predict(warm)
+        backend.run(warm)
     pre_s, infer_s, total_s = [], [], []
     deadline = time.perf_counter() + seconds
     i = 0
@@ -227,7 +228,7 @@ def in_process_limit(photos: list[images.Photo], settings: WorkerSettings, secon
         t0 = time.perf_counter()
         tensor = preprocess(photos[i % len(photos)].data, settings.max_pixels).tensor
         t1 = time.perf_counter()
-        backend.predict(tensor[None])
+        backend.run(tensor[None])
         t2 = time.perf_counter()
         pre_s.append(t1 - t0)
         infer_s.append(t2 - t1)
@@ -237,7 +238,7 @@ def in_process_limit(photos: list[images.Photo], settings: WorkerSettings, secon
     pre_mean = statistics.fmean(pre_s)
     batched = {}
     for b in (8, 16):
-        fig = batch_figures(backend.predict, tensors[:b], seconds / 2)
+        fig = batch_figures(backend.run, tensors[:b], seconds / 2)
         batched[str(b)] = {**fig, "with_preprocess_images_per_s": round(1 / (pre_mean + 1 / fig["images_per_s"]), 2)}
     best = max(batched.values(), key=lambda f: f["with_preprocess_images_per_s"])
     return {

@@ -306,7 +306,7 @@ class Stack:
 
     def _redis_acl(self, role: str) -> list[str]:
         """No anonymous access; `api` gets data commands on our keys; `worker` (queue only) just
-        the job stream, replies, heartbeats and model records; `admin` is for tools and tests."""
+        the job streams, serving sets, replies, heartbeats and model records; `admin` is for tools and tests."""
         from imgclf_contract import keys
 
         acl = [

@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from ml_worker.backends import Backend
+from ml_worker.backends import Backend, Outputs
+from ml_worker.worker import ServedModel
 
 
 class DelayedBackend:
@@ -18,6 +19,13 @@ class DelayedBackend:
         self._backend = backend
         self.delay_s = delay_s
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray) -> Outputs:
         time.sleep(self.delay_s)
-        return self._backend.predict(batch)
+        return self._backend.run(batch)
+
+
+def delayed(models: list[ServedModel], delay_s: float) -> list[ServedModel]:
+    """The same models, each behind a DelayedBackend (unchanged when delay_s is 0)."""
+    if not delay_s:
+        return models
+    return [ServedModel(DelayedBackend(m.backend, delay_s), m.record) for m in models]

@@ -11,38 +11,36 @@ import redis
 from flask import Flask
 from werkzeug.serving import make_server
 
-from imgclf_contract.model_record import ModelRecord
-from ml_worker import artifacts
-from ml_worker.backends import Backend, load_backend
+from ml_worker.build import DEFAULT_MODELS
 from ml_worker.settings import WorkerSettings
-from ml_worker.worker import Worker, model_record
-from testsupport.delayed_backend import DelayedBackend
+from ml_worker.worker import ServedModel, Worker, load
+from testsupport.delayed_backend import delayed
 
 READ_BLOCK_MS = 50  # short blocking reads: a test's worker stops within this
 STOP_POLL_S = 0.02  # how often the served app checks for shutdown (werkzeug's default: 0.5 s)
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    """The built model's LiteRT backend and record, loaded once per test session."""
+class LoadedModels:
+    """The LiteRT backends and records of the models `make up` builds (Lite0 and Lite2), loaded
+    once per test session: a test's worker serves all of them, or the ones it names."""
 
-    backend: Backend
-    record: ModelRecord
+    models: tuple[ServedModel, ...]
 
     @classmethod
-    def load(cls) -> LoadedModel:
-        settings = WorkerSettings()
-        model = artifacts.load(settings)
-        backend = load_backend("litert", model, settings.num_threads, settings.batch_num_threads)
-        return cls(backend, model_record(model))
+    def load(cls) -> LoadedModels:
+        return cls(tuple(load(WorkerSettings(backend="litert", models=DEFAULT_MODELS))))
+
+    def only(self, names: tuple[str, ...] | None) -> list[ServedModel]:
+        """These models (all when ``names`` is None), in the order they were loaded."""
+        return [m for m in self.models if names is None or m.record.name in names]
 
 
 class InProcessWorker:
     """ml_worker's Worker and Heartbeat, started and stopped the way ``ml-worker`` does it."""
 
-    def __init__(self, settings: WorkerSettings, model: LoadedModel, client: redis.Redis, delay_s: float = 0.0):
-        backend = DelayedBackend(model.backend, delay_s) if delay_s else model.backend
-        self.worker = Worker(settings, backend, model.record, client, block_ms=READ_BLOCK_MS)
+    def __init__(self, settings: WorkerSettings, models: list[ServedModel], client: redis.Redis, delay_s: float = 0.0):
+        self.worker = Worker(settings, delayed(models, delay_s), client, block_ms=READ_BLOCK_MS)
         self.heartbeat = self.worker.heartbeat()
         self._loop = threading.Thread(target=self.worker.run, name="worker-loop", daemon=True)
 
@@ -51,7 +49,7 @@ class InProcessWorker:
         return self.worker.worker_id
 
     def start(self) -> InProcessWorker:
-        """Live (group joined, model published, first heartbeat written) before this returns."""
+        """Live (groups joined, models published, first heartbeat written) before this returns."""
         self.worker.prepare()
         self.heartbeat.beat()
         self._loop.start()

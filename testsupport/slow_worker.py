@@ -14,7 +14,7 @@ import time
 from imgclf_contract import logs
 from ml_worker.settings import WorkerSettings
 from ml_worker.worker import load, serve
-from testsupport.delayed_backend import DelayedBackend
+from testsupport.delayed_backend import delayed
 
 
 def argv(delay_ms: int) -> list[str]:
@@ -29,8 +29,7 @@ def main(args: list[str] | None = None) -> int:
     started = time.monotonic()
     settings = WorkerSettings.from_env()
     logs.configure(settings.log_level)
-    model, backend = load(settings)
-    return serve(settings, model, DelayedBackend(backend, delay_ms / 1000), started)
+    return serve(settings, delayed(load(settings), delay_ms / 1000), started)
 
 
 if __name__ == "__main__":

@@ -40,8 +40,8 @@ NOT_SHARED = {
     "REDIS_PASSWORD": "read from REDIS_PASSWORD_FILE, the file the redis service writes",
     "ARTIFACTS_DIR": "fixed by the worker image",
     "BACKEND": "the worker image has LiteRT only",
-    "MODEL_NAME": "one model per image",
-    "MODEL_VERSION": "the highest version in the image",
+    "MODELS": "a worker serves every model built into its image",
+    "IMAGENET_SAMPLE_DIR": "the build's accuracy measurement; evaluation photos are never in an image",
     "WORKER_ID": "defaults to <container hostname>-<pid>, unique per replica",
     "TRUSTED_PROXIES": "the API's own, set on the api service",
 }
@@ -230,6 +230,17 @@ def test_python_images_test_and_run_slim(service: str) -> None:
     assert "-c constraints.txt" in installs
     assert "tensorflow" not in installs and "[build" not in installs  # the runtime has no TensorFlow
     assert not [s for s in steps["runtime"] if "apt-get install" in s]  # the runtime adds no packages
+
+
+def test_the_worker_image_builds_the_models_make_builds() -> None:
+    """`make up` builds BUILT_MODELS; the image runs the build without --model, i.e. DEFAULT_MODELS:
+    the two lists must be the same, or compose would serve other models than `make up`."""
+    from ml_worker.build import DEFAULT_MODELS
+
+    (built,) = re.findall(r"^BUILT_MODELS \?= ([\w ]+?)\s*(?:#|$)", (ROOT / "Makefile").read_text(), re.M)
+    assert tuple(built.split()) == DEFAULT_MODELS
+    builds = [s for s in stages(PYTHON_DOCKERFILES["worker"])["builder"] if "ml_worker.build" in s]
+    assert len(builds) == 1 and "python -m ml_worker.build --force" in builds[0] and "--model" not in builds[0]
 
 
 def test_python_images_share_their_debian_layers() -> None:

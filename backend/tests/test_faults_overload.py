@@ -11,8 +11,6 @@ import time
 import pytest
 import redis
 
-from imgclf_contract import keys
-from imgclf_contract.jobs import TENSOR_BYTES
 from testsupport import faults as fl
 from testsupport.processes import tree_rss
 
@@ -29,7 +27,7 @@ OVERLOAD_ENV = {
     "API_THREADS": str(API_THREADS),
 }
 # Redis holds at most MAX_QUEUE tensors in the stream plus one arriving on each API connection.
-REDIS_HEADROOM = (MAX_QUEUE + API_PROCESSES * API_THREADS) * TENSOR_BYTES
+REDIS_HEADROOM = (MAX_QUEUE + API_PROCESSES * API_THREADS) * 224 * 224 * 3  # Lite0's tensors
 RSS_FACTOR = 2.5  # after / before: thread arenas and buffers warm up once; a leak would keep growing
 
 
@@ -45,7 +43,7 @@ class QueueSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.is_set() and time.monotonic() < self.deadline:
-            self.samples.append(self.client.xlen(keys.JOBS_STREAM))
+            self.samples.append(self.client.xlen(fl.DEFAULT_STREAM))
             time.sleep(0.01)
 
 

@@ -126,7 +126,7 @@ def test_a_worker_reaches_the_queue_only(live_stack):
         with pytest.raises(redis.AuthenticationError):
             _as(live_stack, role, "worker").ping()
     worker = _as(live_stack, "queue", "worker")
-    assert worker.xlen(keys.JOBS_STREAM) >= 0
+    assert worker.xlen(keys.jobs("efficientnet_lite0", "1")) >= 0
     for key in (keys.feedback("x"), keys.prediction("x"), keys.cache("m", "1", "x"), keys.rate_limit("1.2.3.4", 1)):
         with pytest.raises(redis.exceptions.NoPermissionError):
             worker.get(key)

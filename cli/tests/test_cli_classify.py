@@ -103,7 +103,8 @@ def test_classify_records_rows_and_errors_then_resumes(served_app, worker, colle
         row = rows[str(path)]
         assert row.ok, row.error
         assert row.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and row.size == path.stat().st_size
-        assert row.model_version == version and row.label == row.top5[0]["label"] and len(row.top5) == 5
+        assert (row.model, row.model_version) == ("efficientnet_lite0", version)
+        assert row.label == row.top5[0]["label"] and len(row.top5) == 5
         assert [p["score"] for p in row.top5] == sorted((p["score"] for p in row.top5), reverse=True)
     assert rows[str(root / "coffee/coffee-0.png")].label == "espresso"
     assert summary.startswith(f"finished: {len(rows)} files in results.csv: {len(images)} classified, 4 failed\n")

@@ -56,3 +56,23 @@ def test_predict_prints_top5(served_app, worker, golden_dir, tmp_path, capsys):
     assert cat["status"] == "ok"
     assert {p["label"] for p in cat["top5"][:3]} == {"tiger cat", "tabby", "Egyptian cat"}
     assert (failed["status"], failed["error_code"]) == ("error", "unsupported_media_type")
+
+
+def test_evaluate_a_flat_wnid_named_folder_with_another_model(live_stack, golden_dir, tmp_path, capsys):
+    """ImageNet sample sets name each file <wnid>_<label>; --model asks Lite2 and reads Lite2's labels."""
+    for wnid, photo in (("n07920052", "coffee.png"), ("n02124075", "chelsea.png"), ("n03773504", "rocket.jpg")):
+        shutil.copy(golden_dir / photo, tmp_path / f"{wnid}_{photo}")
+    (tmp_path / "notes.txt").write_text("not an image, not counted")
+    args = ["evaluate", str(tmp_path), "--url", live_stack.config.url, "--json", "--model", "efficientnet_lite2"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["images"], report["errors"], report["top5"]) == (3, 0, 1.0)
+    assert report["classes"]["Egyptian cat"]["top1"] == 1.0  # Lite0 would say tiger cat
+    assert report["confusions"] == [{"expected": "missile", "predicted": "drilling platform", "count": 1}]
+
+
+def test_an_unknown_model_is_reported_not_crashed_on(live_stack, golden_dir, capsys):
+    url = live_stack.config.url
+    assert main(["predict", str(golden_dir / "coffee.png"), "--url", url, "--model", "resnet50", "--json"]) == 1
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["status"], row["error_code"]) == ("error", "not_found")

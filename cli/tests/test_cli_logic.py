@@ -20,7 +20,7 @@ TOP5 = [{"label": "espresso", "wnid": "n07920052", "score": 0.95}]
 
 
 def ok_row(path: str) -> Row:
-    return Row(path, 10, "ab" * 32, "espresso", 0.95, TOP5, "1")
+    return Row(path, 10, "ab" * 32, "espresso", 0.95, TOP5, "efficientnet_lite0", "1")
 
 
 def error_row(path: str, code: str) -> Row:
@@ -56,7 +56,7 @@ def test_a_line_cut_short_by_a_crash_is_ignored(tmp_path):
     out.write_text(json.dumps({"path": "/a.png", "status": "ok", "label": "x"}) + "\n" + '{"path": "/b.pn')
     assert [row.path for row in read_rows(out)] == ["/a.png"]
     csv_out = tmp_path / "out.csv"
-    csv_out.write_text(",".join(FIELDS) + "\n/a.png,1,,x,0.5,,1,ok,,\n/b.png,2")
+    csv_out.write_text(",".join(FIELDS) + "\n/a.png,1,,x,0.5,,efficientnet_lite0,1,ok,,\n/b.png,2")
     assert [row.path for row in read_rows(csv_out)] == ["/a.png"]
 
 

@@ -9,31 +9,63 @@ from hypothesis import strategies as st
 
 from imgclf_contract import keys
 from imgclf_contract.errors import ErrorCode
-from imgclf_contract.jobs import TENSOR_BYTES, Job, Result, now_ms
+from imgclf_contract.jobs import Job, Result, now_ms
+from imgclf_contract.model_record import parse_model_ref
 from imgclf_contract.settings import SharedSettings
 
 
 def test_job_round_trips_through_stream_fields():
-    tensor = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
-    job = Job("j1", "r1", now_ms() + 1000, tensor.tobytes())
+    tensor = np.random.default_rng(0).integers(0, 256, (260, 260, 3), dtype=np.uint8)
+    job = Job("j1", "r1", now_ms() + 1000, "efficientnet_lite2", "1", tensor.tobytes())
     fields = {k.encode(): v.encode() if isinstance(v, str) else v for k, v in job.to_fields().items()}
     decoded = Job.from_fields(fields)
     assert decoded == job
-    np.testing.assert_array_equal(decoded.array(), tensor)
+    np.testing.assert_array_equal(decoded.array(260), tensor)
     assert not decoded.expired() and decoded.expired(job.deadline_ms + 1)
+
+
+def test_a_tensor_made_for_another_input_size_is_refused():
+    job = Job("j1", "r1", now_ms() + 1000, "efficientnet_lite2", "1", bytes(224 * 224 * 3))
+    with pytest.raises(ValueError, match="260x260x3"):
+        job.array(260)
 
 
 @pytest.mark.parametrize(
     "fields",
     [
-        {b"v": b"1", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"tensor": b"short"},
-        {b"v": b"9", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"tensor": b"\0" * TENSOR_BYTES},
-        {b"v": b"1", b"job_id": b"j"},
+        {b"v": b"1", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"tensor": bytes(224 * 224 * 3)},
+        {
+            b"v": b"2",
+            b"job_id": b"j",
+            b"request_id": b"r",
+            b"deadline_ms": b"x",
+            b"model": b"m",
+            b"version": b"1",
+            b"tensor": b"",
+        },
+        {b"v": b"2", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"tensor": b""},
+        {b"v": b"2", b"job_id": b"j"},
     ],
 )
 def test_malformed_jobs_are_rejected(fields):
     with pytest.raises(ValueError):
         Job.from_fields(fields)
+
+
+@pytest.mark.parametrize(
+    ("ref", "parsed"),
+    [("efficientnet_lite0", ("efficientnet_lite0", "")), ("efficientnet_lite2:1", ("efficientnet_lite2", "1"))],
+)
+def test_model_references_parse(ref, parsed):
+    assert parse_model_ref(ref) == parsed
+
+
+@pytest.mark.parametrize(
+    "ref", ["", "../x", "x" * 1024, "Efficient", "lite:", "lite:v1", "lite:1:2", "lite/1", "a b", "lite:1234567890"]
+)
+def test_bad_model_references_are_refused(ref):
+    with pytest.raises(ValueError, match="not a model reference"):
+        parse_model_ref(ref)
 
 
 def test_result_round_trips_as_json():
@@ -52,9 +84,12 @@ def test_keys_share_one_prefix():
     assert keys.reply("x").startswith(keys.PREFIX + ":")
     assert keys.cache("m", "1", "abc") != keys.cache("m", "2", "abc")  # a new version never reads old answers
     assert keys.cache("m", "1", "abc") != keys.cache("n", "1", "abc")
+    assert keys.jobs("m", "1") != keys.jobs("m", "2") != keys.jobs("n", "2")  # batches never mix models
 
 
 PER_ID_KEYS = {
+    "jobs": lambda i: keys.jobs(i, i),
+    "serving": lambda i: keys.serving(i, i),
     "model": lambda i: keys.model(i, i),
     "reply": keys.reply,
     "worker_info": keys.worker_info,

@@ -9,6 +9,7 @@ from imgclf_contract import keys
 from imgclf_contract.liveness import LIVE_COUNT_LUA, live_workers, redis_now_ms
 
 STALE_S = 5.0
+STREAM = keys.jobs("efficientnet_lite0", "1")  # KEYS[1] of the queue's scripts; the rule reads KEYS[2]
 COUNT_LIVE = LIVE_COUNT_LUA + "return live"
 
 
@@ -25,10 +26,10 @@ def test_python_and_lua_agree_on_who_is_live(redis_db):
     stamp(redis_db, "stale", age_s=STALE_S + 1)
     live = {record["worker_id"] for record in live_workers(redis_db, STALE_S)}
     assert live == {"fresh", "nearly-stale"}
-    count = redis_db.register_script(COUNT_LIVE)(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=[int(STALE_S * 1000)])
+    count = redis_db.register_script(COUNT_LIVE)(keys=[STREAM, keys.WORKERS_ZSET], args=[int(STALE_S * 1000)])
     assert count == len(live)
 
 
 def test_no_heartbeat_means_no_live_worker(redis_db):
     assert live_workers(redis_db, STALE_S) == []
-    assert redis_db.register_script(COUNT_LIVE)(keys=[keys.JOBS_STREAM, keys.WORKERS_ZSET], args=[5000]) == 0
+    assert redis_db.register_script(COUNT_LIVE)(keys=[STREAM, keys.WORKERS_ZSET], args=[5000]) == 0

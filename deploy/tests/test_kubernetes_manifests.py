@@ -21,6 +21,7 @@ import yaml
 from api import create_app
 from api.settings import ApiSettings
 from imgclf_contract import keys
+from ml_worker.build import DEFAULT_MODELS, MODEL_VERSION
 from ml_worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,8 +37,8 @@ NOT_IN_CONFIGMAP = {
     "TRUSTED_PROXIES": "the API's own, set on its container",
     "ARTIFACTS_DIR": "fixed by the worker image",
     "BACKEND": "the worker image has LiteRT only",
-    "MODEL_NAME": "one model per image",
-    "MODEL_VERSION": "the highest version in the image",
+    "MODELS": "a worker serves every model built into its image",
+    "IMAGENET_SAMPLE_DIR": "the build's accuracy measurement; evaluation photos are never in an image",
     "WORKER_ID": "defaults to <pod name>-<pid>, unique per replica",
     "FAULT_INFERENCE_DELAY_MS": "fault tests only",
 }
@@ -238,24 +239,26 @@ def test_images_are_the_ones_compose_builds(base: list[dict], example: list[dict
 # -- scaling -------------------------------------------------------------------------------
 
 
-def test_worker_autoscaling_reads_the_job_stream_of_the_contract(rendered: list[dict]) -> None:
+def test_worker_autoscaling_reads_the_job_streams_of_the_contract(rendered: list[dict]) -> None:
+    """One trigger per model the worker image builds: each reads that model's stream (keys.jobs)."""
     scaled = _one(rendered, "ScaledObject")
-    (trigger,) = scaled["spec"]["triggers"]
-    meta = trigger["metadata"]
-    assert trigger["type"] == "redis-streams"
-    assert (meta["stream"], meta["consumerGroup"]) == (keys.JOBS_STREAM, keys.JOBS_GROUP)
+    triggers = scaled["spec"]["triggers"]
+    streams = {(t["metadata"]["stream"], t["metadata"]["consumerGroup"]) for t in triggers}
+    assert streams == {(keys.jobs(name, MODEL_VERSION), keys.JOBS_GROUP) for name in DEFAULT_MODELS}
     assert scaled["spec"]["scaleTargetRef"]["name"] == _workload(rendered, "worker")["metadata"]["name"]
     assert scaled["spec"]["minReplicaCount"] >= 1, "with no live worker the API refuses jobs: never scale to zero"
     max_queue = int(_settings(rendered)["MAX_QUEUE"])
-    assert scaled["spec"]["maxReplicaCount"] == math.ceil(max_queue / int(meta["streamLength"]))
-    auth = _one(rendered, "TriggerAuthentication", trigger["authenticationRef"]["name"])
-    assert auth["spec"]["secretTargetRef"] == [{"parameter": "password", "name": "imgclf-redis", "key": "password"}]
+    for trigger in triggers:
+        assert trigger["type"] == "redis-streams"
+        assert scaled["spec"]["maxReplicaCount"] == math.ceil(max_queue / int(trigger["metadata"]["streamLength"]))
+        auth = _one(rendered, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+        assert auth["spec"]["secretTargetRef"] == [{"parameter": "password", "name": "imgclf-redis", "key": "password"}]
 
 
 def test_keda_finds_redis_in_the_overlays_namespace(example: list[dict]) -> None:
-    address = _one(example, "ScaledObject")["spec"]["triggers"][0]["metadata"]["address"]
+    addresses = {t["metadata"]["address"] for t in _one(example, "ScaledObject")["spec"]["triggers"]}
     namespace = _workload(example, "redis")["metadata"]["namespace"]
-    assert address == f"redis.{namespace}.svc:6379"
+    assert addresses == {f"redis.{namespace}.svc:6379"}
 
 
 def test_nginx_admits_what_the_autoscaled_api_can_hold(rendered: list[dict]) -> None:

@@ -201,25 +201,22 @@ export async function request(path, options = {}) {
   }
 }
 
-/** GET /models — model identity and upload limits used for client-side checks. */
+/** GET /models — the models served, the default one, and upload limits used for client-side checks. */
 export function getModel() {
   return request('/models');
-}
-
-/** GET /labels — the class list for the feedback picker. */
-export function getLabels() {
-  return request('/labels');
 }
 
 /**
  * POST /predictions with one image.
  * @param {File} file
  * @param {number} [topK]
+ * @param {string} [model] a model name; the server's default when empty
  */
-export function predict(file, topK) {
+export function predict(file, topK, model) {
   const form = new FormData();
   form.append('image', file, file.name);
   if (topK) form.append('top_k', String(topK));
+  if (model) form.append('model', model);
   return request('/predictions', { method: 'POST', body: form, timeoutMs: PREDICT_TIMEOUT_MS });
 }
 

@@ -3,11 +3,12 @@
  * result cards and the toolbar, and owns the few pieces of page-wide state.
  */
 
-import { getLabels, getModel, predict, sendFeedback, setUnauthorizedHandler } from './api.js';
+import { getModel, predict, sendFeedback, setUnauthorizedHandler } from './api.js';
 import { createKeyPrompt } from './apikey.js';
 import { ResultCard, WEAK_SCORE } from './cards.js';
 import { flushFeedback } from './feedback.js';
 import { formatBytes } from './format.js';
+import { createModelSelector } from './models.js';
 import { createQueue } from './queue.js';
 import { batchAnnouncement, TOP_K } from './results.js';
 import { createToolbar } from './toolbar.js';
@@ -36,8 +37,6 @@ const dom = {
 
 /** Upload limits from GET /models; null until loaded (the server still enforces them). */
 let limits = null;
-/** @type {Promise<Array>|null} the labels, fetched once on first use */
-let labelsPromise = null;
 /** @type {ResultCard[]} newest first, as shown */
 let cards = [];
 
@@ -54,18 +53,8 @@ function announce(message) {
   while (dom.live.childElementCount > MAX_ANNOUNCEMENTS) dom.live.firstElementChild.remove();
 }
 
-/** Labels are only needed for "Wrong" and small custom models, so they load lazily, once; a failure allows a later retry. */
-function loadLabels() {
-  if (!labelsPromise) {
-    labelsPromise = getLabels()
-      .then((body) => body.labels)
-      .catch((error) => {
-        labelsPromise = null;
-        throw error;
-      });
-  }
-  return labelsPromise;
-}
+/** The header's model selector; each model's labels load lazily, once ("Wrong", small custom models). */
+const modelSelector = createModelSelector({ select: $('model-select') });
 
 function showBanner(message) {
   dom.bannerText.textContent = message;
@@ -81,7 +70,7 @@ async function describeScope(model) {
       `vehicles and places. It has no category for people. ${unsure}`;
     return;
   }
-  const names = model.num_classes <= MAX_LISTED_CLASSES ? (await loadLabels()).map((l) => l.name) : [];
+  const names = model.num_classes <= MAX_LISTED_CLASSES ? (await modelSelector.labels(model.name)).map((l) => l.name) : [];
   const listed = names.length ? `: ${names.join(', ')}` : '';
   dom.scope.textContent = `The model recognises ${model.num_classes} categories of its own${listed}. ${unsure}`;
 }
@@ -95,6 +84,7 @@ async function loadModel() {
     dom.modelInfo.textContent = 'Names what is in your photos';
     dom.modelInfo.title = `Model: ${model.name} v${model.version} (${model.backend}). ${model.preprocessing || ''}`.trim();
     dom.modelInfo.dataset.state = 'ready';
+    modelSelector.show(model);
     if (limits) {
       dom.limits.textContent = `Accepted: ${limits.accepted_label} · up to ${formatBytes(limits.max_upload_bytes)} per file`;
       const types = (limits.accepted_mime_types || []).join(',');
@@ -122,7 +112,7 @@ async function classify(card) {
     const result = await runQueued(() => {
       if (!cards.includes(card)) throw new Error('cleared'); // cleared while waiting: do not upload
       card.showPending('Classifying…');
-      return predict(card.file, Math.min(TOP_K, limits?.max_top_k || TOP_K));
+      return predict(card.file, Math.min(TOP_K, limits?.max_top_k || TOP_K), modelSelector.current());
     });
     card.showResult(result);
     if (!limits) loadModel(); // the service came back after a failed start: fetch the header and limits now
@@ -151,7 +141,7 @@ function refresh() {
 
 /** Creates a card per file (newest batch first), rejecting obvious mistakes locally. */
 function handleFiles(files) {
-  const handlers = { onRetry: (card) => classifyBatch([card]), loadLabels, sendFeedback, announce, onChange: () => toolbar.update() };
+  const handlers = { onRetry: (card) => classifyBatch([card]), loadLabels: modelSelector.labels, sendFeedback, announce, onChange: () => toolbar.update() };
   const batch = files.map((file) => new ResultCard(file, handlers));
   const toSend = batch.filter((card) => {
     const problem = precheck(card.file, limits);

@@ -52,7 +52,7 @@ function bars(predictions) {
   );
 }
 
-/** "15.0 ms · cached", with the server's timing breakdown as a tooltip. */
+/** "15.0 ms · efficientnet_lite2 v1 · cached", with the server's timing breakdown as a tooltip. */
 function latency(result) {
   const t = result.timings_ms || {};
   const parts = ['preprocess', 'queue', 'inference']
@@ -61,7 +61,13 @@ function latency(result) {
   return el(
     'p',
     { class: 'card__latency', 'data-testid': 'latency', title: parts.length ? `Server time: ${parts.join(', ')}` : null },
-    [el('span', { text: formatMs(t.total) }), result.cached && ' · ', result.cached && el('span', { class: 'badge', text: 'cached' })],
+    [
+      el('span', { text: formatMs(t.total) }),
+      result.model && ' · ',
+      result.model && el('span', { 'data-testid': 'answered-by', text: `${result.model.name} v${result.model.version}` }),
+      result.cached && ' · ',
+      result.cached && el('span', { class: 'badge', text: 'cached' }),
+    ],
   );
 }
 
@@ -78,7 +84,7 @@ export class ResultCard {
   /**
    * @param {File} file
    * @param {{onRetry: (card: ResultCard) => void,
-   *          loadLabels: () => Promise<Array>,
+   *          loadLabels: (model: string) => Promise<Array>,
    *          sendFeedback: (payload: object) => Promise<object>,
    *          announce: (message: string) => void,
    *          onChange: (card: ResultCard) => void}} handlers
@@ -132,7 +138,8 @@ export class ResultCard {
     this.element.classList.toggle('card--weak', weak);
     const img = result.image;
     if (img) this.meta.textContent = `${img.format} · ${img.width}×${img.height} · ${formatBytes(img.bytes ?? this.file.size)}`;
-    const { loadLabels, sendFeedback, announce } = this.handlers;
+    const { sendFeedback, announce } = this.handlers;
+    const loadLabels = () => this.handlers.loadLabels(result.model.name); // the answering model's classes
     const feedback = new Feedback({ predictionId: result.id, predictions, loadLabels, sendFeedback, announce, fileName: this.file.name });
     setChildren(this.body, weak && weakNote(), bars(predictions), latency(result), feedback.element);
   }

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml_worker import artifacts
 from ml_worker.labels import build_labels, labels_from_package
-from ml_worker.settings import WorkerSettings
 
 
 def test_labels_are_unique_and_in_standard_order():
@@ -20,8 +18,8 @@ def test_labels_are_unique_and_in_standard_order():
     assert {labels[638].name, labels[639].name} == {"maillot (swimsuit)", "maillot (tank suit)"}
 
 
-def test_built_labels_file_is_the_package_table():
-    assert artifacts.load(WorkerSettings.from_env()).labels() == labels_from_package()
+def test_built_labels_file_is_the_package_table(each_model):
+    assert each_model.labels() == labels_from_package()
 
 
 def test_duplicate_names_are_refused():

@@ -1,7 +1,8 @@
-"""The Keras port and both serving backends against the PyTorch original's logits.
+"""The Keras port and both serving backends against the PyTorch originals, on both outputs.
 
-reference_logits.npz was produced once by ml_worker/reference/make_reference_logits.py
-with PyTorch and the original network, on the golden photos after our preprocessing.
+reference_<model>.npz was produced once by ml_worker/reference/make_reference_logits.py
+with PyTorch and the original network, on the golden photos after our preprocessing:
+the logits and the pooled 1280-d embedding the classifier reads.
 """
 
 from __future__ import annotations
@@ -15,86 +16,104 @@ import pytest
 
 from ml_worker import artifacts, golden
 from ml_worker.backends import load_backend, softmax, top_k
-from ml_worker.settings import WorkerSettings
 
-REFERENCE = Path(__file__).parent / "data" / "reference_logits.npz"
+DATA = Path(__file__).parent / "data"
 TOLERANCE = 1e-4
+OUTPUTS = ("logits", "embedding")
 TENSORFLOW = pytest.mark.slow  # loads TensorFlow (3-6 s and 500 MB): `make test` only, not `make test-fast`
 
 
 @pytest.fixture(scope="module")
-def reference() -> dict[str, np.ndarray]:
-    data = np.load(REFERENCE)
-    return {"files": list(data["files"]), "tensors": data["tensors"], "logits": data["logits"]}
+def reference(each_model: artifacts.ModelArtifacts) -> dict[str, np.ndarray]:
+    data = np.load(DATA / f"reference_{each_model.name}.npz")
+    return {key: data[key] for key in ("files", "tensors", *OUTPUTS)}
 
 
-@pytest.fixture(scope="module")
-def model() -> artifacts.ModelArtifacts:
-    return artifacts.load(WorkerSettings.from_env())
-
-
-def test_reference_inputs_are_todays_preprocessing(reference):
+def test_reference_inputs_are_todays_preprocessing(reference, each_model):
     """If preprocessing changed, the reference would be comparing different inputs."""
-    assert reference["files"] == [p.file for p in golden.PHOTOS]
-    np.testing.assert_array_equal(golden.tensors(), reference["tensors"])
+    assert list(reference["files"]) == [p.file for p in golden.PHOTOS]
+    assert reference["tensors"].shape[1:] == (each_model.input_size, each_model.input_size, 3)
+    np.testing.assert_array_equal(golden.tensors(each_model.input_size), reference["tensors"])
+
+
+def test_model_card_states_its_input_size(each_model):
+    card = each_model.card
+    assert card["input"]["shape"] == [None, each_model.input_size, each_model.input_size, 3]
+    assert str(round(each_model.input_size / 0.875)) in card["preprocessing"]
+    assert card["embedding_size"] == 1280 and card["num_classes"] == 1000
 
 
 @TENSORFLOW
-def test_keras_model_matches_pytorch_original(reference, model):
+def test_keras_model_matches_pytorch_original(reference, each_model):
     import keras
 
-    keras_model = keras.saving.load_model(model.directory / artifacts.KERAS)
-    logits = np.asarray(keras_model.predict(reference["tensors"], verbose=0))
-    assert np.abs(logits - reference["logits"]).max() <= TOLERANCE
+    keras_model = keras.saving.load_model(each_model.directory / artifacts.KERAS)
+    outputs = keras_model.predict(reference["tensors"], verbose=0)
+    for name in OUTPUTS:
+        assert np.abs(np.asarray(outputs[name]) - reference[name]).max() <= TOLERANCE, name
 
 
 @pytest.mark.parametrize("backend", ["litert", pytest.param("tensorflow", marks=TENSORFLOW)])
-def test_backend_matches_pytorch_original(reference, model, backend):
-    logits = load_backend(backend, model, num_threads=2).predict(reference["tensors"])
-    assert logits.shape == (3, 1000) and logits.dtype == np.float32
-    assert np.abs(logits - reference["logits"]).max() <= TOLERANCE
+def test_backend_matches_pytorch_original(reference, each_model, backend):
+    outputs = load_backend(backend, each_model, num_threads=2).run(reference["tensors"])
+    assert outputs.logits.shape == (3, 1000) and outputs.logits.dtype == np.float32
+    assert outputs.embedding.shape == (3, 1280) and outputs.embedding.dtype == np.float32
+    for name in OUTPUTS:
+        assert np.abs(getattr(outputs, name) - reference[name]).max() <= TOLERANCE, name
 
 
 @TENSORFLOW
-def test_backends_give_the_same_top5(reference, model):
+def test_backends_give_the_same_top5(reference, each_model):
     """Parity of what users see: same classes, probabilities within 1e-4."""
     batch = reference["tensors"]
-    lite = softmax(load_backend("litert", model, 2).predict(batch))
-    tf = softmax(load_backend("tensorflow", model, 2).predict(batch))
+    lite = softmax(load_backend("litert", each_model, 2).run(batch).logits)
+    tf = softmax(load_backend("tensorflow", each_model, 2).run(batch).logits)
     for a, b in zip(lite, tf, strict=True):
         top_a, top_b = top_k(a, 5), top_k(b, 5)
         assert [i for i, _ in top_a] == [i for i, _ in top_b]
         assert max(abs(pa - pb) for (_, pa), (_, pb) in zip(top_a, top_b, strict=True)) <= 1e-4
 
 
-def test_golden_photos_are_named_correctly(model):
-    labels = model.labels()
-    backend = load_backend("litert", model, 2)
-    batch = golden.tensors()
-    for photo, probs in zip(golden.PHOTOS, softmax(backend.predict(batch)), strict=True):
-        (best, score), *_ = top_k(probs, 5)
-        assert labels[best].name in photo.accepted_top1
-        assert score >= photo.min_score
+def test_golden_photos_are_named_correctly(each_model):
+    labels = each_model.labels()
+    backend = load_backend("litert", each_model, 2)
+    probabilities = softmax(backend.run(golden.tensors(each_model.input_size)).logits)
+    for photo, probs in zip(golden.PHOTOS, probabilities, strict=True):
+        assert photo.failure([(labels[i].name, p) for i, p in top_k(probs, 5)]) is None
 
 
-def test_variable_batch_sizes_agree_with_batch_one(model):
+@TENSORFLOW
+def test_classifier_reads_the_embedding(each_model):
+    """The embedding output is the classifier's input: logits = embedding @ W + b, with the built weights."""
+    import keras
+
+    dense = keras.saving.load_model(each_model.directory / artifacts.KERAS).get_layer("logits")
+    kernel, bias = dense.get_weights()
+    outputs = load_backend("litert", each_model, 2).run(golden.tensors(each_model.input_size))
+    np.testing.assert_allclose(outputs.embedding @ kernel + bias, outputs.logits, atol=TOLERANCE)
+
+
+def test_variable_batch_sizes_agree_with_batch_one(each_model):
     """Batches run on their own single-threaded interpreter; results must not depend on it."""
-    backend = load_backend("litert", model, num_threads=2, batch_num_threads=1)
-    batch = np.concatenate([golden.tensors()] * 3)
-    whole = backend.predict(batch)
-    singles = np.concatenate([backend.predict(batch[i : i + 1]) for i in range(len(batch))])
-    assert np.abs(whole - singles).max() <= TOLERANCE
+    backend = load_backend("litert", each_model, num_threads=2, batch_num_threads=1)
+    batch = np.concatenate([golden.tensors(each_model.input_size)] * 3)
+    whole = backend.run(batch)
+    singles = [backend.run(batch[i : i + 1]) for i in range(len(batch))]
+    for name in OUTPUTS:
+        stacked = np.concatenate([getattr(s, name) for s in singles])
+        assert np.abs(getattr(whole, name) - stacked).max() <= TOLERANCE, name
 
 
-def test_litert_path_never_imports_tensorflow(model):
+def test_litert_path_never_imports_tensorflow():
     code = (
         "import sys, numpy as np\n"
         "from ml_worker import artifacts\n"
         "from ml_worker.backends import load_backend\n"
         "from ml_worker.settings import WorkerSettings\n"
         "import ml_worker.worker, ml_worker.queue\n"
-        "b = load_backend('litert', artifacts.load(WorkerSettings.from_env()), 1)\n"
-        "b.predict(np.zeros((2, 224, 224, 3), np.uint8))\n"
+        "for model in artifacts.load_all(WorkerSettings.from_env()):\n"
+        "    b = load_backend('litert', model, 1)\n"
+        "    b.run(np.zeros((2, model.input_size, model.input_size, 3), np.uint8))\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'torch'))\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"

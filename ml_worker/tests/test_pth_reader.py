@@ -21,18 +21,19 @@ from ml_worker.pth_reader import (
     read_verified,
     sha256_of,
 )
-from ml_worker.weights import EXPECTED_PARAMETERS, EXPECTED_TENSORS
+
+LITE0 = build.WEIGHTS["efficientnet_lite0"]
 
 
 @pytest.fixture(scope="module")
 def wheel_state():
-    return read_verified(build.weights_path(), build.WEIGHTS_SHA256)
+    return read_verified(LITE0.path(), LITE0.sha256)
 
 
 def test_real_wheel_file_has_the_pinned_hash_and_every_tensor(wheel_state):
-    assert sha256_of(build.weights_path()) == build.WEIGHTS_SHA256
-    assert len(wheel_state) == EXPECTED_TENSORS == 296
-    assert sum(v.size for v in wheel_state.values()) == EXPECTED_PARAMETERS == 4_694_073
+    assert sha256_of(LITE0.path()) == LITE0.sha256
+    assert len(wheel_state) == 296
+    assert sum(v.size for v in wheel_state.values()) == LITE0.parameters == 4_694_073
     assert wheel_state["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert wheel_state["_blocks.1._depthwise_conv.weight"].shape == (96, 1, 3, 3)
     assert wheel_state["_fc.weight"].shape == (1000, 1280)
@@ -41,9 +42,19 @@ def test_real_wheel_file_has_the_pinned_hash_and_every_tensor(wheel_state):
     assert np.isfinite(wheel_state["_fc.weight"]).all()
 
 
+@pytest.mark.parametrize("name", sorted(build.WEIGHTS))
+def test_every_wheel_has_its_pinned_hash_and_parameter_count(name):
+    """Each variant's checkpoint (Lite1 and Lite2 have 386 tensors: 21 blocks against Lite0's 16)."""
+    weights = build.WEIGHTS[name]
+    state = read_verified(weights.path(), weights.sha256)
+    assert sum(v.size for v in state.values()) == weights.parameters
+    blocks = {key.split(".")[1] for key in state if key.startswith("_blocks.")}
+    assert len(blocks) == (16 if name == "efficientnet_lite0" else 21)
+
+
 def test_wrong_hash_is_refused_before_reading(tmp_path):
     with pytest.raises(WeightsFileError, match="does not match the pinned"):
-        read_verified(build.weights_path(), "0" * 64)
+        read_verified(LITE0.path(), "0" * 64)
 
 
 # -- a legacy file written here, with the same layout torch.save(_use_new_zipfile_serialization=False) uses
@@ -147,11 +158,11 @@ def test_arbitrary_globals_are_never_called(fake_torch):
 
 
 def test_corrupt_real_file_is_refused(tmp_path):
-    raw = bytearray(build.weights_path().read_bytes())
+    raw = bytearray(LITE0.path().read_bytes())
     raw[len(raw) // 2 : len(raw) // 2 + 8] = b"\xff" * 8  # damage inside a storage: caught by the hash
     bad = tmp_path / "bad.pth"
     bad.write_bytes(bytes(raw))
     with pytest.raises(WeightsFileError):
-        read_verified(bad, build.WEIGHTS_SHA256)
+        read_verified(bad, LITE0.sha256)
     with pytest.raises(WeightsFileError):
         read_state_dict(bytes(raw[: len(raw) // 3]))

@@ -1,5 +1,5 @@
 """The worker's queue handling against a real Redis server (the session's, emptied per test)
-and the real model."""
+and the real models (Lite0 and Lite2, LiteRT)."""
 
 from __future__ import annotations
 
@@ -11,28 +11,46 @@ import redis
 
 from imgclf_contract import keys
 from imgclf_contract.jobs import Job, Result, now_ms
-from ml_worker import artifacts, golden
-from ml_worker.backends import load_backend
+from ml_worker import golden
 from ml_worker.queue import JobConsumer
 from ml_worker.settings import WorkerSettings
-from ml_worker.worker import Worker, model_record
+from ml_worker.worker import ServedModel, Worker
 from testsupport.processes import wait_until
+
+LITE0, LITE2 = "efficientnet_lite0", "efficientnet_lite2"
+
+
+@pytest.fixture
+def client(redis_db: redis.Redis) -> redis.Redis:
+    return redis_db
 
 
 @pytest.fixture(scope="module")
-def worker_parts():
-    settings = WorkerSettings.from_env({"CLAIM_IDLE_MS": "300", "BATCH_WAIT_MS": "20"})
-    model = artifacts.load(settings)
-    return settings, model, load_backend("litert", model, 2)
+def served(litert_models) -> dict[str, ServedModel]:
+    """Lite0 and Lite2 as one worker loads them (LiteRT, warmed up; loaded once per session)."""
+    return {m.record.name: m for m in litert_models.models}
 
 
-def _tensors() -> list[bytes]:
-    return [tensor.tobytes() for tensor in golden.tensors()]
+@pytest.fixture(scope="module")
+def settings() -> WorkerSettings:
+    return WorkerSettings.from_env({"CLAIM_IDLE_MS": "300", "BATCH_WAIT_MS": "20"})
 
 
-def _enqueue(client: redis.Redis, tensor: bytes, job_id: str, deadline_ms: int | None = None) -> None:
-    job = Job(job_id, f"req-{job_id}", deadline_ms or now_ms() + 10_000, tensor)
-    client.xadd(keys.JOBS_STREAM, job.to_fields())
+def _worker(settings: WorkerSettings, served: dict[str, ServedModel], client: redis.Redis, *names: str) -> Worker:
+    worker = Worker(settings, [served[n] for n in names or (LITE0,)], client)
+    worker.consumer.ensure_groups()
+    return worker
+
+
+def _tensors(size: int = 224) -> list[bytes]:
+    return [tensor.tobytes() for tensor in golden.tensors(size)]
+
+
+def _enqueue(
+    client: redis.Redis, tensor: bytes, job_id: str, deadline_ms: int | None = None, model: str = LITE0
+) -> None:
+    job = Job(job_id, f"req-{job_id}", deadline_ms or now_ms() + 10_000, model, "1", tensor)
+    client.xadd(keys.jobs(model, "1"), job.to_fields())
 
 
 def _reply(client: redis.Redis, job_id: str) -> Result | None:
@@ -45,101 +63,136 @@ def _blocked_reading(client: redis.Redis) -> bool:
     return any(c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "") for c in client.client_list())
 
 
-def test_waiting_jobs_are_taken_and_answered_as_one_batch(redis_db, worker_parts):
-    settings, model, backend = worker_parts
-    worker = Worker(settings, backend, model_record(model), redis_db)
-    worker.consumer.ensure_group()
-    tensors = _tensors()
-    for i, tensor in enumerate(tensors):
-        _enqueue(redis_db, tensor, f"j{i}")
-    deliveries = worker.consumer.next_batch(max_batch=8, wait_ms=20, block_ms=100)
-    assert len(deliveries) == 3
-    worker.process(deliveries)
-    results = [_reply(redis_db, f"j{i}") for i in range(3)]
-    assert len({r.batch_id for r in results}) == 1 and all(r.batch_size == 3 for r in results)
-    labels = model.labels()
-    for photo, result in zip(golden.PHOTOS, results, strict=True):
-        assert labels[result.top[0][0]].name in photo.accepted_top1
-        assert len(result.top) == 10 and result.deliveries == 1
-    assert redis_db.xlen(keys.JOBS_STREAM) == 0  # acked and deleted
-    assert redis_db.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
+def _pending(client: redis.Redis, model: str = LITE0) -> int:
+    return client.xpending(keys.jobs(model, "1"), keys.JOBS_GROUP)["pending"]
 
 
-def test_batches_are_capped_at_max_batch(redis_db, worker_parts):
-    settings, _model, _backend = worker_parts
-    consumer = JobConsumer(redis_db, "w-cap", settings.claim_idle_ms, reply_ttl_s=10)
-    consumer.ensure_group()
-    tensor = _tensors()[0]
-    for i in range(5):
-        _enqueue(redis_db, tensor, f"c{i}")
-    assert len(consumer.next_batch(max_batch=2, wait_ms=0, block_ms=100)) == 2
-    assert len(consumer.next_batch(max_batch=8, wait_ms=0, block_ms=100)) == 3
-
-
-def test_jobs_past_their_deadline_are_skipped_without_inference(redis_db, worker_parts):
-    settings, model, backend = worker_parts
-    worker = Worker(settings, backend, model_record(model), redis_db)
-    worker.consumer.ensure_group()
-    _enqueue(redis_db, _tensors()[0], "late", deadline_ms=now_ms() - 1)
-    worker.process(worker.consumer.next_batch(8, 0, 100))
-    assert _reply(redis_db, "late") is None
-    assert worker.stats.expired_total == 1 and worker.stats.batches_total == 0
-    assert redis_db.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
-
-
-def test_malformed_entries_are_dropped_not_retried_forever(redis_db, worker_parts):
-    settings, model, backend = worker_parts
-    worker = Worker(settings, backend, model_record(model), redis_db)
-    worker.consumer.ensure_group()
-    redis_db.xadd(keys.JOBS_STREAM, {"v": "1", "job_id": "bad"})
-    worker.process(worker.consumer.next_batch(8, 0, 100))
-    assert redis_db.xlen(keys.JOBS_STREAM) == 0
-
-
-def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(redis_db, worker_parts):
-    _settings, model, backend = worker_parts
-    settings = WorkerSettings.from_env(
-        {"CLAIM_IDLE_MS": "1500"}
-    )  # long enough that "too early" holds on a busy machine
-    dead = JobConsumer(redis_db, "dead", settings.claim_idle_ms, reply_ttl_s=10)
-    dead.ensure_group()
+def test_waiting_jobs_are_taken_and_answered_as_one_batch(client, settings, served):
+    worker = _worker(settings, served, client)
     for i, tensor in enumerate(_tensors()):
-        _enqueue(redis_db, tensor, f"o{i}")
-    assert len(dead.next_batch(8, 0, 100)) == 3  # taken, never answered: the consumer "dies"
-    survivor = Worker(settings, backend, model_record(model), redis_db)
+        _enqueue(client, tensor, f"j{i}")
+    (batch,) = worker.consumer.next_batches(max_batch=8, wait_ms=20, block_ms=100)
+    assert len(batch.deliveries) == 3
+    worker.process(batch)
+    results = [_reply(client, f"j{i}") for i in range(3)]
+    assert len({r.batch_id for r in results}) == 1 and all(r.batch_size == 3 for r in results)
+    labels = served[LITE0].record.labels
+    for photo, result in zip(golden.PHOTOS, results, strict=True):
+        ranked = [(labels[i]["name"], p) for i, p in result.top]
+        assert photo.failure(ranked) is None
+        assert len(result.top) == 10 and result.deliveries == 1
+    assert client.xlen(keys.jobs(LITE0, "1")) == 0  # acked and deleted
+    assert _pending(client) == 0
+
+
+def test_a_worker_with_two_models_never_mixes_them_in_a_batch(client, settings, served):
+    """Jobs for Lite0 and Lite2 waiting together: one batch each, each answered by its own model."""
+    worker = _worker(settings, served, client, LITE0, LITE2)
+    for i, tensor in enumerate(_tensors(224)):
+        _enqueue(client, tensor, f"a{i}", model=LITE0)
+    for i, tensor in enumerate(_tensors(260)):
+        _enqueue(client, tensor, f"b{i}", model=LITE2)
+    batches = worker.consumer.next_batches(max_batch=8, wait_ms=20, block_ms=100)
+    assert [b.stream for b in batches] == [keys.jobs(LITE0, "1"), keys.jobs(LITE2, "1")]  # oldest first
+    assert all({d.job.model for d in b.deliveries} == {b.stream.split(":")[2]} for b in batches)
+    for batch in batches:
+        worker.process(batch)
+    lite0 = [_reply(client, f"a{i}") for i in range(3)]
+    lite2 = [_reply(client, f"b{i}") for i in range(3)]
+    assert {(r.model_name, r.batch_size) for r in lite0} == {(LITE0, 3)}
+    assert {(r.model_name, r.batch_size) for r in lite2} == {(LITE2, 3)}
+    assert lite0[2].top[0][0] == 657 and lite2[2].top[0][0] == 540  # the rocket: each model's own answer
+    assert _pending(client, LITE0) == _pending(client, LITE2) == 0
+
+
+def test_a_tensor_of_the_wrong_size_is_answered_as_an_error(client, settings, served):
+    worker = _worker(settings, served, client, LITE0, LITE2)
+    _enqueue(client, _tensors(224)[0], "small", model=LITE2)
+    (batch,) = worker.consumer.next_batches(8, 0, 100)
+    worker.process(batch)
+    result = _reply(client, "small")
+    assert result.error and "260x260x3" in result.error and result.top == []
+    assert _pending(client, LITE2) == 0
+
+
+def _consumer(client: redis.Redis, name: str, claim_idle_ms: int, *models: str) -> JobConsumer:
+    consumer = JobConsumer(client, name, [keys.jobs(m, "1") for m in models or (LITE0,)], claim_idle_ms, 10)
+    consumer.ensure_groups()
+    return consumer
+
+
+def _sizes(batches: list) -> list[int]:
+    return [len(b.deliveries) for b in batches]
+
+
+def test_batches_are_capped_at_max_batch(client, settings):
+    consumer = _consumer(client, "w-cap", settings.claim_idle_ms, LITE0, LITE2)
+    for i in range(5):
+        _enqueue(client, b"", f"c{i}")
+    for i in range(4):
+        _enqueue(client, b"", f"d{i}", model=LITE2)
+    assert _sizes(consumer.next_batches(max_batch=2, wait_ms=0, block_ms=100)) == [2, 2]
+    assert _sizes(consumer.next_batches(max_batch=8, wait_ms=50, block_ms=100)) == [3, 2]
+
+
+def test_jobs_past_their_deadline_are_skipped_without_inference(client, settings, served):
+    worker = _worker(settings, served, client)
+    _enqueue(client, _tensors()[0], "late", deadline_ms=now_ms() - 1)
+    (batch,) = worker.consumer.next_batches(8, 0, 100)
+    worker.process(batch)
+    assert _reply(client, "late") is None
+    assert worker.stats.expired_total == 1 and worker.stats.batches_total == 0
+    assert _pending(client) == 0
+
+
+def test_malformed_entries_are_dropped_not_retried_forever(client, settings, served):
+    worker = _worker(settings, served, client)
+    client.xadd(keys.jobs(LITE0, "1"), {"v": "1", "job_id": "bad"})
+    (batch,) = worker.consumer.next_batches(8, 0, 100)
+    worker.process(batch)
+    assert client.xlen(keys.jobs(LITE0, "1")) == 0
+
+
+def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(client, served):
+    # long enough that "too early" holds on a busy machine
+    settings = WorkerSettings.from_env({"CLAIM_IDLE_MS": "1500"})
+    dead = _consumer(client, "dead", settings.claim_idle_ms)
+    for i, tensor in enumerate(_tensors()):
+        _enqueue(client, tensor, f"o{i}")
+    assert _sizes(dead.next_batches(8, 0, 100)) == [3]  # taken, never answered: the consumer "dies"
+    survivor = _worker(settings, served, client)
     taken = time.monotonic()
-    assert survivor.consumer.next_batch(8, 0, 50) == []  # nothing new, and too early to claim
-    claimed = wait_until(lambda: survivor.consumer.next_batch(8, 0, 50), timeout_s=10)
+    assert survivor.consumer.next_batches(8, 0, 50) == []  # nothing new, and too early to claim
+    (claimed,) = wait_until(lambda: survivor.consumer.next_batches(8, 0, 50), timeout_s=10)
     assert time.monotonic() - taken >= settings.claim_idle_ms / 1000  # not before CLAIM_IDLE_MS
-    assert sorted(d.job.job_id for d in claimed) == ["o0", "o1", "o2"]
-    assert all(d.deliveries == 2 for d in claimed)
+    assert sorted(d.job.job_id for d in claimed.deliveries) == ["o0", "o1", "o2"]
+    assert all(d.deliveries == 2 for d in claimed.deliveries)
     survivor.process(claimed)
-    assert all(_reply(redis_db, f"o{i}").deliveries == 2 for i in range(3))
+    assert all(_reply(client, f"o{i}").deliveries == 2 for i in range(3))
     assert survivor.stats.claimed_total == 3
-    assert redis_db.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0
+    assert _pending(client) == 0
 
 
-def test_model_record_carries_the_label_table(worker_parts):
-    _settings, model, _backend = worker_parts
-    record = model_record(model)
-    assert record.version == model.version and len(record.labels) == 1000
+@pytest.mark.parametrize(("name", "size"), [(LITE0, 224), (LITE2, 260)])
+def test_model_record_carries_the_label_table_and_input_size(served, name, size):
+    record = served[name].record
+    assert record.version == "1" and len(record.labels) == 1000 and record.input_size == size
     assert record.labels[967] == {"index": 967, "wnid": "n07920052", "name": "espresso", "synonyms": ["espresso"]}
     assert record.labels[840]["synonyms"] == ["swab", "swob", "mop"]  # searchable by any name
-    assert record.input_size == 224
+    assert record.embedding_size == 1280 and record.published_top1 in (0.751, 0.776)
 
 
-def test_an_idle_worker_answers_a_lone_job_without_waiting_for_company(redis_db, worker_parts):
-    """A job that arrives while the worker is blocked idle is not held for the batch window."""
-    settings, _model, _backend = worker_parts
-    consumer = JobConsumer(redis_db, "w-idle", settings.claim_idle_ms, reply_ttl_s=10)
-    consumer.ensure_group()
+@pytest.mark.parametrize("model", [LITE0, LITE2])
+def test_an_idle_worker_answers_a_lone_job_without_waiting_for_company(client, settings, model):
+    """A job that arrives while a two-model worker is blocked idle is not held for the batch window."""
+    consumer = _consumer(client, "w-idle", settings.claim_idle_ms, LITE0, LITE2)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(consumer.next_batch, max_batch=8, wait_ms=3000, block_ms=2000)
-        assert wait_until(lambda: _blocked_reading(redis_db), timeout_s=10)  # idle, blocked on an empty stream
+        pending = pool.submit(consumer.next_batches, max_batch=8, wait_ms=3000, block_ms=2000)
+        assert wait_until(lambda: _blocked_reading(client), timeout_s=10)  # idle, blocked on both empty streams
         enqueued = time.monotonic()
-        _enqueue(redis_db, _tensors()[0], "lone")
-        batch = pending.result(timeout=10)
-    assert [d.job.job_id for d in batch] == ["lone"]
+        _enqueue(client, b"", "lone", model=model)
+        batches = pending.result(timeout=10)
+    assert [(b.stream, [d.job.job_id for d in b.deliveries]) for b in batches] == [(keys.jobs(model, "1"), ["lone"])]
     assert time.monotonic() - enqueued < 1.5  # the 3 s batch window was not spent
 
 
@@ -148,18 +201,19 @@ class _BrokenBackend:
 
     name = "broken"
 
-    def predict(self, batch):
+    def run(self, batch):
         raise RuntimeError("simulated inference failure")
 
 
-def test_an_inference_failure_answers_every_job_and_keeps_the_worker_alive(redis_db, worker_parts):
-    settings, model, _backend = worker_parts
-    worker = Worker(settings, _BrokenBackend(), model_record(model), redis_db)
-    worker.consumer.ensure_group()
+def test_an_inference_failure_answers_every_job_and_keeps_the_worker_alive(client, settings, served):
+    broken = ServedModel(_BrokenBackend(), served[LITE0].record)
+    worker = Worker(settings, [broken], client)
+    worker.consumer.ensure_groups()
     for i, tensor in enumerate(_tensors()):
-        _enqueue(redis_db, tensor, f"f{i}")
-    worker.process(worker.consumer.next_batch(8, 0, 100))
-    results = [_reply(redis_db, f"f{i}") for i in range(3)]
+        _enqueue(client, tensor, f"f{i}")
+    (batch,) = worker.consumer.next_batches(8, 0, 100)
+    worker.process(batch)
+    results = [_reply(client, f"f{i}") for i in range(3)]
     assert all(r is not None and r.error and "simulated" in r.error and r.top == [] for r in results)
     assert worker.stats.failed_total == 3
-    assert redis_db.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)["pending"] == 0  # acked, not redelivered forever
+    assert _pending(client) == 0  # acked, not redelivered forever

@@ -19,6 +19,7 @@ from api.queue import timeout_error
 from api.services import services
 from imgclf_contract.errors import ErrorCode, ServiceError
 from imgclf_contract.jobs import Result, now_ms
+from imgclf_contract.model_record import ModelRecord
 from imgclf_contract.preprocess import Preprocessed, preprocess
 
 STORED_TOP = 5  # what a prediction record keeps for feedback
@@ -112,9 +113,9 @@ def _batch_info(result: Result) -> dict:
     }
 
 
-def _from_worker(tensor: bytes, deadline_ms: int) -> _Inference:
+def _from_worker(record: ModelRecord, tensor: bytes, deadline_ms: int) -> _Inference:
     queue = services().queue
-    job = queue.submit(g.request_id, tensor, deadline_ms)
+    job = queue.submit(g.request_id, record, tensor, deadline_ms)
     waited = time.perf_counter()
     result = queue.wait(job)
     wait_ms = (time.perf_counter() - waited) * 1000
@@ -131,7 +132,7 @@ def _from_worker(tensor: bytes, deadline_ms: int) -> _Inference:
     )
 
 
-def _decode(data: bytes, deadline_ms: int) -> _Decoded:
+def _decode(data: bytes, deadline_ms: int, size: int) -> _Decoded:
     """Decoding is CPU-bound: more at once than cores only multiplies the memory held by
     half-decoded images and slows every request; the rest wait their turn here, but never
     past the request's deadline, and a request whose client has gone is dropped unread."""
@@ -142,7 +143,7 @@ def _decode(data: bytes, deadline_ms: int) -> _Decoded:
     try:
         _stop_if_client_gone()
         began = time.perf_counter()
-        image = preprocess(data, s.settings.max_pixels, max_decode_bytes=s.settings.max_decode_bytes)
+        image = preprocess(data, s.settings.max_pixels, max_decode_bytes=s.settings.max_decode_bytes, size=size)
     finally:
         s.decode_slots.release()
     done = time.perf_counter()
@@ -176,29 +177,31 @@ def _check_deadline(deadline_ms: int) -> None:
     _stop_if_client_gone()
 
 
-def _cached(sha256: str) -> _Inference | None:
-    s = services()
-    if not s.results.enabled:
-        return None
-    hit = s.results.get(sha256, s.workers.served_versions())
+def _cached(record: ModelRecord, sha256: str) -> _Inference | None:
+    """This model version's cached answer for the upload (the cache key carries name and version)."""
+    hit = services().results.get(sha256, [(record.name, record.version)])
     return _Inference(hit.model_name, hit.model_version, hit.top) if hit else None
 
 
-def classify(data: bytes) -> Answer:
-    """Run the whole path for one upload; raises ServiceError with the right status."""
+def classify(data: bytes, model: str | None = None) -> Answer:
+    """Run the whole path for one upload with ``model`` (name or name:version; None: DEFAULT_MODEL).
+
+    Raises ServiceError with the right status.
+    """
     s = services()
     started = time.perf_counter()
     deadline_ms = now_ms() + int(s.settings.request_timeout_s * 1000)
+    record = s.models.resolve(model)  # 400/404/503 before anything is decoded
     sha256 = hashlib.sha256(data).hexdigest()
-    inference = _cached(sha256)
+    inference = _cached(record, sha256)
     metrics.CACHE_LOOKUPS.labels("hit" if inference else "miss").inc()
     if inference is None:
-        s.queue.admit()  # refuse an overload before spending a decode on it
-    decoded = _decode(data, deadline_ms)
+        s.queue.admit(record)  # refuse an overload before spending a decode on it
+    decoded = _decode(data, deadline_ms, record.input_size)
     cached = inference is not None
     if inference is None:
         _check_deadline(deadline_ms)
-        inference = _from_worker(decoded.image.tensor.tobytes(), deadline_ms)
+        inference = _from_worker(record, decoded.image.tensor.tobytes(), deadline_ms)
         metrics.QUEUE_SECONDS.observe(inference.queue_ms / 1000)
     predictions = _labelled(inference.name, inference.version, inference.top)
     if not cached:

@@ -62,7 +62,8 @@ class RedisCollector:
     def collect(self):
         redis_up = GaugeMetricFamily("imgclf_redis_up", "Redis answered this scrape")
         try:
-            queue = self.services.queue.depth()
+            records = [v.record for e in self.services.models.entries(fresh=True) for v in e.versions]
+            depths = {f"{r.name}:{r.version}": self.services.queue.depth(r) for r in records}
             workers = self.services.workers.live(fresh=True)
         except redis.RedisError:
             redis_up.add_metric([], 0)
@@ -70,9 +71,10 @@ class RedisCollector:
             return
         redis_up.add_metric([], 1)
         yield redis_up
-        depth = GaugeMetricFamily("imgclf_queue_depth", "Jobs in the stream", labels=["state"])
-        depth.add_metric(["waiting"], queue.waiting)
-        depth.add_metric(["in_progress"], queue.in_progress)
+        depth = GaugeMetricFamily("imgclf_queue_depth", "Jobs in a model's stream", labels=["model", "state"])
+        for model, queue in depths.items():
+            depth.add_metric([model, "waiting"], queue.waiting)
+            depth.add_metric([model, "in_progress"], queue.in_progress)
         yield depth
         up = GaugeMetricFamily("imgclf_workers_live", "Workers with a fresh heartbeat")
         up.add_metric([], len(workers))

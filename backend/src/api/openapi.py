@@ -1,7 +1,7 @@
 """OpenAPI 3 generated from the same marshmallow schemas that validate requests and responses.
 
-Request bodies come from the schemas too (the upload form's ``top_k`` range is
-``PredictionFormSchema``'s); only what marshmallow cannot describe is written here:
+Request bodies come from the schemas too (the upload form's ``top_k`` range and
+``model`` pattern are ``PredictionFormSchema``'s); only what marshmallow cannot describe is written here:
 the binary file fields and each route's error statuses.
 """
 
@@ -37,14 +37,16 @@ COMPONENTS = {
     "CompatFeedback": s.CompatFeedbackSchema,
 }
 _PREDICT_ERRORS = {
-    400: f"Missing or invalid field (no file in `image`, two files, a JSON body, `top_k` outside 1-{RESULT_TOP_K}).",
+    400: f"Missing or invalid field (no file in `image`, two files, a JSON body, `top_k` outside 1-{RESULT_TOP_K}, "
+    "`model` not a name or name:version).",
+    404: "`model` names no known model or version; details list the known ones.",
     401: "API keys are enabled and the key is missing or wrong.",
     413: "The file is over MAX_UPLOAD_BYTES.",
     415: "Not an image we can decode (decided from the content).",
     422: "Decodes but unusable: under 16x16 or over MAX_PIXELS.",
     500: "The worker's inference failed on this image (logged).",
     429: "Queue full or rate limit reached; see Retry-After.",
-    503: "Redis or workers unavailable; see Retry-After.",
+    503: "Redis unavailable, or no live worker serves the model; see Retry-After.",
     504: "No result within REQUEST_TIMEOUT_S (waiting for a decode slot included).",
     507: "The store is full (its Redis reached maxmemory): nothing new can be saved.",
 }
@@ -103,8 +105,16 @@ def _paths(plugin: MarshmallowPlugin) -> dict[str, dict]:
         507: _PREDICT_ERRORS[507],
         **_COMMON_ERRORS,
     }
-    no_model = {**_COMMON_ERRORS, 503: "No worker serves a model."}
+    no_default = {**_COMMON_ERRORS, 503: "No worker serves the default model."}
+    unknown_model = {404: "No such model (details list the known ones).", **_COMMON_ERRORS}
     feedback_id = {"name": "feedback_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    model_name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "efficientnet_lite2",
+    }
     return {
         "/api/v1/predictions": {
             "post": {
@@ -131,14 +141,31 @@ def _paths(plugin: MarshmallowPlugin) -> dict[str, dict]:
         },
         "/api/v1/models": {
             "get": {
-                "summary": "The served model and the upload limits",
-                "responses": _responses((200, "Model", "ModelInfo"), no_model),
+                "summary": "Every model (versions, input size, accuracy, workers), the default one, the upload limits",
+                "responses": _responses((200, "Models", "ModelInfo"), no_default),
+            }
+        },
+        "/api/v1/models/{name}": {
+            "get": {
+                "summary": "One model",
+                "parameters": [model_name],
+                "responses": _responses((200, "Model", "ModelSummary"), unknown_model),
+            }
+        },
+        "/api/v1/models/{name}/labels": {
+            "get": {
+                "summary": f"One model's {last_class + 1} class labels (its newest version)",
+                "parameters": [model_name],
+                "responses": _responses((200, "Labels", "Labels"), unknown_model),
             }
         },
         "/api/v1/labels": {
             "get": {
-                "summary": f"The {last_class + 1} class labels",
-                "responses": _responses((200, "Labels", "Labels"), no_model),
+                "summary": f"The default model's {last_class + 1} class labels",
+                "responses": _responses(
+                    (200, "Labels", "Labels"),
+                    {**_COMMON_ERRORS, 503: "The default model was never published by a worker."},
+                ),
             }
         },
         "/api/v1/health": {

@@ -1,8 +1,9 @@
-"""The API's side of the job stream: bounded enqueue, then block for the answer.
+"""The API's side of the job streams: bounded enqueue, then block for the answer.
 
-The Lua script makes "is any worker alive, is there room, add the job" one
-atomic step, so the queue never grows past MAX_QUEUE and a job is never queued
-when nobody will take it. The API then blocks on the job's reply list (BLPOP)
+Each model version has its own stream (``keys.jobs``). The Lua script makes
+"is a worker serving this model alive, is there room in its stream, add the
+job" one atomic step, so no stream grows past MAX_QUEUE and a job is never
+queued when nobody will take it. The API then blocks on the job's reply list (BLPOP)
 until its deadline: no polling anywhere.
 """
 
@@ -19,6 +20,7 @@ from imgclf_contract import keys
 from imgclf_contract.errors import ErrorCode, ServiceError
 from imgclf_contract.jobs import Job, Result, now_ms
 from imgclf_contract.liveness import LIVE_COUNT_LUA
+from imgclf_contract.model_record import ModelRecord
 
 
 class Refusal(IntEnum):
@@ -69,17 +71,19 @@ class JobQueue:
         self._enqueue = client.register_script(_ENQUEUE)
         self._admit = client.register_script(_ADMIT)
 
-    def _checks(self) -> tuple[list[str], list]:
-        return [keys.JOBS_STREAM, keys.WORKERS_ZSET], [int(self.stale_s * 1000), self.max_queue]
+    def _checks(self, record: ModelRecord) -> tuple[list[str], list]:
+        """The model version's stream and its serving set (the liveness rule reads KEYS[2])."""
+        script_keys = [keys.jobs(record.name, record.version), keys.serving(record.name, record.version)]
+        return script_keys, [int(self.stale_s * 1000), self.max_queue]
 
-    def admit(self) -> None:
-        """Cheap early check, before any decoding: a worker is live and the queue has room."""
-        script_keys, args = self._checks()
-        self._raise_for(self._admit(keys=script_keys, args=args))
+    def admit(self, record: ModelRecord) -> None:
+        """Cheap early check, before any decoding: a worker serving the model is live and its queue has room."""
+        script_keys, args = self._checks(record)
+        self._raise_for(record, self._admit(keys=script_keys, args=args))
 
-    def submit(self, request_id: str, tensor: bytes, deadline_ms: int) -> Job:
-        job = Job(uuid.uuid4().hex, request_id, deadline_ms, tensor)
-        script_keys, args = self._checks()
+    def submit(self, request_id: str, record: ModelRecord, tensor: bytes, deadline_ms: int) -> Job:
+        job = Job(uuid.uuid4().hex, request_id, deadline_ms, record.name, record.version, tensor)
+        script_keys, args = self._checks(record)
         for name, value in job.to_fields().items():
             args.extend((name, value))
         try:
@@ -90,15 +94,16 @@ class JobQueue:
                 "The job queue is out of memory right now; try again shortly.",
                 {"missing": "queue memory"},
             ) from None
-        self._raise_for(status)
+        self._raise_for(record, status)
         return job
 
-    def _raise_for(self, status: int) -> None:
+    def _raise_for(self, record: ModelRecord, status: int) -> None:
         if status == Refusal.NO_WORKER:
+            shown = f"{record.name}:{record.version}"
             raise ServiceError(
                 ErrorCode.SERVICE_UNAVAILABLE,
-                "No inference worker is running right now; try again shortly.",
-                {"missing": "workers"},
+                f"No inference worker serving {shown} is running right now; try again shortly.",
+                {"missing": "workers", "model": shown},
             )
         if status == Refusal.QUEUE_FULL:
             raise ServiceError(
@@ -115,11 +120,12 @@ class JobQueue:
             raise timeout_error(self.timeout_s)
         return Result.from_json(reply[1])
 
-    def depth(self) -> QueueDepth:
-        """How many jobs are in the stream, and how many of them a worker holds."""
+    def depth(self, record: ModelRecord) -> QueueDepth:
+        """How many jobs are in the model version's stream, and how many of them a worker holds."""
+        stream = keys.jobs(record.name, record.version)
         pipe = self.client.pipeline(transaction=False)
-        pipe.xlen(keys.JOBS_STREAM)
-        pipe.xpending(keys.JOBS_STREAM, keys.JOBS_GROUP)
+        pipe.xlen(stream)
+        pipe.xpending(stream, keys.JOBS_GROUP)
         try:
             length, pending = pipe.execute()
         except redis.ResponseError:  # no group yet: no worker ever started

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from marshmallow import Schema, fields, validate
 
 from imgclf_contract.jobs import RESULT_TOP_K
-from imgclf_contract.model_record import IMAGENET_CLASSES
+from imgclf_contract.model_record import IMAGENET_CLASSES, NAME_PATTERN, VERSION_PATTERN
 
 LAST_CLASS = IMAGENET_CLASSES - 1
+MODEL_REF_PATTERN = rf"^{NAME_PATTERN}(:{VERSION_PATTERN})?$"
 
 
 class ErrorBodySchema(Schema):
@@ -27,6 +28,14 @@ class PredictionFormSchema(Schema):
     """Form fields of POST /api/v1/predictions besides the file."""
 
     top_k = fields.Int(load_default=5, validate=validate.Range(1, RESULT_TOP_K))
+    model = fields.Str(
+        load_default=None,
+        validate=[validate.Length(1, 80), validate.Regexp(MODEL_REF_PATTERN, error="not a model name or name:version")],
+        metadata={
+            "description": "Model name, optionally name:version (default: DEFAULT_MODEL, newest live version)",
+            "example": "efficientnet_lite2",
+        },
+    )
 
 
 class ClassScoreSchema(Schema):
@@ -139,7 +148,41 @@ class LimitsSchema(Schema):
     accepted_label = fields.Str(required=True)
 
 
+class AccuracySchema(Schema):
+    dataset = fields.Str(required=True, metadata={"example": "imagenet-sample-500"})
+    images = fields.Int(required=True)
+    top1 = fields.Float(required=True)
+    top5 = fields.Float(required=True)
+    seconds = fields.Float(required=True)
+
+
+class ModelSummarySchema(Schema):
+    """One model name as the service knows it (facts of its newest published version)."""
+
+    name = fields.Str(required=True, metadata={"example": "efficientnet_lite2"})
+    default = fields.Bool(required=True, metadata={"description": "answers requests that name no model"})
+    versions = fields.List(fields.Str(), required=True, metadata={"description": "published versions, oldest first"})
+    latest = fields.Str(required=True)
+    available = fields.Bool(required=True, metadata={"description": "a live worker serves one of its versions"})
+    input_size = fields.Int(required=True, metadata={"example": 260})
+    preprocessing = fields.Str(required=True)
+    num_labels = fields.Int(required=True)
+    embedding_size = fields.Int(required=True, metadata={"description": "size of the pooled embedding output"})
+    published_top1 = fields.Float(allow_none=True, required=True, metadata={"description": "ImageNet validation"})
+    measured = fields.Nested(
+        AccuracySchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "top-1/top-5 the build measured on the labelled sample set"},
+    )
+    workers = fields.List(fields.Str(), required=True, metadata={"description": "live workers serving it"})
+
+
 class ModelInfoSchema(Schema):
+    """GET /models: every model, and (for existing clients) the default model's facts at the top level."""
+
+    default = fields.Str(required=True)
+    models = fields.List(fields.Nested(ModelSummarySchema), required=True)
     name = fields.Str(required=True)
     version = fields.Str(required=True)
     backend = fields.Str(required=True)
@@ -158,6 +201,7 @@ class LabelSchema(Schema):
 
 
 class LabelsSchema(Schema):
+    model = fields.Str(required=True)
     model_version = fields.Str(required=True)
     labels = fields.List(fields.Nested(LabelSchema), required=True)
 

@@ -15,6 +15,7 @@ from api.queue import JobQueue
 from api.settings import ApiSettings
 from api.slots import FifoSlots
 from api.store.feedback import FeedbackLog
+from api.store.models import ModelCatalogue
 from api.store.predictions import Predictions
 from api.store.rate_limits import RateLimits
 from api.store.results import ResultCache
@@ -30,6 +31,7 @@ class Services:
     redis: redis.Redis  # the store (REDIS_URL)
     redis_pools: tuple[redis.Redis, ...]  # every distinct Redis: store, queue, cache
     workers: Workers
+    models: ModelCatalogue
     results: ResultCache
     predictions: Predictions
     feedback: FeedbackLog
@@ -55,11 +57,13 @@ class Services:
                 ),
             )
         store, queue, cache = pools[settings.redis_url], pools[settings.queue_url], pools[settings.cache_url]
+        workers = Workers(queue, settings.heartbeat_stale_s)  # heartbeats and model records: the queue role
         return cls(
             settings=settings,
             redis=store,
             redis_pools=tuple(pools.values()),
-            workers=Workers(queue, settings.heartbeat_stale_s),
+            workers=workers,
+            models=ModelCatalogue(queue, workers, settings.heartbeat_stale_s, settings.default_model),
             results=ResultCache(cache, settings.cache_ttl_s),
             predictions=Predictions(store, settings.prediction_ttl_s),
             feedback=FeedbackLog(store),

@@ -64,6 +64,12 @@ def _client_options() -> argparse.ArgumentParser:
         default=60.0,
         help="seconds without a reachable server or worker before the whole run gives up (default %(default)s)",
     )
+    common.add_argument(
+        "--model",
+        default=os.environ.get("IMGCLF_MODEL") or None,
+        metavar="NAME",
+        help="model to ask, NAME or NAME:VERSION (env IMGCLF_MODEL; default: the server's default model)",
+    )
     common.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     return common
 
@@ -90,9 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("paths", nargs="+", metavar="FILE")
     predict.add_argument("--json", action="store_true", help="one JSON document instead of text")
 
-    evaluate = commands.add_parser("evaluate", parents=[common], help="accuracy on a folder of class subfolders")
+    evaluate = commands.add_parser("evaluate", parents=[common], help="accuracy on a labelled folder")
     evaluate.add_argument(
-        "root", type=Path, metavar="DIR", help="one subfolder per class, named by label or WordNet id"
+        "root",
+        type=Path,
+        metavar="DIR",
+        help="one subfolder per class, named by label or WordNet id; or files named <wnid>_*.JPEG directly in DIR",
     )
     evaluate.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     return parser
@@ -100,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _client(args: argparse.Namespace) -> Client:
     retry = RetryPolicy(max_tries=args.max_tries, max_wait_s=args.max_wait)
-    return Client(args.url, args.api_key, pool_size=args.concurrency, retry=retry)
+    return Client(args.url, args.api_key, pool_size=args.concurrency, retry=retry, model=args.model)
 
 
 def _bar(args: argparse.Namespace, total: int) -> tqdm:

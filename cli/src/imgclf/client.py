@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -160,8 +161,10 @@ class Client:
         retry: RetryPolicy | None = None,
         stop: threading.Event | None = None,
         timeout_s: float = 60.0,
+        model: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.model = model  # None: the server's default model answers
         self.retry = retry or RetryPolicy()
         self.outage = Outage(self.retry.max_wait_s)
         self.stop = stop or threading.Event()
@@ -179,11 +182,14 @@ class Client:
     def classify(self, name: str, data: bytes, top_k: int = 5) -> dict:
         """POST /api/v1/predictions; the response body, or ApiError once retries are exhausted."""
         files = {"image": (name, data, "application/octet-stream")}
-        return self._request("POST", "/api/v1/predictions", files=files, data={"top_k": str(top_k)})
+        form = {"top_k": str(top_k), **({"model": self.model} if self.model else {})}
+        return self._request("POST", "/api/v1/predictions", files=files, data=form)
 
     def labels(self) -> list[dict]:
-        """The served model's labels: [{"index", "wnid", "name", "synonyms"}, ...]."""
-        return self._request("GET", "/api/v1/labels")["labels"]
+        """The asked model's labels (the default's without --model): [{"index", "wnid", "name", "synonyms"}, ...]."""
+        name = self.model.partition(":")[0] if self.model else None
+        path = f"/api/v1/models/{quote(name, safe='')}/labels" if name else "/api/v1/labels"
+        return self._request("GET", path)["labels"]
 
     def check_ready(self) -> str | None:
         """GET /api/v1/ready once, within seconds: None when ready, the server's reason when not yet.

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imgclf.files import walk_images
+from imgclf.files import is_image_name, walk_images
 from imgclf.results import Row
 
 
@@ -103,9 +103,17 @@ def _pct(value: float | None) -> str:
 
 
 def labelled_files(root: Path, labels: list[dict]) -> tuple[dict[Path, tuple[str, set[str]]], list[str]]:
-    """Each image under a known class folder -> (folder name, accepted wnids); plus the unknown folder names."""
+    """Each image under a known class folder -> (folder name, accepted wnids); plus the unknown folder names.
+
+    Images directly in ``root`` named ``<wnid>_...`` (the ImageNet sample sets) count as that class.
+    """
     index = label_index(labels)
+    names = {label["wnid"]: label["name"] for label in labels}
     files: dict[Path, tuple[str, set[str]]] = {}
+    for path in sorted(p for p in root.iterdir() if p.is_file() and is_image_name(p)):
+        wnid = path.name.partition("_")[0]
+        if wnid in names:
+            files[path.absolute()] = (names[wnid], {wnid})
     unknown: list[str] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         wnids = index.get(_key(folder.name))

@@ -28,6 +28,7 @@ class Row:
     label: str = ""
     score: float | None = None
     top5: list[dict] | None = None
+    model: str = ""  # the model that answered (--model, or the server's default)
     model_version: str = ""
     status: str = "ok"  # ok | error
     error_code: str = ""
@@ -45,9 +46,10 @@ class Row:
     @classmethod
     def success(cls, path: str, data: bytes, body: dict) -> Row:
         top = [{"label": p["label"], "wnid": p["wnid"], "score": p["score"]} for p in body["predictions"][:5]]
-        return cls(
-            path, len(data), body["image"]["sha256"], top[0]["label"], top[0]["score"], top, body["model"]["version"]
-        )
+        model = body["model"]
+        best = top[0]
+        sha256 = body["image"]["sha256"]
+        return cls(path, len(data), sha256, best["label"], best["score"], top, model["name"], model["version"])
 
     @classmethod
     def failure(cls, path: str, data: bytes | None, error: ApiError | OSError) -> Row:
@@ -102,6 +104,7 @@ def _from_record(record: dict) -> Row:
         label=record.get("label") or "",
         score=float(score) if score not in (None, "") else None,
         top5=top5,
+        model=record.get("model") or "",
         model_version=record.get("model_version") or "",
         status=record.get("status") or "ok",
         error_code=record.get("error_code") or "",

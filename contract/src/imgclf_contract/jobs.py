@@ -8,11 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from imgclf_contract.preprocess import INPUT_SIZE
-
-SCHEMA_VERSION = "1"
-TENSOR_SHAPE = (INPUT_SIZE, INPUT_SIZE, 3)
-TENSOR_BYTES = INPUT_SIZE * INPUT_SIZE * 3
+SCHEMA_VERSION = "2"  # 2: jobs name the model version they need
 RESULT_TOP_K = 10  # workers always answer the top 10; the API slices to top_k
 
 
@@ -22,12 +18,14 @@ def now_ms() -> int:
 
 @dataclass(frozen=True)
 class Job:
-    """One preprocessed image waiting for inference."""
+    """One preprocessed image waiting for inference by one model version."""
 
     job_id: str
     request_id: str
     deadline_ms: int  # wall clock; a worker skips the job after this
-    tensor: bytes  # TENSOR_SHAPE uint8, C order
+    model: str
+    version: str
+    tensor: bytes  # (size, size, 3) uint8, C order, size: the model's input size
 
     def to_fields(self) -> dict[str, bytes | str]:
         return {
@@ -35,6 +33,8 @@ class Job:
             "job_id": self.job_id,
             "request_id": self.request_id,
             "deadline_ms": str(self.deadline_ms),
+            "model": self.model,
+            "version": self.version,
             "tensor": self.tensor,
         }
 
@@ -48,16 +48,19 @@ class Job:
                 job_id=fields[b"job_id"].decode(),
                 request_id=fields[b"request_id"].decode(),
                 deadline_ms=int(fields[b"deadline_ms"]),
+                model=fields[b"model"].decode(),
+                version=fields[b"version"].decode(),
                 tensor=fields[b"tensor"],
             )
         except (KeyError, UnicodeDecodeError) as exc:
             raise ValueError(f"malformed job: {exc}") from None
-        if len(job.tensor) != TENSOR_BYTES:
-            raise ValueError(f"tensor has {len(job.tensor)} bytes, expected {TENSOR_BYTES}")
         return job
 
-    def array(self) -> np.ndarray:
-        return np.frombuffer(self.tensor, dtype=np.uint8).reshape(TENSOR_SHAPE)
+    def array(self, size: int) -> np.ndarray:
+        """The tensor for a model taking size x size; ValueError if it was made for another size."""
+        if len(self.tensor) != size * size * 3:
+            raise ValueError(f"tensor has {len(self.tensor)} bytes, expected {size * size * 3} ({size}x{size}x3)")
+        return np.frombuffer(self.tensor, dtype=np.uint8).reshape(size, size, 3)
 
     def expired(self, at_ms: int | None = None) -> bool:
         return (now_ms() if at_ms is None else at_ms) > self.deadline_ms

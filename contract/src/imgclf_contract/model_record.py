@@ -1,13 +1,19 @@
-"""What a worker publishes about the model it serves: card facts and the label table.
+"""Model names and what a worker publishes about each model it serves: card facts and labels.
 
-The API reads it from Redis (keyed by name and version), so the API needs no
-model files and always names classes from the version that answered.
+The API reads records from Redis (keyed by name and version), so the API needs
+no model files, preprocesses each upload at the input size of the model that
+will answer, and always names classes from the version that answered.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, fields
+
+NAME_PATTERN = r"[a-z][a-z0-9_]{0,63}"
+VERSION_PATTERN = r"[0-9]{1,9}"
+_REF = re.compile(rf"(?P<name>{NAME_PATTERN})(?::(?P<version>{VERSION_PATTERN}))?")
 
 IMAGENET_CLASSES = 1000  # the label space of the served models: class indices 0-999
 
@@ -15,6 +21,18 @@ IMAGENET_CLASSES = 1000  # the label space of the served models: class indices 0
 def version_key(version: str) -> tuple[int, str]:
     """Sort key for model versions: numeric ones numerically ("10" after "9"), newest last."""
     return (int(version), "") if version.isdigit() else (-1, version)
+
+
+def parse_model_ref(ref: str) -> tuple[str, str]:
+    """``name`` or ``name:version`` -> (name, version or ""); ValueError for anything else."""
+    match = _REF.fullmatch(ref)
+    if match is None:
+        shown = ref if len(ref) <= 80 else ref[:80] + "..."
+        raise ValueError(
+            f"{shown!r} is not a model reference: expected a name (lower-case letters, digits, '_'; "
+            "at most 64) optionally followed by ':' and a version number"
+        )
+    return match["name"], match["version"] or ""
 
 
 @dataclass(frozen=True)
@@ -25,10 +43,16 @@ class ModelRecord:
     preprocessing: str
     num_classes: int
     labels: list[dict]  # {"index", "wnid", "name", "synonyms"}
+    embedding_size: int = 0
+    published_top1: float | None = None
+    measured: dict | None = None  # accuracy on the labelled sample set, as the model card states it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> ModelRecord:
-        return cls(**json.loads(raw))
+        """Fields a newer worker added are ignored, so upgrades can roll."""
+        data = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

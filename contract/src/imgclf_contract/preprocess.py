@@ -1,11 +1,12 @@
-"""The preprocessing contract: upload bytes -> 224x224x3 uint8 RGB tensor.
+"""The preprocessing contract: upload bytes -> size x size x 3 uint8 RGB tensor.
 
 One implementation for the API, the worker's tests, the build's self-check and
 the benchmarks. Decisions are taken from the content, never the file name:
 decode with Pillow (JPEG, PNG, GIF, WebP, BMP, TIFF only), refuse oversized
 images from the header before decoding (pixels, and the bytes decoding would
 allocate), apply EXIF orientation, take the first frame, composite transparency
-on white, resize the shorter side to 256 with antialiased bicubic, centre-crop 224.
+on white, resize the shorter side to round(size / 0.875) with antialiased bicubic,
+centre-crop ``size`` (the model's input size: 224 for EfficientNet-Lite0, 260 for Lite2).
 
 Memory: a small file may declare a big image, so everything past the decode works
 on a box-reduced copy (at least 3x the target size) and never makes another
@@ -24,8 +25,8 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 from imgclf_contract.errors import ErrorCode, ServiceError
 from imgclf_contract.settings import SharedSettings
 
-INPUT_SIZE = 224
-RESIZE_SHORTER_TO = 256
+INPUT_SIZE = 224  # the default model's (EfficientNet-Lite0); every model states its own
+CROP_FRACTION = 0.875  # the centre crop keeps this much of the resized shorter side
 NORM_MEAN = 127.0
 NORM_STD = 128.0
 MIN_SIDE = 16
@@ -43,11 +44,21 @@ ACCEPTED_MIME_TYPES: tuple[str, ...] = (
     "image/tiff",
 )
 ACCEPTED_LABEL = "JPEG, PNG, GIF, WebP, BMP, TIFF"
-DESCRIPTION = (
-    f"decode (first frame, EXIF orientation applied), RGB with transparency on white, "
-    f"resize shorter side to {RESIZE_SHORTER_TO} (bicubic, antialiased), centre-crop "
-    f"{INPUT_SIZE}x{INPUT_SIZE}, uint8; the model normalises (x - {NORM_MEAN:g}) / {NORM_STD:g}"
-)
+
+
+def resize_target(size: int) -> int:
+    """Shorter side before the centre crop: 256 for 224, 297 for 260."""
+    return round(size / CROP_FRACTION)
+
+
+def describe(size: int) -> str:
+    """The preprocessing of a model with this input size, in words (model cards, /api/v1/models)."""
+    return (
+        f"decode (first frame, EXIF orientation applied), RGB with transparency on white, "
+        f"resize shorter side to {resize_target(size)} (bicubic, antialiased), centre-crop "
+        f"{size}x{size}, uint8; the model normalises (x - {NORM_MEAN:g}) / {NORM_STD:g}"
+    )
+
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Pillow's fixed decompression-bomb guard is replaced by the configurable MAX_PIXELS check,
@@ -69,7 +80,7 @@ _UNDO_ORIENTATION = {  # as ImageOps.exif_transpose
 
 @dataclass(frozen=True)
 class Preprocessed:
-    tensor: np.ndarray  # (224, 224, 3) uint8, C-contiguous
+    tensor: np.ndarray  # (size, size, 3) uint8, C-contiguous
     format: str
     width: int
     height: int
@@ -213,7 +224,7 @@ def _grey_peak(image: Image.Image) -> int:
     return 65535 if image.mode.startswith("I;16") or image.getextrema()[1] > 255 else 255
 
 
-def reduce_for_resize(image: Image.Image) -> tuple[Image.Image, int]:
+def reduce_for_resize(image: Image.Image, size: int = INPUT_SIZE) -> tuple[Image.Image, int]:
     """Box-reduce a big image in its own mode (alpha-weighted for RGBA/LA) by the integer
     factor resize(reducing_gap=3) would use, before any full-size conversion; returns the copy
     and the factor. 16/32-bit greyscale and 1-bit become 8-bit greyscale on the way."""
@@ -222,7 +233,7 @@ def reduce_for_resize(image: Image.Image) -> tuple[Image.Image, int]:
         convert = partial(_grey_to_8bit, peak=_grey_peak(image))
     elif image.mode == "1":
         convert = partial(Image.Image.convert, mode="L")
-    factor = max(1, min(image.size) // (3 * RESIZE_SHORTER_TO))
+    factor = max(1, min(image.size) // (3 * resize_target(size)))
     if convert is None and (factor == 1 or image.mode not in _REDUCIBLE):
         return image, 1
     # Band by band (rows a multiple of the factor, so the boxes are the same): reduce() of a
@@ -252,28 +263,29 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def resize_and_crop(
     image: Image.Image,
+    size: int = INPUT_SIZE,
     factor: int = 1,
     source_size: tuple[int, int] | None = None,
     transpose: Image.Transpose | None = None,
 ) -> np.ndarray:
-    """Shorter side to 256 (bicubic, antialiased), then the central 224x224.
+    """Shorter side to resize_target(size) (bicubic, antialiased), then the central size x size.
 
     ``factor``/``source_size``: ``image`` is reduce_for_resize()'s copy of an image that size,
     resampled over exactly the source's area. ``transpose`` (EXIF orientation) is applied to
     the small resized image: resampling is symmetric, so the result is the same.
     """
     width, height = source_size or image.size
-    scale = RESIZE_SHORTER_TO / min(width, height)
-    new_size = (max(INPUT_SIZE, round(width * scale)), max(INPUT_SIZE, round(height * scale)))
+    scale = resize_target(size) / min(width, height)
+    new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
     # reducing_gap: big images are first box-reduced by an integer factor, keeping at least
     # 3x the target size for the bicubic pass (Pillow: indistinguishable, several times faster).
     box = (0, 0, width / factor, height / factor)
     resized = image.resize(new_size, Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
     if transpose is not None:
         resized = resized.transpose(transpose)
-    left = (resized.width - INPUT_SIZE) // 2
-    top = (resized.height - INPUT_SIZE) // 2
-    cropped = resized.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
+    left = (resized.width - size) // 2
+    top = (resized.height - size) // 2
+    cropped = resized.crop((left, top, left + size, top + size))
     return np.asarray(cropped, dtype=np.uint8).copy(order="C")
 
 
@@ -283,23 +295,27 @@ def _orientation_transpose(image: Image.Image) -> Image.Transpose | None:
 
 
 def preprocess(
-    data: bytes, max_pixels: int, min_side: int = MIN_SIDE, max_decode_bytes: int = MAX_DECODE_BYTES
+    data: bytes,
+    max_pixels: int,
+    min_side: int = MIN_SIDE,
+    max_decode_bytes: int = MAX_DECODE_BYTES,
+    size: int = INPUT_SIZE,
 ) -> Preprocessed:
-    """Bytes of an upload -> the model's input tensor, or ServiceError (415/422)."""
+    """Bytes of an upload -> the input tensor of a model taking size x size, or ServiceError (415/422)."""
     image = open_checked(data, max_pixels, min_side)
     fmt = image.format or "unknown"
     try:
         width, height = displayed_size(image)
         if fmt == "JPEG":
-            # DCT-domain downscale: decodes big photos several times faster.
-            image.draft("RGB", (RESIZE_SHORTER_TO, RESIZE_SHORTER_TO))
+            # DCT-domain downscale, never below the resize target: decodes big photos several times faster.
+            image.draft("RGB", (resize_target(size), resize_target(size)))
         check_decode_budget(image, width, height, max_decode_bytes)
         image.seek(0)
         image.load()
         transpose = _orientation_transpose(image)
         source_size = image.size
-        image, factor = reduce_for_resize(image)
-        tensor = resize_and_crop(to_rgb(image), factor, source_size, transpose)
+        image, factor = reduce_for_resize(image, size)
+        tensor = resize_and_crop(to_rgb(image), size, factor, source_size, transpose)
     # TypeError: Pillow's TIFF decoder trips over a damaged tag (a rational where an integer belongs).
     except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
         raise unsupported(f"image/{fmt.lower()} (corrupt)", str(exc)) from None

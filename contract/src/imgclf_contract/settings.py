@@ -9,10 +9,13 @@ README's configuration table.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import ClassVar, Self
+
+from imgclf_contract.model_record import NAME_PATTERN
 
 
 class ConfigError(ValueError):
@@ -33,6 +36,7 @@ class SharedSettings:
     request_timeout_s: float = 10.0
     heartbeat_stale_s: float = 5.0  # a worker without a heartbeat for this long is not live
     log_level: str = "INFO"
+    default_model: str = "efficientnet_lite0"  # answers requests that name no model
 
     # Names validate() checks to be > 0 and >= 0; subclasses extend these tuples.
     POSITIVE: ClassVar[tuple[str, ...]] = (
@@ -66,6 +70,8 @@ class SharedSettings:
         return self.cache_redis_url or self.queue_url
 
     def validate(self) -> None:
+        if not re.fullmatch(NAME_PATTERN, self.default_model):
+            raise ConfigError(f"DEFAULT_MODEL must be a model name (no version), got {self.default_model!r}")
         for name in self.POSITIVE:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name.upper()} must be positive, got {getattr(self, name)}")

@@ -1,8 +1,9 @@
-"""Where the built model lives and what its model card says (no TensorFlow needed).
+"""Where the built models live and what their model cards say (no TensorFlow needed).
 
 Layout follows TensorFlow Serving: ``<ARTIFACTS_DIR>/<model name>/<version>/``
 holds the SavedModel itself (``saved_model.pb``, ``variables/``) beside
 ``model.keras``, ``model.tflite``, ``labels.json`` and ``model_card.json``.
+A worker serves every model found there (or those named in ``MODELS``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ CARD = "model_card.json"
 LABELS = "labels.json"
 KERAS = "model.keras"
 TFLITE = "model.tflite"
+# The two outputs of every model (.keras, SavedModel signature, .tflite signature), by name.
+LOGITS = "logits"
+EMBEDDING = "embedding"
 
 
 class ArtifactsMissing(FileNotFoundError):
@@ -39,6 +43,10 @@ class ModelArtifacts:
         return self.card["version"]
 
     @property
+    def input_size(self) -> int:
+        return int(self.card["input_size"])
+
+    @property
     def tflite(self) -> Path:
         return self.directory / TFLITE
 
@@ -50,20 +58,39 @@ class ModelArtifacts:
         return read_labels(self.directory / LABELS)
 
 
-def version_dir(settings: WorkerSettings) -> Path:
-    """The configured version, or the highest numbered one present."""
-    base = settings.artifacts_dir / settings.model_name
-    if settings.model_version:
-        return base / settings.model_version
+def version_dir(artifacts_dir: Path, name: str, version: str = "") -> Path:
+    """The given version of a model, or the highest numbered one present."""
+    base = artifacts_dir / name
+    if version:
+        return base / version
     versions = sorted((p for p in base.glob("*") if p.name.isdigit()), key=lambda p: version_key(p.name))
     if not versions:
-        raise ArtifactsMissing(f"no model versions under {base}; run `python -m ml_worker.build`")
+        raise ArtifactsMissing(f"no versions of {name} under {artifacts_dir}; run `python -m ml_worker.build`")
     return versions[-1]
 
 
-def load(settings: WorkerSettings) -> ModelArtifacts:
-    directory = version_dir(settings)
-    card_path = directory / CARD
+def load(artifacts_dir: Path, name: str, version: str = "") -> ModelArtifacts:
+    """One model version (the newest when ``version`` is empty)."""
+    card_path = version_dir(artifacts_dir, name, version) / CARD
     if not card_path.is_file():
         raise ArtifactsMissing(f"{card_path} is missing; run `python -m ml_worker.build`")
-    return ModelArtifacts(directory, json.loads(card_path.read_text()))
+    return ModelArtifacts(card_path.parent, json.loads(card_path.read_text()))
+
+
+def built_names(artifacts_dir: Path) -> list[str]:
+    """Models with at least one finished version (a model card) under ``artifacts_dir``."""
+    if not artifacts_dir.is_dir():
+        return []
+    return sorted(p.parent.parent.name for p in artifacts_dir.glob(f"*/*/{CARD}") if p.parent.name.isdigit())
+
+
+def load_all(settings: WorkerSettings) -> list[ModelArtifacts]:
+    """What a worker serves: MODELS (``name`` or ``name:version`` each), else every built model."""
+    wanted = settings.models or tuple(dict.fromkeys(built_names(settings.artifacts_dir)))
+    if not wanted:
+        raise ArtifactsMissing(f"no models under {settings.artifacts_dir}; run `python -m ml_worker.build`")
+    models = []
+    for entry in wanted:
+        name, _, version = entry.partition(":")
+        models.append(load(settings.artifacts_dir, name, version))
+    return models

@@ -1,8 +1,9 @@
 """The worker's heartbeat thread: liveness for /ready and the worker's figures for /metrics.
 
 Every HEARTBEAT_INTERVAL_S the worker stamps its id in a sorted set (score =
-Redis time) and rewrites its info record (model, backend, pid and cumulative
-counters) with a TTL; readers judge it by ``imgclf_contract.liveness``.
+Redis time), and in one sorted set per model version it serves (``keys.serving``,
+what admission reads), and rewrites its info record (models, backend, pid and
+cumulative counters) with a TTL; readers judge it by ``imgclf_contract.liveness``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Heartbeat(threading.Thread):
         self.stale_s = stale_s
         self._stop_event = stopping
         self._loop_is_live = loop_is_live
+        self._serving = [keys.serving(m["name"], m["version"]) for m in info.get("models", [])]
 
     def beat(self) -> None:
         """Stamped with Redis's clock, which every host reads alike (no skew between machines)."""
@@ -54,9 +56,10 @@ class Heartbeat(threading.Thread):
             "stats": self.stats.snapshot(),
         }
         pipe = self.client.pipeline(transaction=False)
-        pipe.zadd(keys.WORKERS_ZSET, {self.worker_id: record["at_ms"]})
+        for zset in (keys.WORKERS_ZSET, *self._serving):
+            pipe.zadd(zset, {self.worker_id: record["at_ms"]})
+            pipe.zremrangebyscore(zset, 0, record["at_ms"] - int(self.stale_s * 4000))
         pipe.set(keys.worker_info(self.worker_id), json.dumps(record), ex=max(1, int(self.stale_s * 2)))
-        pipe.zremrangebyscore(keys.WORKERS_ZSET, 0, record["at_ms"] - int(self.stale_s * 4000))
         pipe.execute()
 
     def run(self) -> None:
@@ -78,7 +81,8 @@ class Heartbeat(threading.Thread):
 
     def withdraw(self) -> None:
         try:
-            self.client.zrem(keys.WORKERS_ZSET, self.worker_id)
+            for zset in (keys.WORKERS_ZSET, *self._serving):
+                self.client.zrem(zset, self.worker_id)
             self.client.delete(keys.worker_info(self.worker_id))
         except redis.RedisError as exc:
             log.warning("could not withdraw heartbeat: %s", exc)

@@ -1,9 +1,12 @@
-"""The worker's side of the job stream: take batches, re-claim orphans, answer.
+"""The worker's side of the job streams: take batches, re-claim orphans, answer.
 
-Jobs live on a Redis Stream read through a consumer group, so any number of
-workers share them. A job stays pending for its consumer until the answer is
-written; if the consumer dies, another claims it after ``CLAIM_IDLE_MS``
-(at-least-once). Answers go to a per-job list the API blocks on.
+Each model version has its own Redis Stream (``keys.jobs``), read through a
+consumer group, so any number of workers on any number of hosts share a
+model's jobs and a worker serving several models reads all their streams in
+one blocking call. A batch comes from one stream only, so it never mixes
+models. A job stays pending for its consumer until the answer is written; if
+the consumer dies, another claims it after ``CLAIM_IDLE_MS`` (at-least-once).
+Answers go to a per-job list the API blocks on.
 """
 
 from __future__ import annotations
@@ -27,21 +30,40 @@ class Delivery:
     deliveries: int = 1
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Jobs from one stream, oldest first: what one inference call answers."""
+
+    stream: str
+    deliveries: list[Delivery]
+
+    @property
+    def oldest(self) -> tuple[int, int]:
+        """Stream ids are "<ms>-<seq>": the batch whose first job arrived first goes first."""
+        ms, _, seq = self.deliveries[0].entry_id.partition("-")
+        return int(ms), int(seq or 0)
+
+
 class JobConsumer:
-    def __init__(self, client: redis.Redis, consumer: str, claim_idle_ms: int, reply_ttl_s: int) -> None:
+    def __init__(
+        self, client: redis.Redis, consumer: str, streams: list[str], claim_idle_ms: int, reply_ttl_s: int
+    ) -> None:
         self.client = client
         self.consumer = consumer
+        self.streams = streams
         self.claim_idle_ms = claim_idle_ms
         self.reply_ttl_s = reply_ttl_s
         self._last_claim = 0.0
-        self._claim_cursor = "0-0"  # XAUTOCLAIM scans the pending list in pages; resume where it stopped
+        # XAUTOCLAIM scans a pending list in pages; resume each stream's scan where it stopped
+        self._claim_cursor = dict.fromkeys(streams, "0-0")
 
-    def ensure_group(self) -> None:
-        try:
-            self.client.xgroup_create(keys.JOBS_STREAM, keys.JOBS_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    def ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                self.client.xgroup_create(stream, keys.JOBS_GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
     def _decode(self, entries: list, deliveries: dict[str, int] | None = None) -> list[Delivery]:
         out = []
@@ -55,69 +77,80 @@ class JobConsumer:
             out.append(Delivery(entry_id, job, (deliveries or {}).get(entry_id, 1)))
         return out
 
-    def _read(self, count: int, block_ms: int | None) -> list:
-        """New entries for this consumer; block_ms=None returns at once."""
+    def _read(self, count: int, block_ms: int | None) -> dict[str, list]:
+        """New entries for this consumer from every stream (at most ``count`` each); None: no wait."""
         response = self.client.xreadgroup(
-            keys.JOBS_GROUP, self.consumer, {keys.JOBS_STREAM: ">"}, count=count, block=block_ms
+            keys.JOBS_GROUP, self.consumer, dict.fromkeys(self.streams, ">"), count=count, block=block_ms
         )
-        return response[0][1] if response else []
+        return {_text(stream): entries for stream, entries in response or [] if entries}
 
-    def claim_orphans(self, count: int) -> list[Delivery]:
+    def _claim(self, stream: str, count: int) -> list[Delivery]:
+        cursor, entries, _deleted = self.client.xautoclaim(
+            stream, keys.JOBS_GROUP, self.consumer, self.claim_idle_ms, self._claim_cursor[stream], count=count
+        )
+        self._claim_cursor[stream] = _text(cursor)
+        if not entries:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for entry_id, _fields in entries:
+            pipe.xpending_range(stream, keys.JOBS_GROUP, min=entry_id, max=entry_id, count=1)
+        pending = [rows[0] for rows in pipe.execute() if rows]
+        counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        log.warning("claimed %d orphaned jobs from %s", len(entries), stream)
+        return self._decode(entries, counts)
+
+    def claim_orphans(self, count: int) -> list[Batch]:
         """Jobs idle longer than CLAIM_IDLE_MS in a (presumably dead) consumer's hands."""
         now = time.monotonic()
         if now - self._last_claim < self.claim_idle_ms / 2000:
             return []
         self._last_claim = now
-        cursor, entries, _deleted = self.client.xautoclaim(
-            keys.JOBS_STREAM, keys.JOBS_GROUP, self.consumer, self.claim_idle_ms, self._claim_cursor, count=count
-        )
-        self._claim_cursor = _text(cursor)
-        if not entries:
-            return []
-        pipe = self.client.pipeline(transaction=False)
-        for entry_id, _fields in entries:
-            pipe.xpending_range(keys.JOBS_STREAM, keys.JOBS_GROUP, min=entry_id, max=entry_id, count=1)
-        pending = [rows[0] for rows in pipe.execute() if rows]
-        counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
-        log.warning("claimed %d orphaned jobs", len(entries))
-        return self._decode(entries, counts)
+        claimed = ((stream, self._claim(stream, count)) for stream in self.streams)
+        return [Batch(stream, deliveries) for stream, deliveries in claimed if deliveries]
 
-    def next_batch(self, max_batch: int, wait_ms: int, block_ms: int | None) -> list[Delivery]:
-        """Up to max_batch jobs.
+    def next_batches(self, max_batch: int, wait_ms: int, block_ms: int | None) -> list[Batch]:
+        """Up to max_batch jobs per stream, one batch per stream, oldest first.
 
         When jobs are already waiting (the service is busy), wait at most wait_ms
-        for more to fill the batch; an idle worker answers a lone job at once,
-        since nothing suggests company is coming and waiting would only add latency.
+        for more to fill the batches; an idle worker answers a lone job at once,
+        whichever model it is for, since waiting would only add latency.
         """
         claimed = self.claim_orphans(max_batch)
         if claimed:
             return claimed
         entries = self._read(max_batch, None)
         if not entries:
-            return self._decode(self._read(max_batch, block_ms))
+            return self._batches(self._read(max_batch, block_ms))
         if wait_ms > 0:
             deadline = time.monotonic() + wait_ms / 1000
-            while len(entries) < max_batch and (remaining := deadline - time.monotonic()) > 0:
-                more = self._read(max_batch - len(entries), max(1, int(remaining * 1000)))
+            while (room := max_batch - max(map(len, entries.values()))) > 0:
+                remaining = deadline - time.monotonic()
+                more = self._read(room, max(1, int(remaining * 1000))) if remaining > 0 else {}
                 if not more:
                     break
-                entries.extend(more)
-        return self._decode(entries)
+                for stream, new in more.items():
+                    entries.setdefault(stream, []).extend(new)
+        return self._batches(entries)
 
-    def finish(self, entry_ids: list[str], results: list[Result]) -> None:
+    def _batches(self, entries: dict[str, list]) -> list[Batch]:
+        batches = [Batch(stream, self._decode(rows)) for stream, rows in entries.items()]
+        return sorted(batches, key=lambda b: b.oldest)
+
+    def finish(self, stream: str, entry_ids: list[str], results: list[Result]) -> None:
         """Write the answers, then acknowledge and delete the entries (one round trip)."""
         pipe = self.client.pipeline(transaction=False)
         for result in results:
             pipe.lpush(keys.reply(result.job_id), result.to_json())
             pipe.expire(keys.reply(result.job_id), self.reply_ttl_s)
         if entry_ids:
-            pipe.xack(keys.JOBS_STREAM, keys.JOBS_GROUP, *entry_ids)
-            pipe.xdel(keys.JOBS_STREAM, *entry_ids)
+            pipe.xack(stream, keys.JOBS_GROUP, *entry_ids)
+            pipe.xdel(stream, *entry_ids)
         pipe.execute()
 
     def leave(self) -> None:
-        """Remove this consumer from the group; only called with nothing pending."""
-        self.client.xgroup_delconsumer(keys.JOBS_STREAM, keys.JOBS_GROUP, self.consumer)
+        """Remove this consumer from every group; only called with nothing pending."""
+        for stream in self.streams:
+            self.client.xgroup_delconsumer(stream, keys.JOBS_GROUP, self.consumer)
 
 
 def _text(value: bytes | str) -> str:

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from imgclf_contract.model_record import parse_model_ref
 from imgclf_contract.settings import ConfigError, SharedSettings
 
 DEFAULT_ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+# Evaluation photos live beside the checkout (never copied into it): <checkout>/../shared/datasets/...
+DEFAULT_IMAGENET_SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "imagenet-sample-500"
 BACKENDS = ("litert", "tensorflow")
 
 
@@ -21,8 +24,8 @@ class WorkerSettings(SharedSettings):
     claim_idle_ms: int = 3000
     heartbeat_interval_s: float = 1.0
     artifacts_dir: Path = DEFAULT_ARTIFACTS
-    model_name: str = "efficientnet_lite0"
-    model_version: str = ""  # empty: the highest version directory present
+    models: tuple[str, ...] = ()  # "name" or "name:version" each; empty: every model built under ARTIFACTS_DIR
+    imagenet_sample_dir: Path = DEFAULT_IMAGENET_SAMPLE  # labelled photos the build measures accuracy on
     backend: str = "litert"
     num_threads: int = 2  # inference threads for a lone image (latency while idle)
     batch_num_threads: int = 1  # LiteRT threads for batches: jobs are queueing, the API's decoders want the cores
@@ -42,6 +45,11 @@ class WorkerSettings(SharedSettings):
         super().validate()
         if self.backend not in BACKENDS:
             raise ConfigError(f"BACKEND must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        for ref in self.models:
+            try:
+                parse_model_ref(ref)
+            except ValueError as exc:
+                raise ConfigError(f"MODELS: {exc}") from None
         if self.heartbeat_stale_s <= self.heartbeat_interval_s:
             raise ConfigError("HEARTBEAT_STALE_S must exceed HEARTBEAT_INTERVAL_S")
         if self.claim_idle_ms >= self.request_timeout_s * 1000:

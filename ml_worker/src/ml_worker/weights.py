@@ -1,4 +1,4 @@
-"""Port the PyTorch EfficientNet-Lite0 state dict onto the Keras network.
+"""Port a PyTorch EfficientNet-Lite state dict onto the Keras network of the same variant.
 
 Every Keras weight must be assigned exactly once and every source tensor used
 (BatchNorm's ``num_batches_tracked`` aside), so a renamed or missing tensor
@@ -13,9 +13,6 @@ import keras
 import numpy as np
 
 from ml_worker.pth_reader import WeightsFileError
-
-EXPECTED_TENSORS = 296
-EXPECTED_PARAMETERS = 4_694_073
 
 
 def _conv(w: np.ndarray) -> np.ndarray:
@@ -55,18 +52,16 @@ def layer_sources(model: keras.Model) -> Iterator[tuple[str, list[str], Callable
     yield "logits", ["_fc.weight", "_fc.bias"], lambda w: w.T
 
 
-def check_state_dict(state: Mapping[str, np.ndarray]) -> None:
-    """Fail unless this is the EfficientNet-Lite0 checkpoint we expect."""
+def check_state_dict(state: Mapping[str, np.ndarray], expected_parameters: int) -> None:
+    """Fail unless the checkpoint holds the pinned number of parameters (a different variant would not)."""
     params = sum(int(v.size) for v in state.values())
-    if len(state) != EXPECTED_TENSORS or params != EXPECTED_PARAMETERS:
-        raise WeightsFileError(
-            f"expected {EXPECTED_TENSORS} tensors / {EXPECTED_PARAMETERS} parameters, found {len(state)} / {params}"
-        )
+    if params != expected_parameters:
+        raise WeightsFileError(f"expected {expected_parameters} parameters, found {params} in {len(state)} tensors")
 
 
-def load_into(model: keras.Model, state: Mapping[str, np.ndarray]) -> None:
+def load_into(model: keras.Model, state: Mapping[str, np.ndarray], expected_parameters: int) -> None:
     """Assign every Keras weight from ``state``; raise on any mismatch."""
-    check_state_dict(state)
+    check_state_dict(state, expected_parameters)
     used: set[str] = set()
     for layer_name, names, transform in layer_sources(model):
         layer = model.get_layer(layer_name)

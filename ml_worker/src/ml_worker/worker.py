@@ -1,9 +1,14 @@
 """The inference worker: ``ml-worker`` (or ``python -m ml_worker.worker``).
 
-Loads the model once, then loops: take a batch of jobs from the stream, skip
-those whose deadline has passed, run one inference for the rest, answer each
-job and acknowledge. On SIGTERM/SIGINT it finishes the batch in hand, answers,
-acknowledges and leaves the group, so no job is orphaned.
+Loads every model it serves once (each built model under ARTIFACTS_DIR, or
+those named in MODELS), then loops: take the waiting jobs, one batch per model,
+skip those whose deadline has passed, run one inference per batch, answer each
+job and acknowledge. On SIGTERM/SIGINT it finishes the batches in hand,
+answers, acknowledges and leaves the groups, so no job is orphaned.
+
+Every inference yields the pooled embedding beside the logits: heads that read
+the embedding (custom categories on a shared backbone) cost one small matrix
+product per image, not a second backbone pass.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import redis
@@ -22,11 +27,10 @@ import redis
 from imgclf_contract import keys, logs, redis_client
 from imgclf_contract.jobs import RESULT_TOP_K, Result, now_ms
 from imgclf_contract.model_record import ModelRecord
-from imgclf_contract.preprocess import INPUT_SIZE
 from ml_worker import artifacts
 from ml_worker.backends import Backend, load_backend, softmax, top_k
 from ml_worker.heartbeat import Heartbeat
-from ml_worker.queue import Delivery, JobConsumer
+from ml_worker.queue import Batch, Delivery, JobConsumer
 from ml_worker.settings import WorkerSettings
 from ml_worker.stats import WorkerStats
 
@@ -36,32 +40,47 @@ REDIS_RETRY_S = 0.5
 DRAIN_PASSES = 4
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """One model version this worker answers: its backend, its published record and its stream."""
+
+    backend: Backend
+    record: ModelRecord
+
+    @property
+    def stream(self) -> str:
+        return keys.jobs(self.record.name, self.record.version)
+
+    @property
+    def reference(self) -> dict[str, str]:
+        """How the heartbeat and the logs name it."""
+        return {"name": self.record.name, "version": self.record.version}
+
+
 class Worker:
     def __init__(
-        self,
-        settings: WorkerSettings,
-        backend: Backend,
-        record: ModelRecord,
-        client: redis.Redis,
-        block_ms: int = BLOCK_MS,
+        self, settings: WorkerSettings, models: list[ServedModel], client: redis.Redis, block_ms: int = BLOCK_MS
     ) -> None:
         self.settings = settings
         self.block_ms = block_ms
-        self.backend = backend
-        self.record = record
+        self.models = {m.stream: m for m in models}
         self.client = client
         self.worker_id = settings.resolved_worker_id
-        self.consumer = JobConsumer(client, self.worker_id, settings.claim_idle_ms, settings.reply_ttl_s)
+        self.consumer = JobConsumer(
+            client, self.worker_id, list(self.models), settings.claim_idle_ms, settings.reply_ttl_s
+        )
         self.stats = WorkerStats()
         self.stopping = threading.Event()
         self.last_loop = time.monotonic()  # the heartbeat stops vouching for a loop that hangs
 
-    def _result(self, delivery: Delivery, batch_id: str, size: int, elapsed_s: float, **answer) -> Result:
+    def _result(
+        self, model: ServedModel, delivery: Delivery, batch_id: str, size: int, elapsed_s: float, **answer
+    ) -> Result:
         return Result(
             job_id=delivery.job.job_id,
-            model_name=self.record.name,
-            model_version=self.record.version,
-            backend=self.backend.name,
+            model_name=model.record.name,
+            model_version=model.record.version,
+            backend=model.backend.name,
             worker_id=self.worker_id,
             batch_id=batch_id,
             batch_size=size,
@@ -70,47 +89,54 @@ class Worker:
             **answer,
         )
 
-    def _infer(self, live: list[Delivery]) -> list[Result]:
+    def _infer(self, model: ServedModel, live: list[Delivery]) -> list[Result]:
         """One inference for the batch; a failure is answered as an error, never a dead worker."""
         batch_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
         try:
-            probabilities = softmax(self.backend.predict(np.stack([d.job.array() for d in live])))
+            batch = np.stack([d.job.array(model.record.input_size) for d in live])
+            probabilities = softmax(model.backend.run(batch).logits)
         except Exception as exc:  # answer every job of the batch with the failure
-            log.exception("inference failed", extra={"batch_id": batch_id})
+            log.exception("inference failed", extra={"batch_id": batch_id, "model": model.record.name})
             self.stats.add(failed_total=len(live))
-            return [self._result(d, batch_id, len(live), 0.0, error=f"inference failed: {exc}") for d in live]
+            return [self._result(model, d, batch_id, len(live), 0.0, error=f"inference failed: {exc}") for d in live]
         elapsed = time.perf_counter() - started
         self.stats.record_batch(len(live), elapsed)
         request_ids = [d.job.request_id for d in live]
         figures = {"batch_id": batch_id, "size": len(live), "inference_ms": round(elapsed * 1000, 2)}
-        log.info("batch answered", extra={**figures, "request_ids": request_ids})
+        log.info("batch answered", extra={**figures, "model": model.record.name, "request_ids": request_ids})
         return [
-            self._result(d, batch_id, len(live), elapsed, top=top_k(p, RESULT_TOP_K))
+            self._result(model, d, batch_id, len(live), elapsed, top=top_k(p, RESULT_TOP_K))
             for d, p in zip(live, probabilities, strict=True)
         ]
 
-    def process(self, deliveries: list[Delivery]) -> None:
+    def process(self, batch: Batch) -> None:
         """Infer one batch and answer every job in it (expired and malformed ones are only acked)."""
         at = now_ms()
+        deliveries = batch.deliveries
         live = [d for d in deliveries if d.job is not None and not d.job.expired(at)]
         expired = sum(1 for d in deliveries if d.job is not None and d.job.expired(at))
         claimed = sum(1 for d in deliveries if d.deliveries > 1)
-        results = self._infer(live) if live else []
-        self.consumer.finish([d.entry_id for d in deliveries], results)
+        results = self._infer(self.models[batch.stream], live) if live else []
+        self.consumer.finish(batch.stream, [d.entry_id for d in deliveries], results)
         self.stats.add(expired_total=expired, claimed_total=claimed)
         if expired:
             log.info("skipped %d jobs past their deadline", expired)
 
     def prepare(self) -> None:
-        """Join the consumer group and publish the model record, waiting out a Redis outage.
+        """Join the consumer groups and publish the model records, waiting out a Redis outage.
 
         Done before the first heartbeat, so the API never admits a job for a model it cannot name.
         """
         while not self.stopping.is_set():
             try:
-                self.consumer.ensure_group()
-                self.client.set(keys.model(self.record.name, self.record.version), self.record.to_json())
+                self.consumer.ensure_groups()
+                pipe = self.client.pipeline(transaction=False)
+                for model in self.models.values():
+                    record = model.record
+                    pipe.set(keys.model(record.name, record.version), record.to_json())
+                    pipe.sadd(keys.MODELS_SET, f"{record.name}:{record.version}")
+                pipe.execute()
                 return
             except redis.RedisError as exc:
                 log.warning("redis unavailable, retrying: %s", exc)
@@ -129,9 +155,8 @@ class Worker:
                 self.prepare()  # again after an outage: a Redis that lost its data needs group and record
                 while not self.stopping.is_set():
                     self.last_loop = time.monotonic()
-                    deliveries = self.consumer.next_batch(s.max_batch, s.batch_wait_ms, self.block_ms)
-                    if deliveries:
-                        self.process(deliveries)
+                    for batch in self.consumer.next_batches(s.max_batch, s.batch_wait_ms, self.block_ms):
+                        self.process(batch)
             except redis.RedisError as exc:
                 log.warning("redis unavailable, retrying: %s", exc)
                 self.stopping.wait(REDIS_RETRY_S)
@@ -139,18 +164,19 @@ class Worker:
     def drain_and_leave(self) -> None:
         """After the heartbeat is withdrawn: answer what arrived since the last read, then leave."""
         try:
-            for _ in range(DRAIN_PASSES):  # bounded: other live workers keep the group busy
-                deliveries = self.consumer.next_batch(self.settings.max_batch, 0, None)
-                if not deliveries:
+            for _ in range(DRAIN_PASSES):  # bounded: other live workers keep the groups busy
+                batches = self.consumer.next_batches(self.settings.max_batch, 0, None)
+                if not batches:
                     break
-                self.process(deliveries)
+                for batch in batches:
+                    self.process(batch)
             self.consumer.leave()
         except redis.RedisError as exc:
             log.warning("could not drain before leaving: %s", exc)
 
     def heartbeat(self) -> Heartbeat:
         """This worker's heartbeat thread (not started): it vouches for the loop while the loop turns."""
-        info = {"model_name": self.record.name, "model_version": self.record.version, "backend": self.backend.name}
+        info = {"models": [m.reference for m in self.models.values()], "backend": self.settings.backend}
         s = self.settings
         return Heartbeat(
             self.client,
@@ -166,30 +192,36 @@ class Worker:
 
 def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
     """What the API needs to know about this version: facts and class names."""
+    card = model.card
     return ModelRecord(
         name=model.name,
         version=model.version,
-        input_size=INPUT_SIZE,
-        preprocessing=model.card["preprocessing"],
-        num_classes=model.card["num_classes"],
+        input_size=model.input_size,
+        preprocessing=card["preprocessing"],
+        num_classes=card["num_classes"],
         labels=[asdict(lb) for lb in model.labels()],  # index, wnid, name, synonyms
+        embedding_size=card.get("embedding_size", 0),
+        published_top1=card.get("published_top1"),
+        measured=card.get("measured"),
     )
 
 
-def load(settings: WorkerSettings) -> tuple[artifacts.ModelArtifacts, Backend]:
-    """The model files and a warmed-up backend (warm before declaring readiness)."""
-    model = artifacts.load(settings)
-    backend = load_backend(settings.backend, model, settings.num_threads, settings.batch_num_threads)
-    backend.predict(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.uint8))
-    return model, backend
+def load(settings: WorkerSettings) -> list[ServedModel]:
+    """Every model this worker serves, loaded and warmed up before it declares readiness."""
+    served = []
+    for model in artifacts.load_all(settings):
+        backend = load_backend(settings.backend, model, settings.num_threads, settings.batch_num_threads)
+        backend.run(np.zeros((1, model.input_size, model.input_size, 3), np.uint8))
+        served.append(ServedModel(backend, model_record(model)))
+    return served
 
 
-def serve(settings: WorkerSettings, model: artifacts.ModelArtifacts, backend: Backend, started: float) -> int:
-    """Serve jobs until SIGTERM/SIGINT, then finish the batch in hand, answer what is left and leave."""
+def serve(settings: WorkerSettings, models: list[ServedModel], started: float) -> int:
+    """Serve jobs until SIGTERM/SIGINT, then finish the batches in hand, answer what is left and leave."""
     client = redis_client.connect(
         settings, settings.queue_url, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10
     )
-    worker = Worker(settings, backend, model_record(model), client)
+    worker = Worker(settings, models, client)
     heartbeat = worker.heartbeat()
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -205,8 +237,8 @@ def serve(settings: WorkerSettings, model: artifacts.ModelArtifacts, backend: Ba
         "worker ready",
         extra={
             "worker_id": worker.worker_id,
-            "backend": backend.name,
-            "model_version": model.version,
+            "backend": settings.backend,
+            "models": [m.reference for m in models],
             "startup_s": startup_s,
         },
     )
@@ -221,8 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     settings = WorkerSettings.from_env()
     logs.configure(settings.log_level)
-    model, backend = load(settings)
-    return serve(settings, model, backend, started)
+    return serve(settings, load(settings), started)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ import redis
 from flask import Blueprint, Response, jsonify, send_from_directory
 
 from api import openapi
-from api.schemas import HealthSchema, LabelsSchema, ModelInfoSchema, ReadySchema
+from api.schemas import HealthSchema, LabelsSchema, ModelInfoSchema, ModelSummarySchema, ReadySchema
 from api.services import services
-from api.store.workers import CurrentModel
+from api.store.models import ModelEntry
 from imgclf_contract.errors import ErrorCode, ServiceError
 from imgclf_contract.jobs import RESULT_TOP_K
 from imgclf_contract.preprocess import (
@@ -21,51 +21,83 @@ from imgclf_contract.preprocess import (
 bp = Blueprint("meta", __name__, url_prefix="/api/v1")
 
 
-def _current() -> CurrentModel:
-    current = services().workers.current_model()
-    if current is None:
-        raise ServiceError(
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "No inference worker is running, so no model is being served right now.",
-            {"missing": "workers"},
-        )
-    return current
+def _summary(entry: ModelEntry) -> dict:
+    record = entry.latest.record
+    return {
+        "name": entry.name,
+        "default": entry.default,
+        "versions": [v.record.version for v in entry.versions],
+        "latest": record.version,
+        "available": bool(entry.workers),
+        "input_size": record.input_size,
+        "preprocessing": record.preprocessing,
+        "num_labels": len(record.labels),
+        "embedding_size": record.embedding_size,
+        "published_top1": record.published_top1,
+        "measured": record.measured,
+        "workers": entry.workers,
+    }
+
+
+def _limits() -> dict:
+    s = services().settings
+    return {
+        "max_upload_bytes": s.max_upload_bytes,
+        "max_pixels": s.max_pixels,
+        "min_side": MIN_SIDE,
+        "max_top_k": RESULT_TOP_K,
+        "accepted_formats": list(ACCEPTED_FORMATS),
+        "accepted_mime_types": list(ACCEPTED_MIME_TYPES),
+        "accepted_label": ACCEPTED_LABEL,
+    }
 
 
 @bp.get("/models")
 def models():
-    current = _current()
-    record = current.record
-    s = services().settings
+    """Every model; 503 while no worker serves the default one (what a request without `model` gets)."""
+    s = services()
+    default = s.models.resolve(None)
+    serving = set(s.models.entry(default.name).answering().workers)
+    backends = [w["backend"] for w in s.workers.live() if w["worker_id"] in serving]
     body = {
-        "name": record.name,
-        "version": record.version,
-        "backend": current.backend,
-        "input_size": record.input_size,
-        "preprocessing": record.preprocessing,
-        "num_classes": record.num_classes,
-        "workers": current.workers,
-        "limits": {
-            "max_upload_bytes": s.max_upload_bytes,
-            "max_pixels": s.max_pixels,
-            "min_side": MIN_SIDE,
-            "max_top_k": RESULT_TOP_K,
-            "accepted_formats": list(ACCEPTED_FORMATS),
-            "accepted_mime_types": list(ACCEPTED_MIME_TYPES),
-            "accepted_label": ACCEPTED_LABEL,
-        },
+        "default": default.name,
+        "models": [_summary(entry) for entry in s.models.entries()],
+        "name": default.name,
+        "version": default.version,
+        "backend": backends[0] if backends else "unknown",
+        "input_size": default.input_size,
+        "preprocessing": default.preprocessing,
+        "num_classes": default.num_classes,
+        "workers": len(serving),
+        "limits": _limits(),
     }
     return ModelInfoSchema().dump(body), 200
 
 
-@bp.get("/labels")
-def labels():
-    record = _current().record
-    body = {"model_version": record.version, "labels": record.labels}
+@bp.get("/models/<name>")
+def model(name: str):
+    return ModelSummarySchema().dump(_summary(services().models.entry(name))), 200
+
+
+def _labels(entry: ModelEntry) -> Response:
+    record = entry.latest.record
+    body = {"model": record.name, "model_version": record.version, "labels": record.labels}
     response = jsonify(LabelsSchema().dump(body))
     response.cache_control.public = True
     response.cache_control.max_age = 3600
     return response
+
+
+@bp.get("/models/<name>/labels")
+def model_labels(name: str):
+    return _labels(services().models.entry(name))
+
+
+@bp.get("/labels")
+def labels():
+    """The default model's labels (its newest published version)."""
+    models = services().models
+    return _labels(models.entry(models.default_model))
 
 
 @bp.get("/health")

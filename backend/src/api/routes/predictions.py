@@ -17,5 +17,5 @@ _response = PredictionResponseSchema()
 def create_prediction():
     upload = single_file(request, "image")
     form = load_form(_form, request.form)
-    answer = classify(read_upload(upload))
+    answer = classify(read_upload(upload), form.get("model"))
     return _response.dump(answer.body(form["top_k"])), 200

@@ -9,18 +9,9 @@ import redis
 
 from imgclf_contract import keys
 from imgclf_contract.liveness import live_workers
-from imgclf_contract.model_record import ModelRecord, version_key
+from imgclf_contract.model_record import ModelRecord
 
 LIVE_WORKERS_TTL_S = 0.5  # how long one process reuses its view of the live workers
-
-
-@dataclass(frozen=True)
-class CurrentModel:
-    """The model the live workers serve, its backend, and how many workers serve it."""
-
-    record: ModelRecord
-    backend: str
-    workers: int
 
 
 @dataclass(frozen=True)
@@ -43,11 +34,6 @@ class Workers:
             self._snapshot = _Snapshot(live_workers(self.client, self.stale_s), now)
         return self._snapshot.workers
 
-    def served_versions(self) -> list[tuple[str, str]]:
-        """(model name, version) pairs live workers serve, newest version first."""
-        versions = {(w["model_name"], w["model_version"]) for w in self.live()}
-        return sorted(versions, key=lambda nv: version_key(nv[1]), reverse=True)
-
     def model_record(self, name: str, version: str) -> ModelRecord | None:
         record = self._models.get((name, version))
         if record is None:
@@ -56,15 +42,3 @@ class Workers:
                 return None
             record = self._models[(name, version)] = ModelRecord.from_json(raw)
         return record
-
-    def current_model(self) -> CurrentModel | None:
-        """The model the live workers serve (newest version wins), or None when none is published."""
-        workers = self.live()
-        if not workers:
-            return None
-        newest = max(workers, key=lambda w: version_key(w["model_version"]))
-        record = self.model_record(newest["model_name"], newest["model_version"])
-        if record is None:
-            return None
-        serving = sum(1 for w in workers if w["model_version"] == record.version)
-        return CurrentModel(record, newest["backend"], serving)

@@ -1,11 +1,13 @@
-"""Inference backends behind one interface: uint8 NHWC batch in, logits out.
+"""Inference backends behind one interface: uint8 NHWC batch in, logits and embeddings out.
 
 ``litert`` (default) runs the .tflite with the TensorFlow Lite runtime and never
 imports TensorFlow; ``tensorflow`` runs the SavedModel through a tf.function.
+Both return the model's two outputs, so heads on the embedding need no second pass.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -13,11 +15,17 @@ import numpy as np
 from ml_worker.artifacts import ModelArtifacts
 
 
+@dataclass(frozen=True)
+class Outputs:
+    logits: np.ndarray  # (n, classes) float32
+    embedding: np.ndarray  # (n, 1280) float32: the pooled features the classifier reads
+
+
 class Backend(Protocol):
     name: str
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(n, 224, 224, 3) uint8 -> (n, 1000) float32 logits."""
+    def run(self, batch: np.ndarray) -> Outputs:
+        """(n, size, size, 3) uint8 -> both outputs for the n images."""
 
 
 def load_backend(
@@ -31,7 +39,7 @@ def load_backend(
     if name == "tensorflow":
         from ml_worker.backends.savedmodel import TensorFlowBackend
 
-        return TensorFlowBackend(artifacts.saved_model, num_threads)
+        return TensorFlowBackend(artifacts.saved_model, artifacts.input_size, num_threads)
     raise ValueError(f"unknown backend {name!r}")
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from ml_worker.artifacts import EMBEDDING, LOGITS
+from ml_worker.backends import Outputs
+
 
 class _Plan:
     """One interpreter with its thread count; resizing re-plans the graph, so only on a new batch size."""
@@ -14,17 +17,22 @@ class _Plan:
     def __init__(self, model_path: Path, num_threads: int) -> None:
         self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
         self.input = self.interpreter.get_input_details()[0]["index"]
-        self.output = self.interpreter.get_output_details()[0]["index"]
+        # Outputs by their signature names: the converter does not promise an order.
+        named = self.interpreter.get_signature_runner().get_output_details()
+        self.logits, self.embedding = named[LOGITS]["index"], named[EMBEDDING]["index"]
         self.batch = 0
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray) -> Outputs:
         if batch.shape[0] != self.batch:
             self.interpreter.resize_tensor_input(self.input, batch.shape, strict=False)
             self.interpreter.allocate_tensors()
             self.batch = batch.shape[0]
         self.interpreter.set_tensor(self.input, np.ascontiguousarray(batch, dtype=np.uint8))
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output).copy()
+        return Outputs(
+            logits=self.interpreter.get_tensor(self.logits).copy(),
+            embedding=self.interpreter.get_tensor(self.embedding).copy(),
+        )
 
 
 class LiteRTBackend:
@@ -38,5 +46,5 @@ class LiteRTBackend:
         batch_threads = batch_num_threads or num_threads
         self._batched = self._single if batch_threads == num_threads else _Plan(model_path, batch_threads)
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray) -> Outputs:
         return (self._single if batch.shape[0] == 1 else self._batched).run(batch)
