@@ -56,10 +56,12 @@ def stack_factory() -> Iterator[Callable[..., Stack]]:
     _reap_abandoned_sessions()
     started: list[Stack] = []
 
-    def make(name: str, workers: int = 1, env: dict[str, str] | None = None, up: bool = True) -> Stack:
+    def make(name: str, workers: int = 1, env: dict[str, str] | None = None, up: bool = True,
+             trainer: bool = False) -> Stack:  # fmt: skip
         port = _ports(_next_port[0])
         _next_port[0] = port + 10
-        stack = Stack(StackConfig(run_dir=SESSION_DIR / name, port=port, workers=workers, env=env or {}))
+        config = StackConfig(run_dir=SESSION_DIR / name, port=port, workers=workers, env=env or {}, trainer=trainer)
+        stack = Stack(config)
         started.append(stack)
         if up:
             stack.up()

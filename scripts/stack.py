@@ -43,6 +43,7 @@ class StackConfig:
     api_port: int = 0  # 0: port + 1
     redis_port: int = 0  # 0: port + 2
     workers: int = 1
+    trainer: bool = False  # the training process (imports TensorFlow: ~500 MB, only where custom models are trained)
     env: dict[str, str] = field(default_factory=dict)  # extra settings for API and workers
     worker_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per worker ("worker-1"), over env
 
@@ -60,6 +61,7 @@ class StackConfig:
             api_port=int(env.get("API_PORT", "0")),
             redis_port=int(env.get("REDIS_PORT", "0")),
             workers=int(env.get("WORKERS", "1")),
+            trainer=env.get("TRAINER", "1") not in ("0", "false", "no", "off"),
         )
 
     @property
@@ -117,7 +119,8 @@ class Stack:
 
     # -- bookkeeping -------------------------------------------------------
     def services(self) -> list[str]:
-        return ["redis", *[f"worker-{i}" for i in range(1, self.config.workers + 1)], "api", "nginx"]
+        workers = [f"worker-{i}" for i in range(1, self.config.workers + 1)]
+        return ["redis", *workers, *(["trainer"] if self.config.trainer else []), "api", "nginx"]
 
     def _pidfile(self, name: str) -> Path:
         return self.config.run_dir / f"{name}.pid"
@@ -147,6 +150,8 @@ class Stack:
         if name.startswith("worker-"):
             env.update(self.config.worker_env.get(name, {}), WORKER_ID=f"{name}@{self.config.port}")
             return [str(VENV_BIN / "ml-worker")], env
+        if name == "trainer":
+            return [str(VENV_BIN / "python"), "-m", "ml_worker.trainer"], env
         if name == "api":
             metrics_dir = self.config.run_dir / "prometheus"
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -228,8 +233,8 @@ class Stack:
                 return bool(redis.Redis(port=self.config.redis_port, password=password, socket_timeout=1).ping())
             except redis.RedisError:
                 return False
-        if name.startswith("worker-"):
-            return "worker ready" in self.log_path(name).read_text(errors="replace")
+        if name.startswith("worker-") or name == "trainer":
+            return f"{name.partition('-')[0]} ready" in self.log_path(name).read_text(errors="replace")
         if name == "api":
             return _http_ok(f"http://127.0.0.1:{self.config.api_port}/api/v1/health")
         return _http_ok(f"{self.config.url}/api/v1/ready")

@@ -14,11 +14,13 @@ from flask import current_app
 from api.queue import JobQueue
 from api.settings import ApiSettings
 from api.slots import FifoSlots
+from api.store.datasets import Datasets
 from api.store.feedback import FeedbackLog
 from api.store.models import ModelCatalogue
 from api.store.predictions import Predictions
 from api.store.rate_limits import RateLimits
 from api.store.results import ResultCache
+from api.store.trainings import Trainings
 from api.store.workers import Workers
 from imgclf_contract import redis_client
 
@@ -34,6 +36,8 @@ class Services:
     results: ResultCache
     predictions: Predictions
     feedback: FeedbackLog
+    datasets: Datasets
+    trainings: Trainings
     rate_limits: RateLimits
     queue: JobQueue
     decode_slots: FifoSlots
@@ -57,6 +61,8 @@ class Services:
             results=ResultCache(client, settings.cache_ttl_s),
             predictions=Predictions(client, settings.prediction_ttl_s),
             feedback=FeedbackLog(client),
+            datasets=Datasets(client),
+            trainings=Trainings(client),
             rate_limits=RateLimits(client),
             queue=JobQueue(client, settings),
             decode_slots=FifoSlots(settings.decode_concurrency),

@@ -18,6 +18,8 @@ class ApiSettings(SharedSettings):
     cache_ttl_s: int = 86_400
     prediction_ttl_s: int = 7 * 86_400
     keep_feedback_images: bool = False
+    keep_dataset_images: bool = False  # keep dataset uploads' bytes beside their embeddings
+    max_dataset_images: int = 20_000  # images in one dataset
     api_processes: int = 1  # gunicorn processes; one suffices (Pillow decodes outside the GIL)
     decode_concurrency: int = 2  # images decoded at once per API process, first come first served
     api_threads: int = 64  # threads per process; each waiting request holds one (nginx admits this many)
@@ -29,7 +31,7 @@ class ApiSettings(SharedSettings):
 
     POSITIVE: ClassVar[tuple[str, ...]] = (
         *SharedSettings.POSITIVE, "max_queue", "prediction_ttl_s", "api_processes", "api_threads",
-        "decode_concurrency",
+        "decode_concurrency", "max_dataset_images",
     )  # fmt: skip
     NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("cache_ttl_s", "rate_limit_per_minute")
 

@@ -7,6 +7,9 @@ JOBS_GROUP = "workers"
 WORKERS_ZSET = f"{PREFIX}:workers"  # member: worker id, score: last heartbeat (ms)
 MODELS_SET = f"{PREFIX}:models"  # "name:version" of every model a worker ever published
 FEEDBACK_INDEX = f"{PREFIX}:feedback:ids"  # list of feedback ids, oldest first
+DATASETS_SET = f"{PREFIX}:datasets"  # names of every dataset
+TRAINING_QUEUE = f"{PREFIX}:trainings:queue"  # list of training ids the trainer takes, oldest first
+TRAINING_INDEX = f"{PREFIX}:trainings:ids"  # list of every training id, oldest first
 
 
 def jobs(name: str, version: str) -> str:
@@ -52,3 +55,48 @@ def image(sha256: str) -> str:
 
 def rate_limit(client: str, window: int) -> str:
     return f"{PREFIX}:ratelimit:{client}:{window}"
+
+
+def dataset(name: str) -> str:
+    """Hash: the dataset's facts (base model and version, created_at)."""
+    return f"{PREFIX}:dataset:{name}"
+
+
+def dataset_labels(name: str) -> str:
+    """Hash: sha256 of an upload -> its label."""
+    return f"{PREFIX}:dataset:{name}:labels"
+
+
+def dataset_embeddings(name: str) -> str:
+    """Hash: sha256 of an upload -> its base model embedding (float32 bytes)."""
+    return f"{PREFIX}:dataset:{name}:embeddings"
+
+
+def dataset_image(name: str, sha256: str) -> str:
+    """An upload's bytes, kept only with KEEP_DATASET_IMAGES."""
+    return f"{PREFIX}:dataset:{name}:image:{sha256}"
+
+
+def head(name: str, version: str) -> str:
+    """Hash: a custom model version's head weights (``w``, ``b`` as float32 bytes)."""
+    return f"{PREFIX}:head:{name}:{version}"
+
+
+def head_pin(name: str) -> str:
+    """The version of a custom model that answers its bare name (set by a rollback)."""
+    return f"{PREFIX}:head:{name}:pinned"
+
+
+def export(name: str, version: str) -> str:
+    """The exported bundle (zip: fused .tflite, labels, model card) of a custom model version."""
+    return f"{PREFIX}:export:{name}:{version}"
+
+
+def training(training_id: str) -> str:
+    """Hash: one training's state, progress and report."""
+    return f"{PREFIX}:training:{training_id}"
+
+
+def training_lock(name: str) -> str:
+    """The id of the training running for a model name (one at a time per name)."""
+    return f"{PREFIX}:training:lock:{name}"

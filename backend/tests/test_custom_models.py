@@ -1,0 +1,244 @@
+"""Your own categories, end to end on a real stack with a trainer: dataset -> training -> served -> exported.
+
+Images are drawn with Pillow (``loadtest/shapes.py``): 3 labels x 24 images to train on, fresh ones
+to predict. Asserts hold-out accuracy, the served custom model's accuracy, served vs exported agreement
+(1e-4), a retrain giving a new (identical: fixed seed) version, rollback, a killed trainer, and bad input.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import signal
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+import requests
+from test_api_endpoints import TIMEOUT, assert_envelope
+
+from api.schemas import DatasetSchema, ModelSummarySchema, PredictionResponseSchema, TrainingSchema
+from imgclf_contract import keys
+from imgclf_contract.heads import load_head
+from imgclf_contract.preprocess import preprocess
+from imgclf_contract.training import STALE_S
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtest"))
+import shapes
+
+pytestmark = pytest.mark.integration
+NAME = "shapes_test"
+LABELS = ["circle", "stripes", "checks"]
+SHOWN = {"circle": "Circle ○", "stripes": "stripes", "checks": "checks"}  # free text labels, not slugs
+PER_LABEL = 24
+TRAINING_TIMEOUT_S = 180
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory):
+    return stack_factory("custom", trainer=True)
+
+
+@pytest.fixture(scope="module")
+def url(stack) -> str:
+    return stack.config.url
+
+
+@pytest.fixture(scope="module")
+def client(stack) -> redis.Redis:
+    return redis.Redis(port=stack.config.redis_port)
+
+
+def upload(url: str, dataset: str, data: bytes, label: str) -> requests.Response:
+    files = {"image": ("x.png", data)}
+    return requests.post(f"{url}/api/v1/datasets/{dataset}/images", files=files, data={"label": label}, timeout=TIMEOUT)
+
+
+def fill(url: str, dataset: str, per_label: int, seed: int, labels: list[str] = LABELS) -> None:
+    requests.post(f"{url}/api/v1/datasets", json={"name": dataset}, timeout=TIMEOUT).raise_for_status()
+    rng = np.random.default_rng(seed)
+    jobs = [(shapes.image(label, rng), SHOWN.get(label, label)) for label in labels for _ in range(per_label)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda job: upload(url, dataset, *job), jobs))
+    assert [a.status_code for a in answers] == [201] * len(jobs), answers[0].text
+
+
+def train(url: str, dataset: str, **body) -> requests.Response:
+    return requests.post(f"{url}/api/v1/trainings", json={"dataset": dataset, **body}, timeout=TIMEOUT)
+
+
+def follow(url: str, training_id: str) -> tuple[dict, list[dict]]:
+    """Poll until the training ends; returns the final state and every state seen while it ran."""
+    seen, deadline = [], time.monotonic() + TRAINING_TIMEOUT_S
+    while time.monotonic() < deadline:
+        state = requests.get(f"{url}/api/v1/trainings/{training_id}", timeout=TIMEOUT).json()
+        assert TrainingSchema().validate(state) == {}
+        if state["status"] in ("succeeded", "failed"):
+            return state, seen
+        seen.append(state)
+        time.sleep(0.2)
+    raise AssertionError(f"training {training_id} did not finish in {TRAINING_TIMEOUT_S} s: {seen[-1:]}")
+
+
+def predict(url: str, data: bytes, model: str) -> dict:
+    response = requests.post(f"{url}/api/v1/predictions", files={"image": ("x.png", data)},
+                             data={"model": model, "top_k": 3}, timeout=TIMEOUT)  # fmt: skip
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert PredictionResponseSchema().validate(body) == {}
+    return body
+
+
+@pytest.fixture(scope="module")
+def trained(url) -> dict:
+    """The dataset filled and trained once; the first training's final state."""
+    fill(url, NAME, PER_LABEL, seed=1)
+    response = train(url, NAME)
+    assert response.status_code == 202, response.text
+    again = train(url, NAME)
+    assert_envelope(again, 409, "conflict")  # one training per model name at a time
+    state, seen = follow(url, response.json()["id"])
+    assert state["status"] == "succeeded", state
+    assert any(s["status"] == "running" and s.get("epoch", 0) >= 1 for s in seen), "no progress was readable"
+    return state
+
+
+def test_the_dataset_counts_each_label_and_resending_is_idempotent(url, trained):
+    body = requests.get(f"{url}/api/v1/datasets/{NAME}", timeout=TIMEOUT).json()
+    assert DatasetSchema().validate(body) == {}
+    assert body["labels"] == {SHOWN[label]: PER_LABEL for label in LABELS} and body["images"] == 3 * PER_LABEL
+    data = shapes.image("circle", np.random.default_rng(1))  # the very first upload again
+    again = upload(url, NAME, data, SHOWN["circle"])
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert requests.get(f"{url}/api/v1/datasets/{NAME}", timeout=TIMEOUT).json()["images"] == 3 * PER_LABEL
+
+
+def test_training_reports_holdout_accuracy(trained):
+    report = trained["report"]
+    assert report["top1"] >= 0.9, report
+    assert report["holdout_images"] == 3 * round(PER_LABEL * 0.2)
+    assert set(report["per_label"]) == set(SHOWN.values())
+    assert all(v["recall"] is not None for v in report["per_label"].values())
+    assert trained["version"] == "1"
+
+
+def test_the_custom_model_answers_in_its_own_labels(url, trained):
+    rng = np.random.default_rng(99)  # images it never saw
+    hits = 0
+    for label in LABELS:
+        for _ in range(5):
+            body = predict(url, shapes.image(label, rng), NAME)
+            assert body["model"]["name"] == NAME and body["model"]["version"] == "1"
+            top = body["predictions"][0]
+            assert top["wnid"] is None and 0 <= top["class_index"] < 3
+            hits += top["label"] == SHOWN[label]
+    assert hits >= 13, f"{hits}/15 fresh images right"
+
+
+def test_models_lists_the_custom_model_with_labels_and_metrics(url, trained):
+    summary = requests.get(f"{url}/api/v1/models/{NAME}", timeout=TIMEOUT).json()
+    assert ModelSummarySchema().validate(summary) == {}
+    assert summary["labels"] == sorted(SHOWN.values()) and summary["base"] == "efficientnet_lite0:1"
+    assert summary["measured"]["top1"] == trained["report"]["top1"] and summary["available"]
+    listed = requests.get(f"{url}/api/v1/models", timeout=TIMEOUT).json()
+    assert NAME in [m["name"] for m in listed["models"]]
+
+
+def test_the_export_reproduces_the_service(url, trained):
+    from ml_worker.export import run_fused
+
+    deadline = time.monotonic() + TRAINING_TIMEOUT_S
+    while (response := requests.get(f"{url}/api/v1/models/{NAME}/export", timeout=TIMEOUT)).status_code == 503:
+        assert time.monotonic() < deadline, "the export was never built"
+        time.sleep(1)
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/zip"
+    bundle = zipfile.ZipFile(io.BytesIO(response.content))
+    labels = bundle.read("labels.txt").decode().splitlines()
+    assert labels == sorted(SHOWN.values())
+    tflite = Path(__file__).parent / ".export-test.tflite"
+    tflite.write_bytes(bundle.read("model.tflite"))
+    try:
+        rng = np.random.default_rng(7)
+        for label in LABELS:
+            data = shapes.image(label, rng)
+            served = {p["class_index"]: p["score"] for p in predict(url, data, f"{NAME}:1")["predictions"]}
+            exported = run_fused(tflite, preprocess(data, 10**8, size=224).tensor[None])[0]
+            for index, score in served.items():
+                assert abs(exported[index] - score) <= 1e-4, (label, index, exported[index], score)
+    finally:
+        tflite.unlink()
+
+
+def test_retrain_gives_a_new_identical_version_and_rollback_works(url, client, trained):
+    response = train(url, NAME)
+    assert response.status_code == 202, response.text
+    state, _ = follow(url, response.json()["id"])
+    assert state["status"] == "succeeded" and state["version"] == "2"
+    first, second = load_head(client, NAME, "1"), load_head(client, NAME, "2")
+    np.testing.assert_allclose(first.weights, second.weights, atol=1e-6)  # fixed seed: the same model
+    data = shapes.image("stripes", np.random.default_rng(5))
+    assert predict(url, data, NAME)["model"]["version"] == "2"  # the newest answers the name
+    rolled = requests.post(f"{url}/api/v1/models/{NAME}/rollback", json={"version": "1"}, timeout=TIMEOUT)
+    assert rolled.status_code == 200 and rolled.json()["pinned"] == "1"
+    assert predict(url, data, NAME)["model"]["version"] == "1"
+    assert predict(url, data, f"{NAME}:2")["model"]["version"] == "2"
+    missing = requests.post(f"{url}/api/v1/models/{NAME}/rollback", json={"version": "9"}, timeout=TIMEOUT)
+    assert_envelope(missing, 404, "not_found")
+
+
+def test_a_killed_trainer_fails_the_job_and_publishes_nothing(url, client, stack, trained):
+    fill(url, "killed", 40, seed=3, labels=["square", "dots", "rings", "cross", "frame"])
+    response = train(url, "killed")
+    assert response.status_code == 202
+    training_id = response.json()["id"]
+    deadline = time.monotonic() + 60
+    while requests.get(f"{url}/api/v1/trainings/{training_id}", timeout=TIMEOUT).json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    stack.signal("trainer", signal.SIGKILL)
+    killed_at = time.monotonic()
+    try:
+        while (state := requests.get(f"{url}/api/v1/trainings/{training_id}", timeout=TIMEOUT).json())[
+            "status"
+        ] == "running":
+            assert time.monotonic() - killed_at < STALE_S + 3
+            time.sleep(0.25)
+        assert state["status"] == "failed" and "trainer stopped" in state["error"]
+        assert not client.sismember(keys.MODELS_SET, "killed:1") and not client.exists(keys.head("killed", "1"))
+    finally:
+        stack.start("trainer")
+    again = train(url, "killed")  # the lock went with the failed job
+    assert again.status_code == 202, again.text
+
+
+def test_bad_input_gets_the_envelope(url, trained):
+    requests.post(f"{url}/api/v1/datasets", json={"name": "tiny"}, timeout=TIMEOUT)
+    rng = np.random.default_rng(11)
+    assert_envelope(train(url, "tiny"), 422, "validation_failed")  # no labels at all
+    for _ in range(5):
+        assert upload(url, "tiny", shapes.image("circle", rng), "one").status_code == 201
+    assert_envelope(train(url, "tiny"), 422, "validation_failed")  # fewer than 2 labels
+    assert upload(url, "tiny", shapes.image("square", rng), "two").status_code == 201
+    body = assert_envelope(train(url, "tiny"), 422, "validation_failed")  # a label under 5 images
+    assert "'two'" in body["error"]["message"]
+    assert_envelope(train(url, "nope"), 404, "not_found")
+    assert_envelope(upload(url, "nope", shapes.image("circle", rng), "x"), 404, "not_found")
+    assert_envelope(upload(url, "tiny", shapes.image("circle", rng), "x" * 101), 400, "invalid_request")
+    assert_envelope(upload(url, "tiny", shapes.image("circle", rng), "a\nb"), 400, "invalid_request")
+    assert_envelope(upload(url, "tiny", b"not an image", "one"), 415, "unsupported_media_type")
+    assert_envelope(requests.post(f"{url}/api/v1/datasets", json={"name": "../x"}, timeout=TIMEOUT), 400,
+                    "invalid_request")  # fmt: skip
+    assert_envelope(requests.get(f"{url}/api/v1/datasets/Bad-Name", timeout=TIMEOUT), 400, "invalid_request")
+    assert_envelope(requests.get(f"{url}/api/v1/trainings/unknown", timeout=TIMEOUT), 404, "not_found")
+    assert_envelope(train(url, "tiny", model="efficientnet_lite0"), 409, "conflict")
+    assert_envelope(train(url, "tiny", holdout=0.9), 400, "invalid_request")
+    assert_envelope(requests.get(f"{url}/api/v1/models/efficientnet_lite0/export", timeout=TIMEOUT), 400,
+                    "invalid_request")  # fmt: skip
+    removed = requests.delete(f"{url}/api/v1/datasets/tiny/labels/two", timeout=TIMEOUT)
+    assert removed.status_code == 200 and removed.json() == {"removed": 1}
+    assert requests.delete(f"{url}/api/v1/datasets/tiny", timeout=TIMEOUT).json() == {"removed": 5}
+    assert_envelope(requests.get(f"{url}/api/v1/datasets/tiny", timeout=TIMEOUT), 404, "not_found")
