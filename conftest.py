@@ -82,3 +82,9 @@ def live_stack(stack_factory) -> Stack:
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
     return GOLDEN
+
+
+@pytest.fixture(scope="session")
+def trainer_stack(stack_factory) -> Stack:
+    """A stack with the trainer process too, shared by the custom-model suites (API and CLI)."""
+    return stack_factory("trainer", trainer=True)

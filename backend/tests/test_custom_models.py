@@ -39,8 +39,8 @@ TRAINING_TIMEOUT_S = 180
 
 
 @pytest.fixture(scope="module")
-def stack(stack_factory):
-    return stack_factory("custom", trainer=True)
+def stack(trainer_stack):
+    return trainer_stack
 
 
 @pytest.fixture(scope="module")
