@@ -190,6 +190,22 @@ def test_retrain_gives_a_new_identical_version_and_rollback_works(url, client, t
     assert_envelope(missing, 404, "not_found")
 
 
+def test_feedback_on_a_custom_prediction_joins_its_dataset(url, trained):
+    data = shapes.image("checks", np.random.default_rng(31))
+    prediction = predict(url, data, NAME)
+    expected = sorted(SHOWN.values()).index(SHOWN["checks"])
+    feedback = {"prediction_id": prediction["id"], "correct": False, "expected_class_index": expected, "comment": None}
+    created = requests.post(f"{url}/api/v1/feedback", json=feedback, timeout=TIMEOUT)
+    assert created.status_code == 201 and created.json()["expected_label"] == SHOWN["checks"]
+    before = requests.get(f"{url}/api/v1/datasets/{NAME}", timeout=TIMEOUT).json()["labels"][SHOWN["checks"]]
+    imported = requests.post(f"{url}/api/v1/datasets/{NAME}/feedback", json={}, timeout=TIMEOUT).json()
+    assert imported["added"] == 1, imported
+    after = requests.get(f"{url}/api/v1/datasets/{NAME}", timeout=TIMEOUT).json()["labels"][SHOWN["checks"]]
+    assert after == before + 1
+    again = requests.post(f"{url}/api/v1/datasets/{NAME}/feedback", json={}, timeout=TIMEOUT).json()
+    assert again["added"] == 0 and again["skipped"]["already_there"] == 1
+
+
 def test_a_killed_trainer_fails_the_job_and_publishes_nothing(url, client, stack, trained):
     fill(url, "killed", 40, seed=3, labels=["square", "dots", "rings", "cross", "frame"])
     response = train(url, "killed")

@@ -115,7 +115,7 @@ export function createPicker({ loadLabels, onPick, onCancel }) {
         'aria-selected': 'false',
         'data-testid': 'picker-option',
         dataset: { classIndex: label.index },
-        title: `${label.name} (class ${label.index}, ${label.wnid})`,
+        title: `${label.name} (class ${label.index}${label.wnid ? `, ${label.wnid}` : ''})`,
       },
       [label.name, duplicates.has(label.name) && el('span', { class: 'picker__wnid', text: ` (${label.wnid})` })],
     );

@@ -93,24 +93,29 @@ def import_feedback(name: str, feedback_ids: list[str] | None) -> dict:
     """Add to dataset ``name`` every feedback (or those listed) naming the right class of a prediction
     made by the model ``name``; the embedding kept with the prediction is enough, no image needed."""
     s = services()
-    meta = existing(name)
+    existing(name)
     records = s.feedback.all() if feedback_ids is None else (s.feedback.get(i) for i in feedback_ids)
-    added, skipped = 0, {"not_found": 0, "other_model": 0, "no_expected_label": 0, "no_embedding": 0}
+    held = s.datasets.labels_of(name)
+    counts = s.datasets.counts(name)
+    added, skipped = (
+        0,
+        dict.fromkeys(("not_found", "other_model", "no_expected_label", "no_embedding", "already_there"), 0),
+    )
     for record in records:
-        reason = _unusable(record, name, meta)
+        reason = _unusable(record, name, held)
         if reason:
             skipped[reason] += 1
             continue
-        prediction = record["prediction"]
-        counts = s.datasets.counts(name)
-        _check_room(name, record["expected_label"], counts, adding=True)
-        embedding = decode_vector(prediction["embedding"]).tobytes()
-        s.datasets.add(name, prediction["sha256"], record["expected_label"], embedding, None)
+        prediction, label = record["prediction"], record["expected_label"]
+        _check_room(name, label, counts, adding=prediction["sha256"] not in held)
+        s.datasets.add(name, prediction["sha256"], label, decode_vector(prediction["embedding"]).tobytes(), None)
+        held[prediction["sha256"]] = label
+        counts[label] = counts.get(label, 0) + 1
         added += 1
     return {"added": added, "skipped": skipped}
 
 
-def _unusable(record: dict | None, name: str, meta: dict) -> str | None:
+def _unusable(record: dict | None, name: str, held: dict[str, str]) -> str | None:
     if record is None:
         return "not_found"
     prediction = record.get("prediction") or {}
@@ -120,4 +125,6 @@ def _unusable(record: dict | None, name: str, meta: dict) -> str | None:
         return "no_expected_label"
     if not prediction.get("embedding"):
         return "no_embedding"
+    if held.get(prediction["sha256"]) == record["expected_label"]:
+        return "already_there"
     return None

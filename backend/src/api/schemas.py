@@ -247,8 +247,13 @@ class DatasetImageSchema(Schema):
     created = fields.Bool(required=True, metadata={"description": "false: it was already there (label updated)"})
 
 
+class HeldImageSchema(Schema):
+    sha256 = fields.Str(required=True)
+    label = fields.Str(required=True)
+
+
 class DatasetImagesSchema(Schema):
-    images = fields.List(fields.Nested(DatasetImageSchema(only=("sha256", "label"))), required=True)
+    images = fields.List(fields.Nested(HeldImageSchema), required=True)
 
 
 class RemovedSchema(Schema):
