@@ -15,7 +15,7 @@ PORT ?= 8080
 STACK_REDIS_URL = redis://127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
 
 .PHONY: setup system-deps artifacts up down status test test-unit test-integration test-e2e \
-        lint format audit bench bench-model loadtest export-feedback clean
+        lint format audit bench bench-model bench-train loadtest export-feedback add-feedback clean
 
 setup: system-deps $(STAMP) $(ARTIFACTS)
 
@@ -79,11 +79,18 @@ bench-model: setup
 bench: setup
 	$(PY) loadtest/bench.py
 
+bench-train: setup
+	$(PY) loadtest/bench_training.py
+
 loadtest: setup
 	$(PY) loadtest/run_locust.py
 
 export-feedback: $(STAMP)
 	@REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} $(PY) -m api.export_feedback --out $${OUT:--}
+
+add-feedback: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make add-feedback NAME=<custom model>"; exit 2; }
+	$(VENV)/bin/imgclf add-feedback $(NAME) --url $${IMGCLF_URL:-http://127.0.0.1:$(PORT)}
 
 clean: down
 	rm -rf .run .test-run ml_worker/artifacts loadtest/results

@@ -61,10 +61,11 @@ def _custom_paths() -> dict[str, dict]:
         "/api/v1/datasets": {
             "post": {"summary": "Create a dataset (idempotent: 200 when it exists with the same base model)",
                      "requestBody": {"required": True, "content": _json("DatasetCreate")},
-                     "responses": _responses((201, "Created", "Dataset"), {
+                     "responses": {**_responses((201, "Created", "Dataset"), {
                          400: "Bad name or base model.", 404: "Unknown base model.",
                          409: "It exists with another base model.", **_COMMON_ERRORS,
-                         503: "Redis unavailable or no worker serves the base model."})},
+                         503: "Redis unavailable or no worker serves the base model."}),
+                         "200": {"description": "It already existed", "content": _json("Dataset")}}},
             "get": {"summary": "Every dataset with its images per label",
                     "responses": _responses((200, "Datasets", "DatasetList"), _COMMON_ERRORS)},
         },
