@@ -7,9 +7,10 @@ JOBS_GROUP = "workers"
 WORKERS_ZSET = f"{PREFIX}:workers"  # member: worker id, score: last heartbeat (ms)
 MODELS_SET = f"{PREFIX}:models"  # "name:version" of every model a worker ever published
 FEEDBACK_INDEX = f"{PREFIX}:feedback:ids"  # list of feedback ids, oldest first
-DATASETS_SET = f"{PREFIX}:datasets"  # names of every dataset
-TRAINING_QUEUE = f"{PREFIX}:trainings:queue"  # list of training ids the trainer takes, oldest first
-TRAINING_INDEX = f"{PREFIX}:trainings:ids"  # list of every training id, oldest first
+DATASETS_SET = f"{PREFIX}:index:datasets"  # names of every dataset
+TRAINING_QUEUE = f"{PREFIX}:trainings-queue"  # list of training ids the trainer takes, oldest first
+TRAINING_INDEX = f"{PREFIX}:index:trainings"  # list of every training id, oldest first
+EXPORT_QUEUE = f"{PREFIX}:exports-queue"  # "name:version" of published custom models whose export is to build
 
 
 def jobs(name: str, version: str) -> str:
@@ -64,17 +65,17 @@ def dataset(name: str) -> str:
 
 def dataset_labels(name: str) -> str:
     """Hash: sha256 of an upload -> its label."""
-    return f"{PREFIX}:dataset:{name}:labels"
+    return f"{PREFIX}:dataset-labels:{name}"
 
 
 def dataset_embeddings(name: str) -> str:
     """Hash: sha256 of an upload -> its base model embedding (float32 bytes)."""
-    return f"{PREFIX}:dataset:{name}:embeddings"
+    return f"{PREFIX}:dataset-embeddings:{name}"
 
 
 def dataset_image(name: str, sha256: str) -> str:
     """An upload's bytes, kept only with KEEP_DATASET_IMAGES."""
-    return f"{PREFIX}:dataset:{name}:image:{sha256}"
+    return f"{PREFIX}:dataset-image:{name}:{sha256}"
 
 
 def head(name: str, version: str) -> str:
@@ -84,7 +85,7 @@ def head(name: str, version: str) -> str:
 
 def head_pin(name: str) -> str:
     """The version of a custom model that answers its bare name (set by a rollback)."""
-    return f"{PREFIX}:head:{name}:pinned"
+    return f"{PREFIX}:head-pin:{name}"
 
 
 def export(name: str, version: str) -> str:
@@ -99,4 +100,4 @@ def training(training_id: str) -> str:
 
 def training_lock(name: str) -> str:
     """The id of the training running for a model name (one at a time per name)."""
-    return f"{PREFIX}:training:lock:{name}"
+    return f"{PREFIX}:training-lock:{name}"

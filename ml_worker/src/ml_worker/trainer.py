@@ -5,8 +5,9 @@ priority (``TRAINER_NICE``), and for each: reads the dataset's embeddings from
 Redis, fits a head (``ml_worker.training``) while stamping progress and a
 heartbeat into the training's hash, then publishes version N of the model in
 one Redis transaction (head weights, model record, catalogue entry, training
-state), which every worker on any host reads on its next job for it. Last it
-builds the standalone export (``ml_worker.export``) and stores it beside.
+state, export request), which every worker on any host reads on its next job
+for it. Exports (``ml_worker.export``, some 20 s of conversion) are built from
+``keys.EXPORT_QUEUE`` only when no training waits, so they never delay one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 import redis
 
 from imgclf_contract import keys, logs, redis_client
-from imgclf_contract.heads import Head
+from imgclf_contract.heads import Head, load_head
 from imgclf_contract.liveness import redis_now_ms
 from imgclf_contract.model_record import ModelRecord
 from imgclf_contract.training import HEARTBEAT_S, Status, trainability_problem
@@ -102,9 +103,7 @@ class Trainer:
                                 f"training failed: {exc}")  # fmt: skip
             return
         heartbeat.stop()
-        published = self._publish(training_id, state["model"], record, head, time.monotonic() - started)
-        if published is not None:
-            self._export(training_id, published, head)
+        self._publish(training_id, state["model"], record, head, time.monotonic() - started)
 
     def _train(self, training_id: str, state: dict) -> tuple[ModelRecord, Head]:
         meta, data = self._dataset(state["dataset"])
@@ -135,8 +134,7 @@ class Trainer:
         )  # fmt: skip
         return record, head
 
-    def _publish(self, training_id: str, name: str, record: ModelRecord, head: Head, seconds: float
-                 ) -> ModelRecord | None:  # fmt: skip
+    def _publish(self, training_id: str, name: str, record: ModelRecord, head: Head, seconds: float) -> None:
         """Version N+1 of ``name``: head, record, catalogue entry and the training's success in one transaction.
 
         WATCH on the training: if a reader failed it meanwhile (our heartbeat went stale), nothing is published.
@@ -147,7 +145,7 @@ class Trainer:
             try:
                 pipe.watch(key, keys.MODELS_SET)
                 if pipe.hget(key, "status") != Status.RUNNING.value.encode():
-                    return None
+                    return
                 versions = [m.decode().partition(":")[2] for m in pipe.smembers(keys.MODELS_SET)
                             if m.decode().partition(":")[0] == name]  # fmt: skip
                 version = str(max((int(v) for v in versions if v.isdigit()), default=0) + 1)
@@ -157,28 +155,43 @@ class Trainer:
                 pipe.set(keys.model(name, version), published.to_json())
                 pipe.sadd(keys.MODELS_SET, f"{name}:{version}")
                 pipe.delete(keys.head_pin(name))  # the newest successful version answers the name again
-                pipe.hset(key, mapping={"status": Status.SUCCEEDED.value, "phase": "exporting", "version": version,
-                                        "report": json.dumps(record.report), "finished_ms": int(time.time() * 1000),
-                                        "export": "building"})  # fmt: skip
+                done = {"status": Status.SUCCEEDED.value, "phase": "done", "version": version,
+                        "report": json.dumps(record.report), "finished_ms": int(time.time() * 1000)}  # fmt: skip
+                pipe.hset(key, mapping=done)
+                pipe.lpush(keys.EXPORT_QUEUE, f"{name}:{version}")
                 pipe.execute()
             except redis.WatchError:
                 log.warning("training %s changed while publishing; not published", training_id)
-                return None
+                return
         self._release(training_id, name)
         log.info("published", extra={"model": name, "version": version, "seconds": round(seconds, 2),
                                      "top1": record.report["top1"]})  # fmt: skip
-        return published
 
-    def _export(self, training_id: str, record: ModelRecord, head: Head) -> None:
+    def export(self, ref: str) -> None:
+        """Build and store the standalone bundle of a published custom model version."""
         from ml_worker.export import bundle
 
+        name, _, version = ref.partition(":")
+        raw, head = self.client.get(keys.model(name, version)), load_head(self.client, name, version)
+        if raw is None or head is None:
+            log.warning("nothing to export for %s", ref)
+            return
+        record = ModelRecord.from_json(raw)
         try:
             base = artifacts.load(self.settings.artifacts_dir, record.base, record.base_version)
-            self.client.set(keys.export(record.name, record.version), bundle(record, base, head))
-            self._update(training_id, phase="done", export="ready")
-        except Exception as exc:  # the model is served all the same; only the download is missing
-            log.exception("export failed", extra={"model": record.name, "version": record.version})
-            self._update(training_id, phase="done", export=f"failed: {exc}")
+            self.client.set(keys.export(name, version), bundle(record, base, head))
+            log.info("exported", extra={"model": name, "version": version})
+        except Exception:  # the model is served all the same; only the download is missing
+            log.exception("export failed", extra={"model": name, "version": version})
+
+    def queue_missing_exports(self) -> None:
+        """At start: exports a trainer that died never built (custom versions without one) are queued again."""
+        refs = sorted(m.decode() for m in self.client.smembers(keys.MODELS_SET))
+        for ref in refs:
+            name, _, version = ref.partition(":")
+            raw = self.client.get(keys.model(name, version))
+            if raw and ModelRecord.from_json(raw).is_custom and not self.client.exists(keys.export(name, version)):
+                self.client.lpush(keys.EXPORT_QUEUE, ref)
 
     def _release(self, training_id: str, name: str) -> None:
         lock = keys.training_lock(name)
@@ -193,9 +206,12 @@ class Trainer:
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                popped = self.client.brpop([keys.TRAINING_QUEUE], timeout=POLL_S)
-                if popped:
+                # BRPOP serves the first non-empty list in this order: a waiting training goes before any export
+                popped = self.client.brpop([keys.TRAINING_QUEUE, keys.EXPORT_QUEUE], timeout=POLL_S)
+                if popped and popped[0].decode() == keys.TRAINING_QUEUE:
                     self.run_one(popped[1].decode())
+                elif popped:
+                    self.export(popped[1].decode())
             except redis.RedisError as exc:
                 log.warning("redis unavailable, retrying: %s", exc)
                 self.stopping.wait(POLL_S)
@@ -216,6 +232,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    trainer.queue_missing_exports()
     log.info("trainer ready", extra={"nice": os.nice(0)})
     trainer.run()
     return 0
