@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -67,6 +68,7 @@ def main() -> int:
                          env={"CACHE_TTL_S": "0"})  # fmt: skip
     stack = Stack(config)
     stack.down()
+    shutil.rmtree(config.run_dir, ignore_errors=True)  # a fresh Redis: nothing uploaded or trained yet
     stack.up()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:

@@ -22,6 +22,7 @@ import requests
 from test_api_endpoints import TIMEOUT, assert_envelope
 
 from api.schemas import DatasetSchema, ModelSummarySchema, PredictionResponseSchema, TrainingSchema
+from api.store.models import SNAPSHOT_TTL_S
 from imgclf_contract import keys
 from imgclf_contract.heads import load_head
 from imgclf_contract.preprocess import preprocess
@@ -173,6 +174,14 @@ def test_the_export_reproduces_the_service(url, trained):
         tflite.unlink()
 
 
+def answering_version(url: str, data: bytes, expected: str) -> str:
+    """The version answering the bare name once the API's model snapshot (0.5 s) has caught up."""
+    deadline = time.monotonic() + SNAPSHOT_TTL_S * 4
+    while (version := predict(url, data, NAME)["model"]["version"]) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return version
+
+
 def test_retrain_gives_a_new_identical_version_and_rollback_works(url, client, trained):
     response = train(url, NAME)
     assert response.status_code == 202, response.text
@@ -181,10 +190,10 @@ def test_retrain_gives_a_new_identical_version_and_rollback_works(url, client, t
     first, second = load_head(client, NAME, "1"), load_head(client, NAME, "2")
     np.testing.assert_allclose(first.weights, second.weights, atol=1e-6)  # fixed seed: the same model
     data = shapes.image("stripes", np.random.default_rng(5))
-    assert predict(url, data, NAME)["model"]["version"] == "2"  # the newest answers the name
+    assert answering_version(url, data, "2") == "2"  # the newest answers the name
     rolled = requests.post(f"{url}/api/v1/models/{NAME}/rollback", json={"version": "1"}, timeout=TIMEOUT)
     assert rolled.status_code == 200 and rolled.json()["pinned"] == "1"
-    assert predict(url, data, NAME)["model"]["version"] == "1"
+    assert answering_version(url, data, "1") == "1"
     assert predict(url, data, f"{NAME}:2")["model"]["version"] == "2"
     missing = requests.post(f"{url}/api/v1/models/{NAME}/rollback", json={"version": "9"}, timeout=TIMEOUT)
     assert_envelope(missing, 404, "not_found")

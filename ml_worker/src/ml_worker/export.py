@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from imgclf_contract.heads import Head
-from imgclf_contract.model_record import ModelRecord
+from imgclf_contract import keys, logs, redis_client
+from imgclf_contract.heads import Head, load_head
+from imgclf_contract.model_record import ModelRecord, parse_model_ref
 from ml_worker import artifacts
 from ml_worker.build import export_tflite, golden_batch
+from ml_worker.settings import TrainerSettings
+
+log = logging.getLogger("ml_worker.export")
 
 MAX_EXPORT_ERROR = 1e-4
 PROBABILITIES = "probabilities"
@@ -85,3 +91,29 @@ def bundle(record: ModelRecord, base: artifacts.ModelArtifacts, head: Head) -> b
             zf.writestr("labels.txt", "".join(label["name"] + "\n" for label in record.labels))
             zf.writestr(artifacts.CARD, json.dumps(card, indent=2))
         return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ml_worker.export NAME:VERSION``: build a published custom model's bundle into Redis
+    (the trainer runs it in a child process, so a training never waits for a conversion)."""
+    settings = TrainerSettings.from_env()
+    logs.configure(settings.log_level)
+    name, version = parse_model_ref((argv or sys.argv[1:])[0])
+    client = redis_client.connect(settings, socket_timeout=30)
+    raw, head = client.get(keys.model(name, version)), load_head(client, name, version)
+    if raw is None or head is None:
+        log.warning("nothing to export", extra={"model": name, "version": version})
+        return 1
+    record = ModelRecord.from_json(raw)
+    try:
+        base = artifacts.load(settings.artifacts_dir, record.base, record.base_version)
+        client.set(keys.export(name, version), bundle(record, base, head))
+    except Exception:  # the model is served all the same; only the download is missing
+        log.exception("export failed", extra={"model": name, "version": version})
+        return 1
+    log.info("exported", extra={"model": name, "version": version})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

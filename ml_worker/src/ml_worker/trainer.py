@@ -6,8 +6,8 @@ Redis, fits a head (``ml_worker.training``) while stamping progress and a
 heartbeat into the training's hash, then publishes version N of the model in
 one Redis transaction (head weights, model record, catalogue entry, training
 state, export request), which every worker on any host reads on its next job
-for it. Exports (``ml_worker.export``, some 20 s of conversion) are built from
-``keys.EXPORT_QUEUE`` only when no training waits, so they never delay one.
+for it. Exports (``python -m ml_worker.export``, some 20 s of conversion) run in
+a child process, one at a time, from ``keys.EXPORT_QUEUE``, so they never delay a training.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -26,11 +27,11 @@ from datetime import UTC, datetime
 import redis
 
 from imgclf_contract import keys, logs, redis_client
-from imgclf_contract.heads import Head, load_head
+from imgclf_contract.heads import Head
 from imgclf_contract.liveness import redis_now_ms
 from imgclf_contract.model_record import ModelRecord
 from imgclf_contract.training import HEARTBEAT_S, Status, trainability_problem
-from ml_worker import artifacts, training
+from ml_worker import training
 from ml_worker.settings import TrainerSettings
 
 log = logging.getLogger("ml_worker.trainer")
@@ -65,6 +66,7 @@ class Trainer:
         self.settings = settings
         self.client = client
         self.stopping = threading.Event()
+        self.exporting: subprocess.Popen | None = None
 
     def _update(self, training_id: str, **fields: object) -> None:
         self.client.hset(keys.training(training_id), mapping={k: str(v) for k, v in fields.items()})
@@ -167,22 +169,13 @@ class Trainer:
         log.info("published", extra={"model": name, "version": version, "seconds": round(seconds, 2),
                                      "top1": record.report["top1"]})  # fmt: skip
 
-    def export(self, ref: str) -> None:
-        """Build and store the standalone bundle of a published custom model version."""
-        from ml_worker.export import bundle
-
-        name, _, version = ref.partition(":")
-        raw, head = self.client.get(keys.model(name, version)), load_head(self.client, name, version)
-        if raw is None or head is None:
-            log.warning("nothing to export for %s", ref)
+    def start_export(self) -> None:
+        """Start the next queued export in a child process unless one is running (same niceness)."""
+        if self.exporting is not None and self.exporting.poll() is None:
             return
-        record = ModelRecord.from_json(raw)
-        try:
-            base = artifacts.load(self.settings.artifacts_dir, record.base, record.base_version)
-            self.client.set(keys.export(name, version), bundle(record, base, head))
-            log.info("exported", extra={"model": name, "version": version})
-        except Exception:  # the model is served all the same; only the download is missing
-            log.exception("export failed", extra={"model": name, "version": version})
+        ref = self.client.rpop(keys.EXPORT_QUEUE)
+        if ref is not None:
+            self.exporting = subprocess.Popen([sys.executable, "-m", "ml_worker.export", ref.decode()])
 
     def queue_missing_exports(self) -> None:
         """At start: exports a trainer that died never built (custom versions without one) are queued again."""
@@ -206,12 +199,10 @@ class Trainer:
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                # BRPOP serves the first non-empty list in this order: a waiting training goes before any export
-                popped = self.client.brpop([keys.TRAINING_QUEUE, keys.EXPORT_QUEUE], timeout=POLL_S)
-                if popped and popped[0].decode() == keys.TRAINING_QUEUE:
+                self.start_export()
+                popped = self.client.brpop([keys.TRAINING_QUEUE], timeout=POLL_S)
+                if popped:
                     self.run_one(popped[1].decode())
-                elif popped:
-                    self.export(popped[1].decode())
             except redis.RedisError as exc:
                 log.warning("redis unavailable, retrying: %s", exc)
                 self.stopping.wait(POLL_S)
