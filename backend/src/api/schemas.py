@@ -241,15 +241,13 @@ class DatasetListSchema(Schema):
     datasets = fields.List(fields.Nested(DatasetSchema), required=True)
 
 
-class DatasetImageSchema(Schema):
-    sha256 = fields.Str(required=True)
-    label = fields.Str(required=True)
-    created = fields.Bool(required=True, metadata={"description": "false: it was already there (label updated)"})
-
-
 class HeldImageSchema(Schema):
     sha256 = fields.Str(required=True)
     label = fields.Str(required=True)
+
+
+class DatasetImageSchema(HeldImageSchema):
+    created = fields.Bool(required=True, metadata={"description": "false: it was already there (label updated)"})
 
 
 class DatasetImagesSchema(Schema):

@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from imgclf_contract.model_record import ModelRecord
 from imgclf_contract.training import HEARTBEAT_S, Status, trainability_problem
 from ml_worker import training
 from ml_worker.settings import TrainerSettings
+from ml_worker.shutdown import stop_on_signals
 
 log = logging.getLogger("ml_worker.trainer")
 POLL_S = 1
@@ -217,12 +217,7 @@ def main() -> int:
     client = redis_client.connect(settings, socket_timeout=POLL_S + 5, health_check_interval=10)
     trainer = Trainer(settings, client)
 
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("received %s, stopping after the training in hand", signal.Signals(signum).name)
-        trainer.stopping.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop_on_signals(trainer.stopping, "stopping after the training in hand")
     trainer.queue_missing_exports()
     log.info("trainer ready", extra={"nice": os.nice(0)})
     trainer.run()

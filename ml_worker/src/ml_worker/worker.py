@@ -14,7 +14,6 @@ product per image, not a second backbone pass.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ from ml_worker.backends import Backend, Outputs, load_backend, softmax, top_k
 from ml_worker.heartbeat import Heartbeat
 from ml_worker.queue import Batch, Delivery, JobConsumer
 from ml_worker.settings import WorkerSettings
+from ml_worker.shutdown import stop_on_signals
 from ml_worker.stats import WorkerStats
 
 log = logging.getLogger("ml_worker.worker")
@@ -248,12 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     heartbeat = Heartbeat(client, worker.worker_id, info, worker.stats, settings.heartbeat_interval_s,
                           settings.heartbeat_stale_s, worker.stopping, worker.loop_is_live)  # fmt: skip
 
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("received %s, finishing the batch in hand", signal.Signals(signum).name)
-        worker.stopping.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop_on_signals(worker.stopping, "finishing the batch in hand")
     worker.prepare()
     heartbeat.start()
     log.info(
