@@ -43,7 +43,7 @@ def base_record(name: str | None) -> ModelRecord:
     return record
 
 
-def _check_room(name: str, label: str, counts: dict[str, int], adding: bool) -> None:
+def check_room(name: str, label: str, counts: dict[str, int], adding: bool) -> None:
     limit = services().settings.max_dataset_images
     if adding and sum(counts.values()) >= limit:
         raise ServiceError(ErrorCode.VALIDATION_FAILED, f"Dataset {name} is full ({limit} images, MAX_DATASET_IMAGES).",
@@ -61,7 +61,7 @@ def add_image(name: str, data: bytes, label: str) -> dict:
     base = base_record(f"{meta['base']}:{meta['base_version']}")
     sha256 = hashlib.sha256(data).hexdigest()
     known = s.datasets.label_of(name, sha256)
-    _check_room(name, label, counts, adding=known is None)
+    check_room(name, label, counts, adding=known is None)
     if known is not None:
         s.datasets.relabel(name, sha256, label)
         return {"sha256": sha256, "label": label, "created": False}
@@ -107,7 +107,7 @@ def import_feedback(name: str, feedback_ids: list[str] | None) -> dict:
             skipped[reason] += 1
             continue
         prediction, label = record["prediction"], record["expected_label"]
-        _check_room(name, label, counts, adding=prediction["sha256"] not in held)
+        check_room(name, label, counts, adding=prediction["sha256"] not in held)
         s.datasets.add(name, prediction["sha256"], label, decode_vector(prediction["embedding"]).tobytes(), None)
         held[prediction["sha256"]] = label
         counts[label] = counts.get(label, 0) + 1
