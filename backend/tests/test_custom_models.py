@@ -27,6 +27,7 @@ from imgclf_contract import keys
 from imgclf_contract.heads import load_head
 from imgclf_contract.preprocess import preprocess
 from imgclf_contract.training import STALE_S
+from ml_worker.settings import WorkerSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtest"))
 import shapes
@@ -37,6 +38,10 @@ LABELS = ["circle", "stripes", "checks"]
 SHOWN = {"circle": "Circle ○", "stripes": "stripes", "checks": "checks"}  # free text labels, not slugs
 PER_LABEL = 24
 TRAINING_TIMEOUT_S = 180
+SAMPLE_DIR = WorkerSettings.from_env().imagenet_sample_dir  # IMAGENET_SAMPLE_DIR, default beside the checkout
+# Coarse groups of ImageNet class indices (WordNet's dogs, birds and insects)
+GROUPS = {"dog": range(151, 269), "bird": [*range(7, 25), *range(80, 101), *range(127, 147)],
+          "insect": range(300, 327)}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -267,3 +272,24 @@ def test_bad_input_gets_the_envelope(url, trained):
     assert removed.status_code == 200 and removed.json() == {"removed": 1}
     assert requests.delete(f"{url}/api/v1/datasets/tiny", timeout=TIMEOUT).json() == {"removed": 5}
     assert_envelope(requests.get(f"{url}/api/v1/datasets/tiny", timeout=TIMEOUT), 404, "not_found")
+
+
+def test_real_photos_grouped_into_coarse_labels(url):
+    """ImageNet sample photos (evaluation data, read in place) as dogs, birds and insects."""
+    if not SAMPLE_DIR.is_dir():
+        pytest.skip(f"{SAMPLE_DIR} is absent (set IMAGENET_SAMPLE_DIR)")
+    labels = requests.get(f"{url}/api/v1/models/efficientnet_lite0/labels", timeout=TIMEOUT).json()["labels"]
+    group_of = {lb["wnid"]: g for lb in labels for g, indices in GROUPS.items() if lb["index"] in indices}
+    photos = [(p, group_of[p.name.partition("_")[0]]) for p in sorted(SAMPLE_DIR.iterdir())
+              if p.name.partition("_")[0] in group_of]  # fmt: skip
+    requests.post(f"{url}/api/v1/datasets", json={"name": "coarse"}, timeout=TIMEOUT).raise_for_status()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda job: upload(url, "coarse", job[0].read_bytes(), job[1]).status_code, photos))
+    assert codes == [201] * len(photos)
+    state, _ = follow(url, train(url, "coarse").json()["id"])
+    assert state["status"] == "succeeded", state
+    report = state["report"]
+    assert report["holdout_images"] >= 15 and report["top1"] >= 0.85, report
+    print(
+        f"coarse ImageNet groups: {len(photos)} photos, hold-out top-1 {report['top1']} on {report['holdout_images']}"
+    )
