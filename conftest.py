@@ -1,45 +1,145 @@
-"""Fixtures shared by every suite: real stacks (Redis, worker, gunicorn, nginx)
-started on their own ports and run directories, so `make test` never touches a
-stack that `make up` started on the default port."""
+"""Fixtures shared by every suite.
+
+Fast tier (no nginx, no browser), after Flask's tutorial: ``app`` is
+``create_app(ApiSettings(...))`` on a real redis-server started once per session and
+emptied before each test, ``client`` its test client, and ``worker`` the real worker
+code with the real LiteRT models (Lite0 and Lite2) on threads of this process.
+
+Stack tier: real stacks (Redis, workers, gunicorn, nginx) started by ``stack_factory``
+on their own ports and run directories, so ``make test`` never touches a stack that
+``make up`` started on the default port.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from scripts.ports import free_base_port
+from scripts.stack import Stack, StackConfig
+
+if TYPE_CHECKING:
+    import redis
+    from flask import Flask
+    from flask.testing import FlaskClient
+
+    from testsupport.inprocess import InProcessWorker, LoadedModels, ServedApp
+    from testsupport.redis_server import RedisServer
+
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from stack import Stack, StackConfig  # noqa: E402
-
 TEST_RUN = ROOT / ".test-run"
 SESSION_DIR = TEST_RUN / f"session-{os.getpid()}"  # concurrent sessions never share a stack
 GOLDEN = ROOT / "ml_worker" / "src" / "ml_worker" / "golden"
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _ports(start: int) -> int:
-    """First base port >= start with base, base+1 and base+2 free."""
-    port = start
-    while not all(_free(p) for p in (port, port + 1, port + 2)):
-        port += 10
-    return port
-
+WORKER_HEARTBEAT_S = 0.2  # the fast tier's workers beat often: stopping one shows at once
 
 # TEST_PORT_BASE lets concurrent checkouts (e.g. git worktrees) test side by side without racing for ports.
 _next_port = [int(os.environ.get("TEST_PORT_BASE", "18100"))]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the processes its fixtures start, so `make test-fast` can leave stacks out."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "stack_factory" in fixtures:
+            item.add_marker(pytest.mark.stack)
+        if fixtures & {"stack_factory", "redis_server"}:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> Path:
+    return GOLDEN
+
+
+# -- fast tier ------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    from testsupport.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_db(redis_server: RedisServer) -> redis.Redis:
+    """A client of the session's Redis, emptied for this test."""
+    redis_server.flush()
+    return redis_server.client()
+
+
+@pytest.fixture(scope="session")
+def litert_models() -> LoadedModels:
+    from testsupport.inprocess import LoadedModels
+
+    return LoadedModels.load()
+
+
+@pytest.fixture
+def make_app(redis_db: redis.Redis, redis_server: RedisServer) -> Callable[..., Flask]:
+    """create_app on the session's Redis; keyword arguments override ApiSettings fields."""
+    from api import create_app
+    from api.settings import ApiSettings
+
+    def make(**settings: object) -> Flask:
+        return create_app(ApiSettings(**{"redis_url": redis_server.url, **settings}))
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def start_worker(redis_db: redis.Redis, redis_server: RedisServer, litert_models: LoadedModels) -> Iterator[Callable]:
+    """start_worker(delay_s=0, models=None, **WorkerSettings fields): a live in-process worker serving
+    ``models`` (names; default Lite0 and Lite2); all stop after the test."""
+    from ml_worker.settings import WorkerSettings
+    from testsupport.inprocess import InProcessWorker
+
+    started: list[InProcessWorker] = []
+
+    def start(delay_s: float = 0.0, models: tuple[str, ...] | None = None, **settings: object) -> InProcessWorker:
+        defaults = {"worker_id": f"in-process-{len(started) + 1}", "heartbeat_interval_s": WORKER_HEARTBEAT_S}
+        config = WorkerSettings(redis_url=redis_server.url, **{**defaults, **settings})
+        served = litert_models.only(models)
+        worker = InProcessWorker(config, served, redis_server.client(), delay_s).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def worker(start_worker: Callable[..., InProcessWorker]) -> InProcessWorker:
+    return start_worker()
+
+
+@pytest.fixture
+def served_app(app: Flask) -> Iterator[ServedApp]:
+    """The app on a real HTTP port, for clients that speak HTTP (the imgclf CLI)."""
+    from testsupport.inprocess import ServedApp
+
+    served = ServedApp(app)
+    yield served
+    served.stop()
+
+
+# -- stack tier -----------------------------------------------------------------------------------
 def _reap_abandoned_sessions() -> None:
     """Stop the stacks of earlier test sessions that died without cleaning up."""
     for session in TEST_RUN.glob("session-*"):
@@ -52,15 +152,32 @@ def _reap_abandoned_sessions() -> None:
 
 @pytest.fixture(scope="session")
 def stack_factory() -> Iterator[Callable[..., Stack]]:
-    """Start a stack with its own ports and run dir; all are stopped at session end."""
+    """Start a stack with its own ports and run dir; all are stopped at session end. Its workers
+    serve the models `make up` builds (Lite0 and Lite2), whatever else was built here, unless
+    ``env`` names MODELS."""
+    from ml_worker.build import DEFAULT_MODELS
+
     _reap_abandoned_sessions()
     started: list[Stack] = []
 
-    def make(name: str, workers: int = 1, env: dict[str, str] | None = None, up: bool = True,
-             trainer: bool = False) -> Stack:  # fmt: skip
-        port = _ports(_next_port[0])
+    def make(
+        name: str,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        up: bool = True,
+        worker_argv: dict[str, list[str]] | None = None,
+        trainer: bool = False,
+    ) -> Stack:
+        port = free_base_port(_next_port[0])
         _next_port[0] = port + 10
-        config = StackConfig(run_dir=SESSION_DIR / name, port=port, workers=workers, env=env or {}, trainer=trainer)
+        config = StackConfig(
+            run_dir=SESSION_DIR / name,
+            port=port,
+            workers=workers,
+            env={"MODELS": ",".join(DEFAULT_MODELS), **(env or {})},
+            worker_argv=worker_argv or {},
+            trainer=trainer,
+        )
         stack = Stack(config)
         started.append(stack)
         if up:
@@ -75,13 +192,8 @@ def stack_factory() -> Iterator[Callable[..., Stack]]:
 
 @pytest.fixture(scope="session")
 def live_stack(stack_factory) -> Stack:
-    """The shared full stack for integration, e2e and CLI tests (result cache on)."""
+    """The shared full stack for the tests that need nginx or the browser (result cache on)."""
     return stack_factory("shared", workers=1)
-
-
-@pytest.fixture(scope="session")
-def golden_dir() -> Path:
-    return GOLDEN
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,8 @@ stack through nginx, exactly as a user reaches it."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -23,10 +23,11 @@ _DATA_TRANSFER_JS = """files => {
 }"""
 
 
-def open_app(page: Page, url: str = "/") -> None:
-    """Loads the page and waits for GET /models, so the client-side limits are in place."""
+def open_app(page: Page, url: str = "/", model: str = "ready") -> None:
+    """Loads the page and waits for GET /models' answer ("ready": the client-side limits are
+    in place; "unavailable": no worker serves a model)."""
     page.goto(url)
-    expect(page.get_by_test_id("model-info")).to_contain_text("Model:")
+    expect(page.get_by_test_id("model-info")).to_have_attribute("data-state", model)
 
 
 def _file_payload(path: Path) -> dict[str, str]:
@@ -35,11 +36,12 @@ def _file_payload(path: Path) -> dict[str, str]:
     return {"name": path.name, "type": mime, "b64": base64.b64encode(path.read_bytes()).decode()}
 
 
-def drop_files(page: Page, paths: list[Path]) -> None:
-    """Dispatches dragenter/dragover/drop on the drop zone with the files' real bytes."""
+def drop_files(page: Page, paths: list[Path], target: Locator | None = None) -> None:
+    """Dispatches dragenter/dragover/drop (they bubble, as a real drag's do) on the target,
+    by default the drop zone, with the files' real bytes."""
     transfer = page.evaluate_handle(_DATA_TRANSFER_JS, [_file_payload(p) for p in paths])
     for event in DROP_EVENTS:
-        page.get_by_test_id("dropzone").dispatch_event(event, {"dataTransfer": transfer})
+        (target or page.get_by_test_id("dropzone")).dispatch_event(event, {"dataTransfer": transfer})
 
 
 def cards(page: Page) -> Locator:

@@ -1,17 +1,20 @@
-"""Page-level qualities: a clean load under the CSP, a layout that fits a phone,
-and the README's screenshot of finished results."""
+"""Page-level qualities: a clean load under the CSP, a favicon, a layout that fits a
+phone, and the README's screenshot of finished results (written by `make screenshot`)."""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
+import requests
 from e2e_ui import card_named, open_app, wait_done
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 pytestmark = pytest.mark.e2e
 
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot.png"
+ROOT = Path(__file__).resolve().parents[1]
 
 # Runs before the app's scripts, so even a violation during load is recorded.
 RECORD_CSP_VIOLATIONS = """
@@ -50,7 +53,7 @@ def test_clean_load_under_a_csp_that_blocks_inline_scripts(page: Page) -> None:
     errors = _errors_of(page)
 
     response = page.goto("/")
-    expect(page.get_by_test_id("model-info")).to_contain_text("Model:")
+    expect(page.get_by_test_id("model-info")).to_have_attribute("data-state", "ready")
     expect(page.get_by_test_id("service-banner")).to_be_hidden()
     assert errors == []
     assert _violations(page) == []
@@ -65,6 +68,22 @@ def test_clean_load_under_a_csp_that_blocks_inline_scripts(page: Page) -> None:
     assert _violations(page)[0].startswith("script-src")
 
 
+def test_favicon_is_linked_and_served(page: Page, base_url: str) -> None:
+    open_app(page)
+    href = page.locator('link[rel="icon"]').get_attribute("href")
+    response = requests.get(f"{base_url}/{href}", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("image/svg+xml")
+    assert b"<svg" in response.content
+
+
+def test_header_speaks_plainly_with_model_details_in_the_tooltip(page: Page) -> None:
+    open_app(page)
+    info = page.get_by_test_id("model-info")
+    expect(info).to_have_text("Names what is in your photos")
+    expect(info).to_have_attribute("title", re.compile(r"^Model: efficientnet_lite0 v\S+ \(\w+\)\. "))
+
+
 def test_phone_width_has_no_horizontal_scroll(page: Page, golden_dir: Path, tmp_path: Path) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     long_name = tmp_path / f"{'a-very-long-holiday-photo-name-' * 4}coffee.png"
@@ -72,12 +91,30 @@ def test_phone_width_has_no_horizontal_scroll(page: Page, golden_dir: Path, tmp_
     open_app(page)
 
     page.get_by_test_id("file-input").set_input_files(long_name)
-    wait_done(card_named(page, long_name.name))
+    card = wait_done(card_named(page, long_name.name))
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    correct = card.get_by_test_id("feedback-correct").bounding_box()
+    wrong = card.get_by_test_id("feedback-wrong").bounding_box()
+    assert wrong["y"] == correct["y"] and wrong["x"] > correct["x"]  # side by side, not wrapped
 
 
-def test_screenshot_of_finished_results(page: Page, golden_dir: Path) -> None:
-    page.set_viewport_size({"width": 1280, "height": 900})
+def test_paste_hint_only_where_there_is_a_keyboard(browser: Browser, base_url: str) -> None:
+    for touch, shown in ((True, False), (False, True)):
+        viewport = {"width": 360, "height": 740}
+        context = browser.new_context(base_url=base_url, has_touch=touch, is_mobile=touch, viewport=viewport)
+        page = context.new_page()
+        open_app(page)
+        hint = page.get_by_text("You can also paste an image")
+        if shown:
+            expect(hint).to_be_visible()
+        else:
+            expect(hint).to_be_hidden()
+        context.close()
+
+
+def test_screenshot_of_finished_results(page: Page, golden_dir: Path, tmp_path: Path) -> None:
+    """The README's picture; written to docs/ only by `make screenshot` (SCREENSHOT=path)."""
+    page.set_viewport_size({"width": 1280, "height": 800})
     open_app(page)
     page.get_by_test_id("file-input").set_input_files([golden_dir / "coffee.png", golden_dir / "chelsea.png"])
 
@@ -87,5 +124,7 @@ def test_screenshot_of_finished_results(page: Page, golden_dir: Path) -> None:
         expect(thumb).to_be_visible()
         assert thumb.evaluate("img => img.complete && img.naturalWidth > 0")
     page.mouse.move(0, 0)  # no hover highlight in the picture
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=SCREENSHOT)
+    target = ROOT / os.environ["SCREENSHOT"] if os.environ.get("SCREENSHOT") else tmp_path / "screenshot.png"
+    target.parent.mkdir(exist_ok=True)
+    page.screenshot(path=target)
+    assert target.stat().st_size > 10_000

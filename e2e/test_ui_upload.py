@@ -3,6 +3,7 @@ Retry path when no worker is running."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -53,19 +54,32 @@ def test_text_file_named_jpg_shows_the_apis_message(page: Page, tmp_path: Path) 
     expect(card.get_by_test_id("retry")).to_have_count(0)  # retrying cannot help here
 
 
-def test_retry_succeeds_once_a_worker_is_back(page: Page, stack_factory, golden_dir: Path) -> None:
+def test_retry_waits_for_retry_after_then_succeeds_once_a_worker_is_back(
+    page: Page, stack_factory, golden_dir: Path
+) -> None:
     stack = stack_factory("e2e-retry")
     stack.stop("worker-1")
-    open_app(page, stack.config.url)
+    open_app(page, stack.config.url, model="unavailable")
 
     with page.expect_response(PREDICTIONS) as answer:
-        page.get_by_test_id("file-input").set_input_files(golden_dir / "rocket.jpg")
+        page.get_by_test_id("file-input").set_input_files([golden_dir / "rocket.jpg", golden_dir / "coffee.png"])
     assert answer.value.status == 503
-    card = card_named(page, "rocket.jpg")
+    retry_after = int(answer.value.headers["retry-after"])
+    card, other = card_named(page, "rocket.jpg"), card_named(page, "coffee.png")
     expect(card).to_have_attribute("data-state", "error")
     expect(card.get_by_test_id("card-error")).to_have_text(answer.value.json()["error"]["message"])
+    retry = card.get_by_test_id("retry")
+    expect(retry).to_have_text(re.compile(rf"^Retry in [1-{retry_after}] s$"))  # the server's Retry-After
+    expect(retry).to_be_disabled()
+    expect(retry).to_have_text("Retry", timeout=(retry_after + 2) * 1000)
+    expect(other).to_have_attribute("data-state", "error")
+    expect(page.get_by_test_id("summary")).to_have_text("2 failed")
 
     stack.start("worker-1")
-    card.get_by_test_id("retry").click()
+    retry.click()
     wait_done(card)
     expect(card.get_by_test_id("bar")).to_have_count(5)
+    page.get_by_test_id("retry-failed").click()  # the toolbar retries the rest
+    wait_done(other)
+    expect(page.get_by_test_id("summary")).to_have_text("2 done")
+    expect(page.get_by_test_id("retry-failed")).to_be_hidden()

@@ -31,20 +31,11 @@ import numpy as np
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path[:0] = [str(HERE), str(ROOT / "scripts")]
-
-import images  # noqa: E402
-from stack import Stack, StackConfig  # noqa: E402
-
-from api.settings import ApiSettings  # noqa: E402
-from imgclf_contract.preprocess import preprocess  # noqa: E402
-from ml_worker import artifacts  # noqa: E402
-from ml_worker.backends import load_backend  # noqa: E402
-from ml_worker.benchmark import (  # noqa: E402
+from api.settings import ApiSettings
+from imgclf_contract.preprocess import preprocess
+from loadtest import images
+from loadtest.figures import (
     batch_figures,
-    free_base_port,
     latency_summary,
     percentile,
     print_table,
@@ -52,8 +43,14 @@ from ml_worker.benchmark import (  # noqa: E402
     tile,
     write_results,
 )
-from ml_worker.settings import WorkerSettings  # noqa: E402
+from ml_worker import artifacts
+from ml_worker.backends import load_backend
+from ml_worker.settings import WorkerSettings
+from scripts.ports import free_base_port
+from scripts.stack import Stack, StackConfig
 
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 VENV_BIN = Path(sys.executable).parent
 PATH = "/api/v1/predictions"
 STACK_ENV = {"CACHE_TTL_S": "0", "RATE_LIMIT_PER_MINUTE": "0", "BACKEND": "litert"}

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from PIL import Image, ImageEnhance
 
+from ml_worker.golden import DIR as GOLDEN
+
 ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = ROOT / "ml_worker" / "src" / "ml_worker" / "golden"
 CACHE = ROOT / "loadtest" / "results" / "images"
 GENERATOR_VERSION = 1
 

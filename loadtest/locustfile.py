@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
-from pathlib import Path
 
+import images  # locust puts this file's folder on the path
 from locust import FastHttpUser, between, task
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import images
 
 PHOTOS = images.photo_set(int(os.environ.get("LOCUST_IMAGES", "24")))
 API_BODIES = [images.multipart(p, "image") for p in PHOTOS]

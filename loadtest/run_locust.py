@@ -18,11 +18,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from loadtest import images
+from loadtest.bench import VENV_BIN, own_stack
 
-import images  # noqa: E402
-from bench import VENV_BIN, own_stack  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def loopback(url: str) -> bool:

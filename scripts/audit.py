@@ -17,11 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_pip_audit() -> dict:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "pip-audit"), "-r", str(ROOT / "constraints.txt"), "--no-deps",
-         "--disable-pip", "--progress-spinner", "off", "-f", "json"],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    pip_audit = str(Path(sys.executable).parent / "pip-audit")
+    options = ["--no-deps", "--disable-pip", "--progress-spinner", "off", "-f", "json"]
+    argv = [pip_audit, "-r", str(ROOT / "constraints.txt"), *options]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     try:
         return json.loads(result.stdout)
     except json.JSONDecodeError:
@@ -39,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     for dep, vuln in vulnerable:
         fix = ", ".join(vuln.get("fix_versions") or []) or "no fix yet"
         print(f"{dep['name']} {dep['version']}: {vuln['id']} (fixed in: {fix})")
-    print(f"audited {len(deps) - len(skipped)} of {len(deps)} pinned packages: "
-          f"{len(vulnerable)} known vulnerabilities, {len(fixable)} with a fix")  # fmt: skip
+    print(
+        f"audited {len(deps) - len(skipped)} of {len(deps)} pinned packages: "
+        f"{len(vulnerable)} known vulnerabilities, {len(fixable)} with a fix"
+    )
     if skipped:
         print(f"could not audit {len(skipped)} packages (e.g. {skipped[0]['skip_reason']})")
     if args.report_only:

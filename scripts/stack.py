@@ -46,6 +46,10 @@ class StackConfig:
     trainer: bool = False  # the training process (imports TensorFlow: ~500 MB, only where custom models are trained)
     env: dict[str, str] = field(default_factory=dict)  # extra settings for API and workers
     worker_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per worker ("worker-1"), over env
+    host: str = "127.0.0.1"  # the address every service here listens on and is reached at
+    redis_host: str = ""  # empty: host (the multi-host test puts Redis on another "host")
+    launcher: tuple[str, ...] = ()  # argv prefix for every service, e.g. to enter its own mount namespace
+    worker_argv: dict[str, list[str]] = field(default_factory=dict)  # per worker: a command instead of ml-worker
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir).resolve()
@@ -66,11 +70,11 @@ class StackConfig:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        return f"redis://{self.redis_host or self.host}:{self.redis_port}/0"
 
 
 def _start_time(pid: int) -> str | None:
@@ -137,6 +141,17 @@ class Stack:
     def log_path(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
+    def worker_id(self, name: str) -> str:
+        """The consumer name and heartbeat id of a worker service ("worker-1@8080")."""
+        return f"{name}@{self.config.port}"
+
+    def redis(self, socket_timeout: float = 1.0):
+        """A client of this stack's Redis (with its password, when set)."""
+        from imgclf_contract import redis_client
+        from imgclf_contract.settings import SharedSettings
+
+        return redis_client.connect(SharedSettings.from_env(self.service_env()), socket_timeout=socket_timeout)
+
     def service_env(self) -> dict[str, str]:
         env = {**os.environ, **self.config.env, "REDIS_URL": self.config.redis_url}
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -144,26 +159,29 @@ class Stack:
 
     # -- commands per service ----------------------------------------------
     def _command(self, name: str) -> tuple[list[str], dict[str, str]]:
+        argv, env = self._service_command(name)
+        return [*self.config.launcher, *argv], env
+
+    def _service_command(self, name: str) -> tuple[list[str], dict[str, str]]:
         env = self.service_env()
         if name == "redis":
             return ["redis-server", str(self._redis_conf())], env
         if name.startswith("worker-"):
-            env.update(self.config.worker_env.get(name, {}), WORKER_ID=f"{name}@{self.config.port}")
-            return [str(VENV_BIN / "ml-worker")], env
+            env.update(self.config.worker_env.get(name, {}), WORKER_ID=self.worker_id(name))
+            return self.config.worker_argv.get(name, [str(VENV_BIN / "ml-worker")]), env
         if name == "trainer":
             return [str(VENV_BIN / "python"), "-m", "ml_worker.trainer"], env
         if name == "api":
             metrics_dir = self.config.run_dir / "prometheus"
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
-            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"127.0.0.1:{self.config.api_port}")
+            env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), API_BIND=f"{self.config.host}:{self.config.api_port}")
             env.setdefault("MALLOC_ARENA_MAX", "2")  # many threads decoding images: cap glibc's arenas
             return [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "backend" / "gunicorn.conf.py")], env
         if name == "nginx":
             conf = self._nginx_conf()
-            prefix = str(conf.parent)
-            return ["nginx", "-p", prefix, "-e", str(self.logs / "nginx-error.log"), "-c", str(conf),
-                    "-g", f"daemon off;{_nginx_user()}"], env  # fmt: skip
+            prefix, error_log, directives = str(conf.parent), str(self.logs / "nginx-error.log"), "daemon off;"
+            return ["nginx", "-p", prefix, "-e", error_log, "-c", str(conf), "-g", directives + _nginx_user()], env
         raise KeyError(name)
 
     def _redis_conf(self) -> Path:
@@ -172,7 +190,7 @@ class Stack:
         password = self.service_env().get("REDIS_PASSWORD", "")
         lines = [
             f"port {self.config.redis_port}",
-            "bind 127.0.0.1",
+            f"bind {self.config.host}",
             f"dir {data}",
             "appendonly yes",  # feedback must survive restarts and crashes
             "appendfsync everysec",
@@ -198,8 +216,8 @@ class Stack:
             "NGINX_CONF_DIR": str(conf_dir),
             "NGINX_LOG_DIR": str(self.logs),
             "NGINX_MIME_TYPES": "/etc/nginx/mime.types",
-            "NGINX_LISTEN": f"127.0.0.1:{self.config.port}",
-            "API_UPSTREAM": f"127.0.0.1:{self.config.api_port}",
+            "NGINX_LISTEN": f"{self.config.host}:{self.config.port}",
+            "API_UPSTREAM": f"{self.config.host}:{self.config.api_port}",
             "FRONTEND_ROOT": str(ROOT / "frontend"),
             "MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
             "CLIENT_MAX_BODY_SIZE": str(settings.max_upload_bytes + 1024 * 1024),
@@ -209,8 +227,11 @@ class Stack:
         env = self.service_env()
         tls = env.get("TLS_CERT_FILE") and env.get("TLS_KEY_FILE")
         if tls:
-            values.update(TLS_CERT_FILE=env["TLS_CERT_FILE"], TLS_KEY_FILE=env["TLS_KEY_FILE"],
-                          TLS_LISTEN=f"127.0.0.1:{env.get('TLS_PORT', '8443')}")  # fmt: skip
+            values.update(
+                TLS_CERT_FILE=env["TLS_CERT_FILE"],
+                TLS_KEY_FILE=env["TLS_KEY_FILE"],
+                TLS_LISTEN=f"127.0.0.1:{env.get('TLS_PORT', '8443')}",
+            )
         render = {
             "nginx.conf": "nginx.conf.template",
             "locations.conf": "locations.conf.template",
@@ -225,19 +246,31 @@ class Stack:
 
     # -- readiness -----------------------------------------------------------
     def _ready(self, name: str) -> bool:
-        if name == "redis":
+        if name == "redis" or name.startswith("worker-"):
             import redis
 
             try:
-                password = self.service_env().get("REDIS_PASSWORD") or None
-                return bool(redis.Redis(port=self.config.redis_port, password=password, socket_timeout=1).ping())
+                return self._redis_ready() if name == "redis" else self.worker_live(name)
             except redis.RedisError:
                 return False
-        if name.startswith("worker-") or name == "trainer":
-            return f"{name.partition('-')[0]} ready" in self.log_path(name).read_text(errors="replace")
+        if name == "trainer":
+            return "trainer ready" in self.log_path(name).read_text(errors="replace")
         if name == "api":
-            return _http_ok(f"http://127.0.0.1:{self.config.api_port}/api/v1/health")
+            return _http_ok(f"http://{self.config.host}:{self.config.api_port}/api/v1/health")
         return _http_ok(f"{self.config.url}/api/v1/ready")
+
+    def _redis_ready(self) -> bool:
+        return bool(self.redis().ping())
+
+    def worker_live(self, name: str) -> bool:
+        """Ready once the process we started has a live heartbeat: a worker beats only with its model
+        loaded and warmed up (the pid tells it from a killed predecessor's heartbeat, not yet stale)."""
+        from imgclf_contract.liveness import live_workers
+        from imgclf_contract.settings import SharedSettings
+
+        stale_s = SharedSettings.from_env(self.service_env()).heartbeat_stale_s
+        ours = (self.worker_id(name), self.pid(name))
+        return any((w["worker_id"], w["pid"]) == ours for w in live_workers(self.redis(), stale_s))
 
     def wait_ready(self, name: str, timeout_s: float = START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s
@@ -257,8 +290,15 @@ class Stack:
             self.logs.mkdir(parents=True, exist_ok=True)
             argv, env = self._command(name)
             with open(self.log_path(name), "w") as log:
-                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env=env, cwd=ROOT, start_new_session=True)  # fmt: skip
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=ROOT,
+                    start_new_session=True,
+                )
             pid = proc.pid
             self._pidfile(name).write_text(f"{pid} {_start_time(pid)}\n")
         if wait:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +42,11 @@ def test_values_are_parsed_by_type():
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=message):
         ApiSettings.from_env(env)
+
+
+def test_the_readme_documents_every_setting_of_both_services():
+    from ml_worker.settings import WorkerSettings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, re.MULTILINE))
+    assert documented == {f.name.upper() for settings in (ApiSettings, WorkerSettings) for f in fields(settings)}

@@ -1,49 +1,52 @@
-"""docker-compose.yml and the Dockerfiles, checked without a Docker engine.
+"""docker-compose.yml, the Dockerfiles and the images' entrypoints, checked without a Docker engine.
 
-No engine runs here, so no image is built or started. What can be checked is:
-the compose file's structure (PyYAML, and docker-compose itself), the
-Dockerfiles' stages and users, the nginx templates rendered the way the nginx
-image's entrypoint renders them (then ``nginx -t``, and the same limits as
-``make up``), and the Redis command and healthcheck against a real redis-server.
+`make test-compose` (scripts/compose_test.py) builds and runs the stack for real; these fast
+checks cover what needs no engine: the compose file's structure (PyYAML, and docker-compose
+itself), the Dockerfiles' bases, stages and users, nginx/docker-entrypoint.sh rendering the
+templates on this host (then ``nginx -T``, and the same limits as ``make up``), and the Redis
+entrypoint, its password file and healthcheck against a real redis-server.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import fields
 from pathlib import Path
-from string import Template
 
+import psutil
 import pytest
 import redis
 import yaml
-from stack import Stack, StackConfig
 
 from api.settings import ApiSettings
 from imgclf_contract.settings import ConfigError
 from ml_worker.settings import WorkerSettings
+from scripts.ports import unused_port
+from scripts.stack import Stack, StackConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 NGINX_DOCKERFILE = ROOT / "nginx" / "Dockerfile"
 PYTHON_DOCKERFILES = {"api": ROOT / "backend" / "Dockerfile", "worker": ROOT / "ml_worker" / "Dockerfile"}
+DOCKERFILES = {**PYTHON_DOCKERFILES, "nginx": NGINX_DOCKERFILE, "redis": ROOT / "redis-server" / "Dockerfile"}
 # Settings the shared x-settings block leaves out on purpose, and why.
 NOT_SHARED = {
+    "REDIS_PASSWORD": "read from REDIS_PASSWORD_FILE, the file the redis service writes",
     "ARTIFACTS_DIR": "fixed by the worker image",
     "BACKEND": "the worker image has LiteRT only",
     "MODELS": "a worker serves every model built into its image",
     "IMAGENET_SAMPLE_DIR": "the build's accuracy measurement; evaluation photos are never in an image",
     "WORKER_ID": "defaults to <container hostname>-<pid>, unique per replica",
     "TRUSTED_PROXIES": "the API's own, set on the api service",
-    "FAULT_INFERENCE_DELAY_MS": "fault tests only",
 }
-# Template variables naming paths in the container; remapped under tmp for `nginx -t` here.
-NGINX_PATH_VARS = ("NGINX_CONF_DIR", "NGINX_PREFIX", "NGINX_LOG_DIR", "FRONTEND_ROOT")
+# Template variables naming paths in the container; remapped under tmp for `nginx -T` here.
+NGINX_PATH_VARS = ("NGINX_TEMPLATE_DIR", "NGINX_CONF_DIR", "NGINX_PREFIX", "NGINX_LOG_DIR", "FRONTEND_ROOT")
 
 
 def compose() -> dict:
@@ -94,21 +97,31 @@ def test_the_four_services() -> None:
     assert set(services()) == {"nginx", "api", "worker", "redis"}
 
 
-def test_only_nginx_is_published_on_8080() -> None:
+def test_only_nginx_is_published_on_loopback_8080() -> None:
     published = {name: [interpolate(p, {}) for p in svc.get("ports", [])] for name, svc in services().items()}
-    assert published == {"nginx": ["8080:8080"], "api": [], "worker": [], "redis": []}
+    assert published == {"nginx": ["127.0.0.1:8080:8080"], "api": [], "worker": [], "redis": []}
 
 
 def test_redis_keeps_an_append_only_file_on_a_named_volume() -> None:
     redis_service = services()["redis"]
     command = redis_service["command"]
-    assert redis_service["image"] == "redis:7"
+    assert redis_service["build"] == {"context": ".", "dockerfile": "redis-server/Dockerfile"}
     for option, value in (("--appendonly", "yes"), ("--appendfsync", "everysec"), ("--save", ""), ("--hz", "100")):
         assert command[command.index(option) + 1] == value
-    volume, target = redis_service["volumes"][0].split(":")
-    assert target == "/data"
-    assert volume in compose()["volumes"]
+    mounts = dict(reversed(volume.split(":")) for volume in redis_service["volumes"])
+    assert mounts == {"/data": "redis-data", "/run/secrets/redis": "redis-secret"}
+    assert set(mounts.values()) <= set(compose()["volumes"])
     assert "ports" not in redis_service and "expose" not in redis_service
+
+
+def test_api_and_worker_read_the_redis_password_from_its_volume() -> None:
+    secret_file = services()["redis"]["environment"]["REDIS_PASSWORD_FILE"]
+    for name in ("api", "worker"):
+        service = services()[name]
+        assert service["environment"]["REDIS_PASSWORD_FILE"] == secret_file
+        assert "REDIS_PASSWORD" not in service["environment"]
+        assert service["volumes"] == [f"redis-secret:{Path(secret_file).parent}:ro"]
+    assert services()["worker"]["healthcheck"]["test"][:2] == ["CMD", "with-redis-password"]
 
 
 def test_every_service_has_a_healthcheck() -> None:
@@ -138,7 +151,7 @@ def test_worker_can_be_scaled() -> None:
 
 def test_api_and_worker_share_every_setting() -> None:
     api_env, worker_env = services()["api"]["environment"], services()["worker"]["environment"]
-    shared = set(worker_env)
+    shared = set(worker_env) - {"REDIS_PASSWORD_FILE"}  # a file of the images, not a Settings field
     assert shared <= set(api_env)
     everything = {f.name.upper() for settings in (ApiSettings, WorkerSettings) for f in fields(settings)}
     assert shared | set(NOT_SHARED) == everything
@@ -170,22 +183,41 @@ def test_a_malformed_trusted_proxy_stops_the_api_at_start() -> None:
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
 def test_docker_compose_accepts_the_file() -> None:
     def config(*args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["docker-compose", "-f", str(COMPOSE_FILE), "config", *args], cwd=ROOT,
-                              env={**os.environ, **env}, capture_output=True, text=True, timeout=60)  # fmt: skip
+        return subprocess.run(
+            ["docker-compose", "-f", str(COMPOSE_FILE), "config", *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     quiet = config("-q")
     assert quiet.returncode == 0, quiet.stderr
-    resolved = yaml.safe_load(config(HTTP_PORT="9090", REDIS_PASSWORD="pw").stdout)["services"]
-    assert [(int(p["published"]), int(p["target"])) for p in resolved["nginx"]["ports"]] == [(9090, 8080)]
-    assert resolved["redis"]["command"][-2:] == ["--requirepass", "pw"]
-    assert resolved["worker"]["environment"]["REDIS_PASSWORD"] == "pw"
+    resolved = yaml.safe_load(config(HTTP_PORT="9090", HTTP_BIND="0.0.0.0", REDIS_PASSWORD="pw").stdout)["services"]
+    assert resolved["nginx"]["ports"] == ["0.0.0.0:9090:8080/tcp"]
+    assert resolved["redis"]["environment"]["REDIS_PASSWORD"] == "pw"
+    assert "pw" not in json.dumps(resolved["redis"]["command"])  # never in argv
 
 
 # -- Dockerfiles ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("service", sorted(DOCKERFILES))
+def test_every_image_is_debian_bookworm_slim_and_runs_as_non_root(service: str) -> None:
+    """Every layer comes from Debian's archive and PyPI, so CI builds what a user's machine builds."""
+    dockerfile = DOCKERFILES[service]
+    assert services()[service]["build"]["dockerfile"] == str(dockerfile.relative_to(ROOT))
+    assert "ARG BASE_IMAGE=debian:bookworm-slim" in dockerfile.read_text().splitlines()
+    assert {line.split()[0] for line in dockerfile_lines(dockerfile, "FROM")} <= {"${BASE_IMAGE}"} | set(
+        stages(dockerfile)
+    )
+    user = dockerfile_lines(dockerfile, "USER")[-1].split(":")[0]
+    assert user not in ("root", "0")
+
+
 @pytest.mark.parametrize("service", sorted(PYTHON_DOCKERFILES))
-def test_python_images_test_and_run_slim_as_non_root(service: str) -> None:
+def test_python_images_test_and_run_slim(service: str) -> None:
     dockerfile = PYTHON_DOCKERFILES[service]
     build = services()[service]["build"]
     assert ROOT / build["dockerfile"] == dockerfile and build["target"] == "runtime"
@@ -193,12 +225,28 @@ def test_python_images_test_and_run_slim_as_non_root(service: str) -> None:
     assert {"test", "runtime"} <= set(steps)
     assert list(steps)[-1] == "runtime"  # a plain `docker build` gives the runtime image
     assert any(re.search(r'pytest -m "not integration and not e2e" \w+/tests', s) for s in steps["test"])
-    user = [s for s in steps["runtime"] if s.startswith("USER ")][-1].split()[1]
-    assert user.split(":")[0] not in ("root", "0")
     venv_from = next(re.match(r"COPY --from=(\S+) /opt/venv", s) for s in steps["runtime"] if "/opt/venv" in s)
     installs = " ".join(s for s in steps[venv_from.group(1)] if "pip install" in s)
     assert "-c constraints.txt" in installs
     assert "tensorflow" not in installs and "[build" not in installs  # the runtime has no TensorFlow
+    assert not [s for s in steps["runtime"] if "apt-get install" in s]  # the runtime adds no packages
+
+
+def test_the_worker_image_builds_the_models_make_builds() -> None:
+    """`make up` builds BUILT_MODELS; the image runs the build without --model, i.e. DEFAULT_MODELS:
+    the two lists must be the same, or compose would serve other models than `make up`."""
+    from ml_worker.build import DEFAULT_MODELS
+
+    (built,) = re.findall(r"^BUILT_MODELS \?= ([\w ]+?)\s*(?:#|$)", (ROOT / "Makefile").read_text(), re.M)
+    assert tuple(built.split()) == DEFAULT_MODELS
+    builds = [s for s in stages(PYTHON_DOCKERFILES["worker"])["builder"] if "ml_worker.build" in s]
+    assert len(builds) == 1 and "python -m ml_worker.build --force" in builds[0] and "--model" not in builds[0]
+
+
+def test_python_images_share_their_debian_layers() -> None:
+    """Identical first stages: BuildKit builds Debian's python3 layers once for both images."""
+    api, worker = (list(stages(d).items())[:2] for d in PYTHON_DOCKERFILES.values())
+    assert api == worker
 
 
 def test_worker_image_builds_the_model_like_make() -> None:
@@ -209,64 +257,65 @@ def test_worker_image_builds_the_model_like_make() -> None:
     assert any("COPY --from=builder" in s and s.endswith("/app/artifacts") for s in steps["runtime"])
 
 
-# -- nginx: the image's template rendering ---------------------------------------
+# -- nginx: its entrypoint renders the templates ------------------------------------
 
 
-def nginx_templates() -> dict[str, Path]:
-    """Rendered path (under NGINX_ENVSUBST_OUTPUT_DIR) -> our template, per nginx/Dockerfile."""
-    copies = (line.split() for line in dockerfile_lines(NGINX_DOCKERFILE, "COPY"))
-    return {
-        dest.removeprefix("/etc/nginx/templates/").removesuffix(".template"): ROOT / src
-        for src, dest in copies
-        if dest.startswith("/etc/nginx/templates/")
-    }
+def nginx_image_env() -> dict[str, str]:
+    return dict(line.split("=", 1) for line in dockerfile_lines(NGINX_DOCKERFILE, "ENV"))
 
 
-def nginx_image_env(settings_env: dict[str, str]) -> dict[str, str]:
-    """What the entrypoint renders with: image ENV, compose's environment, then our .envsh."""
-    image_env = dict(line.split("=", 1) for line in dockerfile_lines(NGINX_DOCKERFILE, "ENV"))
-    envsh = next(ROOT / src for src, dest in (c.split() for c in dockerfile_lines(NGINX_DOCKERFILE, "COPY"))
-                 if dest.startswith("/docker-entrypoint.d/") and dest.endswith(".envsh"))  # fmt: skip
-    env = {**image_env, **service_env("nginx", settings_env), "PATH": os.environ["PATH"]}
-    sourced = subprocess.run(["sh", "-c", '. "$1" && env', "sh", str(envsh)], env=env,
-                             capture_output=True, text=True, check=True)  # fmt: skip
-    return dict(line.split("=", 1) for line in sourced.stdout.splitlines() if "=" in line)
+def lay_out_nginx_image(root: Path) -> dict[str, str]:
+    """The image's template directory under root (per the COPY lines), and its ENV with paths under root."""
+    env = {**nginx_image_env()}
+    env.update({var: str(root / env[var].lstrip("/")) for var in NGINX_PATH_VARS})
+    for line in dockerfile_lines(NGINX_DOCKERFILE, "COPY"):
+        src, dest = line.split()
+        if dest.startswith(nginx_image_env()["NGINX_TEMPLATE_DIR"] + "/"):
+            target = root / dest.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / src, target)
+    for var in ("NGINX_PREFIX", "NGINX_LOG_DIR", "FRONTEND_ROOT"):
+        Path(env[var]).mkdir(parents=True, exist_ok=True)
+    return env
 
 
-def render(templates: dict[str, Path], env: dict[str, str], output_dir: Path) -> None:
-    """envsubst of defined variables, like the image's 20-envsubst-on-templates.sh."""
-    for relative, template in templates.items():
-        target = output_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(Template(template.read_text()).safe_substitute(env))
+def run_nginx_entrypoint(root: Path, settings_env: dict[str, str]) -> subprocess.CompletedProcess:
+    """nginx/docker-entrypoint.sh on this host, its final `nginx` made an `nginx -T` (test and dump)."""
+    env = lay_out_nginx_image(root)
+    shim = root / "bin" / "nginx"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec {shutil.which("nginx")} -T "$@"\n')
+    shim.chmod(0o755)
+    env.update(service_env("nginx", settings_env), API_UPSTREAM="127.0.0.1:8000", PATH=f"{shim.parent}:/usr/bin:/bin")
+    return subprocess.run([str(ROOT / "nginx" / "docker-entrypoint.sh")], env=env,
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
 
 
 def test_nginx_image_layout_matches_the_includes() -> None:
-    env = nginx_image_env({})
-    assert env["NGINX_ENVSUBST_OUTPUT_DIR"] == env["NGINX_CONF_DIR"]  # our includes point where it renders
-    assert set(nginx_templates()) == {"nginx.conf", "locations.conf", "servers/http.conf"}
-    assert env["NGINX_LISTEN"] == "8080"
+    env = nginx_image_env()
+    copies = dict(reversed(line.split()) for line in dockerfile_lines(NGINX_DOCKERFILE, "COPY"))
+    templates = {dest.removeprefix(env["NGINX_TEMPLATE_DIR"] + "/") for dest in copies if dest.endswith(".template")}
+    assert templates == {"nginx.conf.template", "locations.conf.template", "servers/http.conf.template"}
+    assert copies[env["NGINX_TEMPLATE_DIR"] + "/limits.envsh"] == "nginx/docker-limits.envsh"
+    assert env["NGINX_LISTEN"] == "8080" and env["NGINX_CONF_DIR"].startswith("/tmp/")  # compose's tmpfs
     host, port = env["API_UPSTREAM"].split(":")
     assert host in services() and f"API_BIND=0.0.0.0:{port}" in PYTHON_DOCKERFILES["api"].read_text()
+    assert services()["nginx"]["read_only"] is True and services()["nginx"]["tmpfs"] == ["/tmp"]
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None or not Path("/etc/nginx/mime.types").is_file(),
-                    reason="needs Debian's nginx")  # fmt: skip
-def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
-    env = nginx_image_env({})
-    # The container's paths, moved under tmp; "api" resolves only on the compose network.
-    env.update({var: str(tmp_path / env[var].lstrip("/")) for var in NGINX_PATH_VARS}, API_UPSTREAM="127.0.0.1:8000")
-    for var in NGINX_PATH_VARS:
-        Path(env[var]).mkdir(parents=True, exist_ok=True)
-    output_dir = tmp_path / env["NGINX_ENVSUBST_OUTPUT_DIR"].lstrip("/")
-    render(nginx_templates(), env, output_dir)
-    directives = [line for p in output_dir.rglob("*.conf") for line in p.read_text().splitlines()
-                  if not line.lstrip().startswith("#")]  # fmt: skip
-    assert not [line for line in directives if re.search(r"\$\{\w+\}", line)]  # every variable was defined
-    argv = ["nginx", "-T", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(output_dir / "nginx.conf")]
-    check = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+NEEDS_NGINX = pytest.mark.skipif(shutil.which("nginx") is None or not Path("/etc/nginx/mime.types").is_file(),
+                                 reason="needs Debian's nginx")  # fmt: skip
+
+
+@NEEDS_NGINX
+def test_nginx_entrypoint_renders_a_config_that_passes_nginx_t(tmp_path: Path) -> None:
+    check = run_nginx_entrypoint(tmp_path, {})
     assert check.returncode == 0, check.stderr
     assert "listen 8080;" in check.stdout  # the server block made it in through the include
+    rendered = [line for p in (tmp_path / "tmp" / "nginx").rglob("*.conf") for line in p.read_text().splitlines()
+                if not line.lstrip().startswith("#")]  # fmt: skip
+    assert rendered and not [line for line in rendered if re.search(r"\$\{\w+\}", line)]  # every variable defined
+    assert "$req_id" in "\n".join(rendered)  # nginx's own variables are left alone
 
 
 LIMITS = (r"client_max_body_size (\S+);", r"proxy_read_timeout (\S+);", r'"max_upload_bytes":(\d+)')
@@ -276,56 +325,106 @@ def _limits(locations_conf: str) -> tuple[str, ...]:
     return tuple(re.search(pattern, locations_conf).group(1) for pattern in LIMITS)
 
 
+@NEEDS_NGINX
 @pytest.mark.parametrize("settings_env", [{}, {"MAX_UPLOAD_BYTES": "5000000", "REQUEST_TIMEOUT_S": "7.5"}])
 def test_nginx_limits_match_make_up(settings_env: dict[str, str], tmp_path: Path) -> None:
     """The image derives nginx's limits from the API settings exactly as scripts/stack.py does."""
     unset = {"MAX_UPLOAD_BYTES": "", "REQUEST_TIMEOUT_S": ""}
     stack = Stack(StackConfig(run_dir=tmp_path / "stack", port=19480, env={**unset, **settings_env}))
     made_up = (stack._nginx_conf().parent / "locations.conf").read_text()
-    render(nginx_templates(), nginx_image_env(settings_env), tmp_path / "image")
-    assert _limits((tmp_path / "image" / "locations.conf").read_text()) == _limits(made_up)
+    assert run_nginx_entrypoint(tmp_path / "image", settings_env).returncode == 0
+    assert _limits((tmp_path / "image" / "tmp" / "nginx" / "locations.conf").read_text()) == _limits(made_up)
 
 
-# -- Redis: the compose command and healthcheck on a real redis-server ----------------
+# -- Redis: the image's entrypoint and the healthcheck on a real redis-server ----------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthcheck(shim_dir: Path, password: str) -> int:
+def _healthcheck(shim_dir: Path, secret_file: Path) -> int:
     """Run the redis service's CMD-SHELL healthcheck, its redis-cli pointed at our server."""
     check = interpolate(services()["redis"]["healthcheck"]["test"][1], {})
-    env = {"PATH": f"{shim_dir}:{os.environ['PATH']}", "REDIS_PASSWORD": password}
+    env = {"PATH": f"{shim_dir}:{os.environ['PATH']}", "REDIS_PASSWORD_FILE": str(secret_file)}
     return subprocess.run(["sh", "-c", check], env=env, capture_output=True, timeout=10).returncode
+
+
+class RedisEntrypoint:
+    """redis/docker-entrypoint.sh run on this host with the compose command, on a free port."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = unused_port()
+        self.dir = tmp_path
+        self.secret = tmp_path / "secret" / "password"
+        self.secret.parent.mkdir(exist_ok=True)
+        self.shim = tmp_path / "bin" / "redis-cli"
+        self.shim.parent.mkdir(exist_ok=True)
+        self.shim.write_text(f'#!/bin/sh\nexec {shutil.which("redis-cli")} -p {self.port} "$@"\n')
+        self.shim.chmod(0o755)
+
+    def start(self, password: str) -> subprocess.Popen:
+        argv = [str(ROOT / "redis-server" / "docker-entrypoint.sh"), *services()["redis"]["command"],
+                "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]  # fmt: skip
+        env = {"PATH": os.environ["PATH"], "REDIS_PASSWORD": password, "REDIS_PASSWORD_FILE": str(self.secret)}
+        server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while _healthcheck(self.shim.parent, self.secret) != 0:
+            assert server.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "the healthcheck never passed"
+            time.sleep(0.1)
+        return server
+
+
+@pytest.fixture
+def redis_entrypoint(tmp_path: Path) -> RedisEntrypoint:
+    return RedisEntrypoint(tmp_path)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=10)
 
 
 @pytest.mark.integration
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
-@pytest.mark.parametrize("password", ["", "s3cret pass"])
-def test_redis_command_and_healthcheck(password: str, tmp_path: Path) -> None:
-    port = _free_port()
-    argv = [interpolate(arg, {"REDIS_PASSWORD": password}) for arg in services()["redis"]["command"]]
-    shim = tmp_path / "bin" / "redis-cli"
-    shim.parent.mkdir()
-    shim.write_text(f'#!/bin/sh\nexec {shutil.which("redis-cli")} -p {port} "$@"\n')
-    shim.chmod(0o755)
-    server = subprocess.Popen([*argv, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+def test_redis_generates_a_password_once_and_keeps_it(redis_entrypoint: RedisEntrypoint) -> None:
+    server = redis_entrypoint.start(password="")
     try:
-        deadline = time.monotonic() + 10
-        while _healthcheck(shim.parent, password) != 0:
-            assert time.monotonic() < deadline, "the healthcheck never passed"
-            time.sleep(0.1)
-        client = redis.Redis(port=port, password=password or None, decode_responses=True)
+        password = redis_entrypoint.secret.read_text()
+        assert re.fullmatch(r"[0-9a-f]{64}", password)
+        assert redis_entrypoint.secret.stat().st_mode & 0o777 == 0o440
+        client = redis.Redis(port=redis_entrypoint.port, password=password, decode_responses=True)
         config = client.config_get("appendonly") | client.config_get("appendfsync") | client.config_get("save")
         assert config == {"appendonly": "yes", "appendfsync": "everysec", "save": ""}
-        if password:
-            assert _healthcheck(shim.parent, "wrong") != 0
-            with pytest.raises(redis.AuthenticationError):
-                redis.Redis(port=port).ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=redis_entrypoint.port).ping()
+        assert password not in " ".join(psutil.Process(server.pid).cmdline())  # stdin, not argv
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        _stop(server)
+    _stop(redis_entrypoint.start(password=""))  # a restart keeps the password
+    assert redis_entrypoint.secret.read_text() == password
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_redis_takes_redis_password_when_set(redis_entrypoint: RedisEntrypoint) -> None:
+    password = 's3cret "pass\\ word'
+    server = redis_entrypoint.start(password=password)
+    try:
+        assert redis_entrypoint.secret.read_text() == password
+        assert redis.Redis(port=redis_entrypoint.port, password=password).ping()
+        redis_entrypoint.secret.chmod(0o600)
+        redis_entrypoint.secret.write_text("wrong")
+        assert _healthcheck(redis_entrypoint.shim.parent, redis_entrypoint.secret) != 0
+    finally:
+        _stop(server)
+
+
+def test_with_redis_password_exports_the_file(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from the file")
+    script = str(ROOT / "redis-server" / "with-redis-password.sh")
+    run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=10)
+    shown = run([script, "sh", "-c", 'printf %s "$REDIS_PASSWORD"'], env={"REDIS_PASSWORD_FILE": str(secret)})
+    assert shown.stdout == "from the file"
+    untouched = run([script, "sh", "-c", 'printf %s "$REDIS_PASSWORD"'], env={"REDIS_PASSWORD": "as given"})
+    assert untouched.stdout == "as given"
+    missing = run([script, "true"], env={"REDIS_PASSWORD_FILE": str(tmp_path / "absent")})
+    assert missing.returncode != 0  # no start without the password it was told to read

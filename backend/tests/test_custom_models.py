@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import signal
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -19,7 +18,6 @@ import numpy as np
 import pytest
 import redis
 import requests
-from test_api_endpoints import TIMEOUT, assert_envelope
 
 from api.schemas import DatasetSchema, ModelSummarySchema, PredictionResponseSchema, TrainingSchema
 from api.store.models import SNAPSHOT_TTL_S
@@ -27,10 +25,9 @@ from imgclf_contract import keys
 from imgclf_contract.heads import load_head
 from imgclf_contract.preprocess import preprocess
 from imgclf_contract.training import STALE_S
+from loadtest import shapes
 from ml_worker.settings import WorkerSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtest"))
-import shapes
+from testsupport.envelope import assert_envelope
 
 pytestmark = pytest.mark.integration
 NAME = "shapes_test"
@@ -38,6 +35,7 @@ LABELS = ["circle", "stripes", "checks"]
 SHOWN = {"circle": "Circle ○", "stripes": "stripes", "checks": "checks"}  # free text labels, not slugs
 PER_LABEL = 24
 TRAINING_TIMEOUT_S = 180
+TIMEOUT = 30
 SAMPLE_DIR = WorkerSettings.from_env().imagenet_sample_dir  # IMAGENET_SAMPLE_DIR, default beside the checkout
 # Coarse groups of ImageNet class indices (WordNet's dogs, birds and insects)
 GROUPS = {"dog": range(151, 269), "bird": [*range(7, 25), *range(80, 101), *range(127, 147)],

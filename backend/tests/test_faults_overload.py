@@ -5,17 +5,14 @@ deadline, and latency is back to normal within seconds after the burst."""
 from __future__ import annotations
 
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
+import redis
 
-from imgclf_contract import keys
-
-sys.path.insert(0, str(Path(__file__).parent))
-import faultlib as fl
+from testsupport import faults as fl
+from testsupport.processes import tree_rss
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,8 +20,12 @@ MAX_QUEUE = 16
 CLIENTS = 150
 BURST_S = 4
 API_PROCESSES, API_THREADS = 2, 16  # more request threads than queue slots: the queue, not gunicorn, refuses
-OVERLOAD_ENV = {**fl.FAST_ENV, "MAX_QUEUE": str(MAX_QUEUE), "API_PROCESSES": str(API_PROCESSES),
-                "API_THREADS": str(API_THREADS)}  # fmt: skip
+OVERLOAD_ENV = {
+    **fl.FAST_ENV,
+    "MAX_QUEUE": str(MAX_QUEUE),
+    "API_PROCESSES": str(API_PROCESSES),
+    "API_THREADS": str(API_THREADS),
+}
 # Redis holds at most MAX_QUEUE tensors in the stream plus one arriving on each API connection.
 REDIS_HEADROOM = (MAX_QUEUE + API_PROCESSES * API_THREADS) * 224 * 224 * 3  # Lite0's tensors
 RSS_FACTOR = 2.5  # after / before: thread arenas and buffers warm up once; a leak would keep growing
@@ -33,25 +34,25 @@ RSS_FACTOR = 2.5  # after / before: thread arenas and buffers warm up once; a le
 class QueueSampler(threading.Thread):
     """XLEN of the job stream every 10 ms until stopped (bounded by max_s)."""
 
-    def __init__(self, redis_url: str, max_s: float) -> None:
+    def __init__(self, client: redis.Redis, max_s: float) -> None:
         super().__init__(daemon=True)
-        self.client = fl.redis_client(redis_url)
+        self.client = client
         self.samples: list[int] = []
         self.deadline = time.monotonic() + max_s
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.is_set() and time.monotonic() < self.deadline:
-            self.samples.append(self.client.xlen(keys.jobs("efficientnet_lite0", "1")))
+            self.samples.append(self.client.xlen(fl.DEFAULT_STREAM))
             time.sleep(0.01)
 
 
 def _memory(stack) -> dict[str, int]:
-    client = fl.redis_client(stack.config.redis_url)
+    client = stack.redis(socket_timeout=2)
     return {
         "redis": client.info("memory")["used_memory"],
-        "api": fl.tree_rss(stack.pid("api")),
-        "worker": fl.tree_rss(stack.pid("worker-1")),
+        "api": tree_rss(stack.pid("api")),
+        "worker": tree_rss(stack.pid("worker-1")),
     }
 
 
@@ -61,7 +62,7 @@ def test_burst_above_capacity_is_refused_and_bounded(stack_factory) -> None:
     normal = fl.p50(url)
     before = _memory(stack)
 
-    sampler = QueueSampler(stack.config.redis_url, max_s=BURST_S + fl.CLIENT_TIMEOUT_S)
+    sampler = QueueSampler(stack.redis(socket_timeout=2), max_s=BURST_S + fl.CLIENT_TIMEOUT_S)
     sampler.start()
     with fl.Load(url, clients=CLIENTS, max_s=BURST_S, max_requests=CLIENTS * 40) as load:
         time.sleep(BURST_S)

@@ -5,17 +5,13 @@ crash survives (AOF, appendfsync everysec)."""
 from __future__ import annotations
 
 import signal
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from ml_worker.golden import PHOTOS
-
-sys.path.insert(0, str(Path(__file__).parent))
-import faultlib as fl
+from testsupport import faults as fl
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,10 +26,14 @@ def _give_feedback(url: str) -> dict:
         top = prediction.body["predictions"][0]
         response = session.post(
             f"{url}/api/v1/feedback",
-            json={"prediction_id": prediction.body["id"], "correct": True,
-                  "expected_class_index": top["class_index"], "comment": "before the redis crash"},
+            json={
+                "prediction_id": prediction.body["id"],
+                "correct": True,
+                "expected_class_index": top["class_index"],
+                "comment": "before the redis crash",
+            },
             timeout=5,
-        )  # fmt: skip
+        )
     assert response.status_code == 201, response.text
     return response.json()
 

@@ -5,30 +5,27 @@ requests in flight before it exits."""
 from __future__ import annotations
 
 import signal
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).parent))
-import faultlib as fl
+from testsupport import faults as fl
+from testsupport import slow_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DELAY_MS = 1500  # a batch is held this long, so SIGTERM lands while it is in flight
-SLOW_ENV = {"FAULT_INFERENCE_DELAY_MS": str(DELAY_MS)}
+SLOW_WORKER = {"worker-1": slow_worker.argv(DELAY_MS)}  # worker-1 holds every batch DELAY_MS
 NO_STEALING = {"CLAIM_IDLE_MS": "2500"}  # above DELAY_MS: nobody re-claims a batch its worker still holds
 EXIT_S = DELAY_MS / 1000 + 3.5  # batch in hand + one blocking read + heartbeat withdrawal, with margin
 
 
 def test_worker_sigterm_answers_its_batch_and_leaves_the_group(stack_factory) -> None:
-    stack = stack_factory("faults-sigterm-worker", workers=2, env={**fl.FAST_ENV, **NO_STEALING}, up=False)
-    stack.config.worker_env = {"worker-1": SLOW_ENV}
-    stack.up()
-    leaving = f"worker-1@{stack.config.port}"
-    client = fl.redis_client(stack.config.redis_url)
+    env = {**fl.FAST_ENV, **NO_STEALING}
+    stack = stack_factory("faults-sigterm-worker", workers=2, env=env, worker_argv=SLOW_WORKER)
+    leaving = stack.worker_id("worker-1")
+    client = stack.redis(socket_timeout=2)
 
     with fl.Load(stack.config.url, clients=2, max_s=20, max_requests=300) as load:
         assert fl.wait_until(lambda: fl.pending_request_ids(client, leaving), timeout_s=10), "worker-1 took no job"
@@ -55,13 +52,13 @@ def test_worker_sigterm_answers_its_batch_and_leaves_the_group(stack_factory) ->
 
 
 def test_api_sigterm_completes_requests_in_flight(stack_factory) -> None:
-    env = {**fl.FAST_ENV, **NO_STEALING, **SLOW_ENV, "BATCH_WAIT_MS": "300"}  # one slow batch for all requests
-    stack = stack_factory("faults-sigterm-api", workers=1, env=env)
-    client = fl.redis_client(stack.config.redis_url)
+    env = {**fl.FAST_ENV, **NO_STEALING, "BATCH_WAIT_MS": "300"}  # one slow batch for all requests
+    stack = stack_factory("faults-sigterm-api", workers=1, env=env, worker_argv=SLOW_WORKER)
+    client = stack.redis(socket_timeout=2)
     in_flight = 4
 
     with fl.Load(stack.config.url, clients=in_flight, max_s=fl.PROMPT_S, max_requests=in_flight) as load:
-        assert fl.wait_until(lambda: fl.pending_request_ids(client, f"worker-1@{stack.config.port}"), timeout_s=10)
+        assert fl.wait_until(lambda: fl.pending_request_ids(client, stack.worker_id("worker-1")), timeout_s=10)
         signalled = time.monotonic()
         stack.signal("api", signal.SIGTERM)
     outcomes = load.outcomes

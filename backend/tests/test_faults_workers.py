@@ -5,15 +5,13 @@ service heals by itself once a worker is back."""
 from __future__ import annotations
 
 import signal
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).parent))
-import faultlib as fl
+from testsupport import faults as fl
+from testsupport import slow_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,12 +27,11 @@ def _ready_status(url: str) -> int | None:
 
 
 def test_jobs_of_a_worker_killed_mid_batch_are_answered_by_the_other(stack_factory) -> None:
-    stack = stack_factory("faults-kill-mid-batch", workers=2, env={**fl.FAST_ENV, "CLAIM_IDLE_MS": str(CLAIM_IDLE_MS)},
-                          up=False)  # fmt: skip
-    stack.config.worker_env = {"worker-1": {"FAULT_INFERENCE_DELAY_MS": str(DELAY_MS)}}
-    stack.up()
-    victim, survivor = (f"worker-{i}@{stack.config.port}" for i in (1, 2))
-    client = fl.redis_client(stack.config.redis_url)
+    env = {**fl.FAST_ENV, "CLAIM_IDLE_MS": str(CLAIM_IDLE_MS)}
+    slow = {"worker-1": slow_worker.argv(DELAY_MS)}
+    stack = stack_factory("faults-kill-mid-batch", workers=2, env=env, worker_argv=slow)
+    victim, survivor = (stack.worker_id(f"worker-{i}") for i in (1, 2))
+    client = stack.redis(socket_timeout=2)
 
     with fl.Load(stack.config.url, clients=4, max_s=20, max_requests=500) as load:
         assert fl.wait_until(lambda: fl.pending_request_ids(client, victim), timeout_s=10), "worker-1 took no job"

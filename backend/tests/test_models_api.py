@@ -1,17 +1,16 @@
 """Several models behind one API: choice per request, the model endpoints, bad `model` values.
 
-Against the shared live stack, whose worker serves every built model (Lite0 and Lite2).
+On the fast tier: the app over the session's Redis, with an in-process worker serving Lite0 and Lite2.
 """
 
 from __future__ import annotations
 
+import io
 import time
 
 import numpy as np
 import pytest
 import redis
-import requests
-from test_api_endpoints import TIMEOUT, assert_envelope
 
 from api.schemas import LabelsSchema, ModelSummarySchema, PredictionResponseSchema
 from imgclf_contract import keys
@@ -20,62 +19,50 @@ from imgclf_contract.preprocess import preprocess
 from ml_worker import artifacts, golden
 from ml_worker.backends import load_backend, softmax, top_k
 from ml_worker.settings import WorkerSettings
+from testsupport.envelope import assert_envelope
 
-pytestmark = pytest.mark.integration
 LITE0, LITE2 = "efficientnet_lite0", "efficientnet_lite2"
 ROCKET = next(p for p in golden.PHOTOS if p.file == "rocket.jpg")
 
 
-@pytest.fixture(scope="module")
-def url(live_stack) -> str:
-    return live_stack.config.url
-
-
-def upload_bytes(photo: golden.Golden) -> bytes:
-    """The photo with bytes after its end marker (decoders ignore them): the same pixels under another
-    sha256, so these tests neither read nor leave result-cache entries the other suites' uploads meet."""
-    return photo.path.read_bytes() + b"\0test_models_api"
-
-
-def predict(url: str, photo: golden.Golden, **form) -> requests.Response:
-    files = {"image": (photo.file, upload_bytes(photo))}
-    return requests.post(f"{url}/api/v1/predictions", files=files, data=form, timeout=TIMEOUT)
+def predict(client, photo: golden.Golden, **form):
+    return client.post("/api/v1/predictions", data={"image": (io.BytesIO(photo.path.read_bytes()), photo.file), **form})
 
 
 @pytest.mark.parametrize("model", [LITE0, LITE2, f"{LITE2}:1"])
-def test_the_named_model_answers_and_says_so(url, model):
-    response = predict(url, ROCKET, model=model, top_k=10)
+def test_the_named_model_answers_and_says_so(client, worker, model):
+    response = predict(client, ROCKET, model=model, top_k=10)
     assert response.status_code == 200, response.text
-    body = response.json()
+    body = response.json
     assert PredictionResponseSchema().validate(body) == {}
     assert (body["model"]["name"], body["model"]["version"]) == (model.partition(":")[0], "1")
     ranked = [(p["label"], p["score"]) for p in body["predictions"]]
     assert ROCKET.failure(ranked) is None
 
 
-def test_answers_equal_the_in_process_model(url):
+def test_answers_equal_the_in_process_model(client, worker):
     """The service's Lite2 scores are the in-process LiteRT model's, to float precision."""
     model = artifacts.load(WorkerSettings.from_env().artifacts_dir, LITE2)
     backend = load_backend("litert", model, 2)
     for photo in golden.PHOTOS:
-        tensor = preprocess(upload_bytes(photo), 10**8, size=model.input_size).tensor
+        tensor = preprocess(photo.path.read_bytes(), 10**8, size=model.input_size).tensor
         expected = top_k(softmax(backend.run(tensor[None]).logits)[0], 5)
-        body = predict(url, photo, model=LITE2).json()
+        body = predict(client, photo, model=LITE2).json
         served = [(p["class_index"], p["score"]) for p in body["predictions"]]
         assert [i for i, _ in served] == [i for i, _ in expected]
         np.testing.assert_allclose([s for _, s in served], [s for _, s in expected], atol=2e-6)
 
 
-def test_without_a_model_the_default_answers(url):
-    body = predict(url, ROCKET).json()
+def test_without_a_model_the_default_answers(client, worker):
+    body = predict(client, ROCKET).json
     assert body["model"]["name"] == LITE0 and body["predictions"][0]["label"] == "missile"
 
 
-def test_the_cache_keeps_models_apart(url, golden_dir):
+def test_the_cache_keeps_models_apart(client, worker):
     """The same upload asked of two models: each answers for itself; a repeat hits that model's entry."""
     photo = golden.PHOTOS[1]  # chelsea: Lite0 says tiger cat, Lite2 Egyptian cat
-    first = {m: predict(url, photo, model=m).json() for m in (LITE0, LITE2)}
-    again = predict(url, photo, model=LITE2).json()
+    first = {m: predict(client, photo, model=m).json for m in (LITE0, LITE2)}
+    again = predict(client, photo, model=LITE2).json
     assert first[LITE0]["predictions"][0]["label"] == "tiger cat"
     assert first[LITE2]["predictions"][0]["label"] == "Egyptian cat"
     assert again["cached"] and again["model"]["name"] == LITE2 and again["predictions"] == first[LITE2]["predictions"]
@@ -93,8 +80,8 @@ def test_the_cache_keeps_models_apart(url, golden_dir):
     ],
     ids=["empty", "1KB", "path", "bad-version", "unknown-version", "unknown-name"],
 )
-def test_bad_model_values_get_an_envelope_never_a_500(url, value, status, code):
-    body = assert_envelope(predict(url, ROCKET, model=value), status, code)
+def test_bad_model_values_get_an_envelope_never_a_500(client, worker, value, status, code):
+    body = assert_envelope(predict(client, ROCKET, model=value), status, code)
     if value == "resnet50":
         assert {LITE0, LITE2} <= set(body["error"]["details"]["known"])
         assert LITE2 in body["error"]["message"]
@@ -103,36 +90,33 @@ def test_bad_model_values_get_an_envelope_never_a_500(url, value, status, code):
 
 
 @pytest.fixture
-def published_but_unserved(live_stack):
+def published_but_unserved(redis_db: redis.Redis):
     """A model a worker once published (record and index entry) that no live worker serves now."""
-    client = redis.Redis.from_url(live_stack.config.redis_url)
     record = ModelRecord("efficientnet_lite1", "1", 240, "resize 274, crop 240", 1000, [], 1280, 0.764)
-    client.set(keys.model(record.name, record.version), record.to_json())
-    client.sadd(keys.MODELS_SET, "efficientnet_lite1:1")
-    yield record.name
-    client.srem(keys.MODELS_SET, "efficientnet_lite1:1")
-    client.delete(keys.model(record.name, record.version))
+    redis_db.set(keys.model(record.name, record.version), record.to_json())
+    redis_db.sadd(keys.MODELS_SET, "efficientnet_lite1:1")
+    return record.name
 
 
-def wait_listed(url: str, name: str, timeout_s: float = 5.0) -> dict:
+def wait_listed(client, name: str, timeout_s: float = 5.0) -> dict:
     """The model's summary once the API's view of the models (renewed every 0.5 s) includes it."""
     deadline = time.monotonic() + timeout_s
-    while (response := requests.get(f"{url}/api/v1/models/{name}", timeout=TIMEOUT)).status_code == 404:
-        assert time.monotonic() < deadline, response.text
+    while (response := client.get(f"/api/v1/models/{name}")).status_code == 404:
+        assert time.monotonic() < deadline, response.json
         time.sleep(0.05)
-    return response.json()
+    return response.json
 
 
-def test_a_known_model_without_a_live_worker_is_503(url, published_but_unserved):
-    listed = wait_listed(url, published_but_unserved)
+def test_a_known_model_without_a_live_worker_is_503(client, worker, published_but_unserved):
+    listed = wait_listed(client, published_but_unserved)
     assert (listed["available"], listed["workers"], listed["input_size"]) == (False, [], 240)
-    body = assert_envelope(predict(url, ROCKET, model=published_but_unserved), 503, "service_unavailable")
+    body = assert_envelope(predict(client, ROCKET, model=published_but_unserved), 503, "service_unavailable")
     assert body["error"]["details"] == {"missing": "workers", "model": published_but_unserved}
 
 
-def test_model_endpoints(url):
+def test_model_endpoints(client, worker):
     for name, size in ((LITE0, 224), (LITE2, 260)):
-        summary = requests.get(f"{url}/api/v1/models/{name}", timeout=TIMEOUT).json()
+        summary = client.get(f"/api/v1/models/{name}").json
         assert ModelSummarySchema().validate(summary) == {}
         assert (summary["name"], summary["input_size"], summary["versions"], summary["num_labels"]) == (
             name,
@@ -142,17 +126,17 @@ def test_model_endpoints(url):
         )
         assert summary["default"] == (name == LITE0) and summary["available"] and summary["workers"]
         assert summary["published_top1"] == {LITE0: 0.751, LITE2: 0.776}[name]
-        labels = requests.get(f"{url}/api/v1/models/{name}/labels", timeout=TIMEOUT).json()
+        labels = client.get(f"/api/v1/models/{name}/labels").json
         assert LabelsSchema().validate(labels) == {}
         assert labels["model"] == name and labels["labels"][967]["name"] == "espresso"
-    body = assert_envelope(requests.get(f"{url}/api/v1/models/nope", timeout=TIMEOUT), 404, "not_found")
+    body = assert_envelope(client.get("/api/v1/models/nope"), 404, "not_found")
     assert {LITE0, LITE2} <= set(body["error"]["details"]["known"])
-    assert_envelope(requests.get(f"{url}/api/v1/models/nope/labels", timeout=TIMEOUT), 404, "not_found")
-    assert requests.get(f"{url}/api/v1/labels", timeout=TIMEOUT).json()["model"] == LITE0
+    assert_envelope(client.get("/api/v1/models/nope/labels"), 404, "not_found")
+    assert client.get("/api/v1/labels").json["model"] == LITE0
 
 
-def test_openapi_documents_the_model_routes_and_field(url):
-    spec = requests.get(f"{url}/api/v1/openapi.json", timeout=TIMEOUT).json()
+def test_openapi_documents_the_model_routes_and_field(client):
+    spec = client.get("/api/v1/openapi.json").json
     assert {"/api/v1/models/{name}", "/api/v1/models/{name}/labels"} <= set(spec["paths"])
     assert "ModelSummary" in spec["components"]["schemas"]
     form = spec["paths"]["/api/v1/predictions"]["post"]["requestBody"]["content"]["multipart/form-data"]

@@ -1,4 +1,4 @@
-"""`imgclf evaluate` on a small labelled folder and `imgclf predict`, against the shared live stack."""
+"""`imgclf evaluate` on a small labelled folder and `imgclf predict`, against the API served on the fast tier."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from imgclf.cli import main
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -29,8 +27,8 @@ def labelled(tmp_path, golden_dir) -> Path:
     return tmp_path
 
 
-def test_evaluate_reports_accuracy_per_class_and_confusions(live_stack, labelled, capsys):
-    assert main(["evaluate", str(labelled), "--url", live_stack.config.url, "--json"]) == 0
+def test_evaluate_reports_accuracy_per_class_and_confusions(served_app, worker, labelled, capsys):
+    assert main(["evaluate", str(labelled), "--url", served_app.url, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["images"], report["errors"], report["top1"], report["top5"]) == (4, 0, 0.75, 1.0)
     assert report["classes"]["espresso"] == {"images": 2, "errors": 0, "top1": 1.0, "top5": 1.0}
@@ -38,13 +36,13 @@ def test_evaluate_reports_accuracy_per_class_and_confusions(live_stack, labelled
     assert report["confusions"] == [{"expected": "n02123045", "predicted": "tiger cat", "count": 1}]
     assert report["unknown_folders"] == ["not_a_class"]
 
-    assert main(["evaluate", str(labelled), "--url", live_stack.config.url]) == 0
+    assert main(["evaluate", str(labelled), "--url", served_app.url]) == 0
     table = capsys.readouterr().out
     assert "75.0%" in table and "n02123045 -> tiger cat: 1" in table and "not_a_class" in table
 
 
-def test_predict_prints_top5(live_stack, golden_dir, tmp_path, capsys):
-    url = live_stack.config.url
+def test_predict_prints_top5(served_app, worker, golden_dir, tmp_path, capsys):
+    url = served_app.url
     assert main(["predict", str(golden_dir / "coffee.png"), str(golden_dir / "rocket.jpg"), "--url", url]) == 0
     text = capsys.readouterr().out
     coffee, rocket = text.split("\n\n")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from imgclf.cli import main
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtest"))
-import shapes
+from loadtest import shapes
 
 pytestmark = pytest.mark.integration
 NAME = "cli_shapes"

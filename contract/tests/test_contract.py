@@ -31,12 +31,19 @@ def test_a_tensor_made_for_another_input_size_is_refused():
     "fields",
     [
         {b"v": b"1", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"tensor": bytes(224 * 224 * 3)},
-        {b"v": b"2", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"x", b"model": b"m", b"version": b"1",
-         b"tensor": b""},
+        {
+            b"v": b"2",
+            b"job_id": b"j",
+            b"request_id": b"r",
+            b"deadline_ms": b"x",
+            b"model": b"m",
+            b"version": b"1",
+            b"tensor": b"",
+        },
         {b"v": b"2", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"tensor": b""},
         {b"v": b"2", b"job_id": b"j"},
     ],
-)  # fmt: skip
+)
 def test_malformed_jobs_are_rejected(fields):
     with pytest.raises(ValueError):
         Job.from_fields(fields)

@@ -79,3 +79,21 @@ def test_error_message_names_what_was_detected():
         preprocess(b"<html><body>hi</body></html>", 40_000_000)
     assert "detected: text/html" in info.value.message
     assert "Accepted: JPEG, PNG, GIF, WebP, BMP, TIFF" in info.value.message
+
+
+def test_exif_rotated_photo_reports_its_upright_size():
+    # Stored 60 wide and 40 high, with an Orientation tag (6) that turns it upright: 40 x 60.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(Image.new("RGB", (60, 40), "red"), "JPEG", exif=exif.tobytes())
+    result = preprocess(data, 40_000_000)
+    assert (result.width, result.height) == (40, 60)
+
+
+def test_svg_is_refused_with_a_hint_to_convert_it():
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>'
+    with pytest.raises(ServiceError) as caught:
+        preprocess(svg, 40_000_000)
+    assert caught.value.code == ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    assert caught.value.message.startswith("SVG drawings are not supported. Export the drawing as PNG")
+    assert caught.value.details["detected"] == "image/svg+xml"

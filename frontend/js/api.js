@@ -92,13 +92,17 @@ function currentKey() {
   return getApiKey() || memoryKey;
 }
 
-/** Parses Retry-After (seconds or HTTP date) into whole seconds, or null. */
-function parseRetryAfter(value) {
-  if (!value) return null;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, Math.ceil(seconds));
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+/**
+ * Parses Retry-After (delay in seconds, or an HTTP date) into whole seconds
+ * from `now`, or null when absent or unreadable.
+ * @param {string|null} value the header
+ * @param {number} [now] ms since the epoch
+ */
+export function parseRetryAfter(value, now = Date.now()) {
+  if (!value || !value.trim()) return null;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(value)) return Math.ceil(Number(value));
+  const date = /[a-z]/i.test(value) ? Date.parse(value) : NaN; // an HTTP date names its day and month
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - now) / 1000));
 }
 
 /**
@@ -131,13 +135,13 @@ async function errorFromResponse(response) {
  * One HTTP round trip with timeout; network failures become ApiError(status 0).
  * @returns {Promise<Response>}
  */
-async function send(path, { method = 'GET', body, headers = {}, timeoutMs = DEFAULT_TIMEOUT_MS }, key) {
+async function send(path, { method = 'GET', body, headers = {}, timeoutMs = DEFAULT_TIMEOUT_MS, keepalive = false }, key) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const allHeaders = { Accept: 'application/json', ...headers };
   if (key) allHeaders['X-API-Key'] = key;
   try {
-    return await fetch(API_BASE + path, { method, body, headers: allHeaders, signal: controller.signal });
+    return await fetch(API_BASE + path, { method, body, headers: allHeaders, signal: controller.signal, keepalive });
   } catch (err) {
     const timedOut = err?.name === 'AbortError';
     throw new ApiError({
@@ -217,7 +221,7 @@ export function predict(file, topK, model) {
 }
 
 /**
- * POST /feedback.
+ * POST /feedback. keepalive lets an answer sent while the page is being left still arrive.
  * @param {{prediction_id:string, correct:boolean, expected_class_index:number|null, comment:string|null}} payload
  */
 export function sendFeedback(payload) {
@@ -225,5 +229,6 @@ export function sendFeedback(payload) {
     method: 'POST',
     body: JSON.stringify(payload),
     headers: { 'Content-Type': 'application/json' },
+    keepalive: true,
   });
 }

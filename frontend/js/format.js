@@ -1,16 +1,20 @@
-/** Number formatting shared by cards, announcements and the header. */
+/** Number formatting shared by cards, announcements, downloads and the header. */
 
 /**
- * Score (0–1) as a percentage: whole numbers are easier to scan, but small
- * scores keep one decimal so they do not all collapse to "0%".
+ * Score (0–1) as a percentage with one decimal everywhere, so columns of
+ * scores line up and compare; anything under 0.05 % reads "<0.1%", not "0.0%".
  * @param {number} score
  */
 export function formatPercent(score) {
   const pct = Math.max(0, Math.min(1, Number(score) || 0)) * 100;
-  return pct >= 1 ? `${Math.round(pct)}%` : `${pct.toFixed(1)}%`;
+  return pct < 0.05 ? '<0.1%' : `${pct.toFixed(1)}%`;
 }
 
-/** Human-readable size, binary units (the server's limit is 10 MiB = 10485760 bytes). */
+/**
+ * Human-readable size in binary units, one decimal under 100. The server's
+ * `human_size` (backend/src/api/classify.py) formats alike, so a size in the
+ * page and one in a server message read the same.
+ */
 export function formatBytes(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   const units = ['KB', 'MB', 'GB'];
@@ -20,7 +24,7 @@ export function formatBytes(bytes) {
     value /= 1024;
     unit += 1;
   }
-  return `${value >= 10 || Number.isInteger(value) ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+  return `${value >= 100 || Number.isInteger(value) ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Milliseconds with one decimal under 100 ms, whole numbers above. */

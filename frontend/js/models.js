@@ -72,8 +72,7 @@ export function createModelSelector({ select, onChange = () => {} }) {
         }),
       );
       select.value = chooseModel(models, rememberedChoice(), body.default);
-      select.hidden = models.length < 2;
-      select.closest('label')?.toggleAttribute('hidden', models.length < 2);
+      select.closest('label').hidden = models.length < 2; // nothing to choose from: no selector
     },
 
     /** The chosen model's name, or '' before the list has loaded (the server's default answers). */

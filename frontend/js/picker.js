@@ -2,114 +2,121 @@
  * Searchable label picker (ARIA combobox + listbox) used to name the right
  * class after "Wrong". Focus stays in the text input; arrow keys move the
  * active option via aria-activedescendant, Enter picks, Escape cancels.
+ * Matching itself lives in labels.js.
  */
 
 import { el, uniqueId } from './dom.js';
+import { duplicateNames, filterLabels } from './labels.js';
 
-/** Rendering all 1000 options on every keystroke is wasteful; typing narrows the list. */
-const MAX_OPTIONS = 60;
+/** Keys that move the active option: key → (active index, option count) → new index. */
+const MOVES = {
+  ArrowDown: (active, count) => (active + 1) % count,
+  ArrowUp: (active, count) => (active - 1 + count) % count,
+};
 
-/**
- * Ranks a label for a query: lower is better, -1 means no match.
- * Prefix matches beat word-start matches beat substring matches, so typing
- * "cat" lists "cat…" names before "tabby cat" and "polecat".
- * @param {{index:number, wnid:string, name:string}} label
- * @param {string} query lower-case, trimmed
- */
-function rank(label, query) {
-  if (!query) return 0;
-  const name = label.name.toLowerCase();
-  if (name === query) return 0;
-  if (name.startsWith(query)) return 1;
-  if (name.includes(` ${query}`) || name.includes(`,${query}`) || name.includes(`-${query}`)) return 2;
-  if (name.includes(query)) return 3;
-  if (label.wnid === query || String(label.index) === query) return 4;
-  return -1;
+/** The status line under the input for a result of filterLabels. */
+function statusText(shown, total) {
+  if (!total) return 'No matching class. If it is not in the list, choose "Not in the list" below.';
+  if (total > shown) return `Showing ${shown} of ${total} — type to narrow down.`;
+  return `${total} matching ${total === 1 ? 'class' : 'classes'}.`;
 }
 
-/**
- * Filters and orders labels for a query.
- * @param {Array<{index:number, wnid:string, name:string}>} labels
- * @param {string} rawQuery
- * @returns {{matches: Array, total: number}}
- */
-export function filterLabels(labels, rawQuery) {
-  const query = rawQuery.trim().toLowerCase();
-  const scored = [];
-  for (const label of labels) {
-    const score = rank(label, query);
-    if (score >= 0) scored.push({ label, score });
-  }
-  scored.sort((a, b) => a.score - b.score || a.label.name.localeCompare(b.label.name));
-  return { matches: scored.slice(0, MAX_OPTIONS).map((s) => s.label), total: scored.length };
-}
-
-/** ImageNet has a few duplicate names ("crane", "maillot"); they need the wnid to be told apart. */
-function duplicateNames(labels) {
-  const seen = new Map();
-  for (const label of labels) seen.set(label.name, (seen.get(label.name) || 0) + 1);
-  return new Set([...seen].filter(([, count]) => count > 1).map(([name]) => name));
-}
-
-/**
- * Creates a picker.
- * @param {{loadLabels: () => Promise<Array>, onPick: (label: object) => void, onCancel: () => void}} options
- * @returns {{element: HTMLElement, focus: () => void}}
- */
-export function createPicker({ loadLabels, onPick, onCancel }) {
-  const inputId = uniqueId('picker-input');
-  const listId = uniqueId('picker-list');
-  const statusId = uniqueId('picker-status');
-
-  const input = el('input', {
-    type: 'text',
-    id: inputId,
-    class: 'input picker__input',
-    role: 'combobox',
-    'aria-autocomplete': 'list',
-    'aria-expanded': 'true',
-    'aria-controls': listId,
-    'aria-describedby': statusId,
-    autocomplete: 'off',
-    spellcheck: 'false',
-    placeholder: 'Search classes…',
-    'data-testid': 'picker-input',
-  });
-  const list = el('ul', { id: listId, class: 'picker__list', role: 'listbox', 'aria-label': 'Classes' });
-  const status = el('p', { id: statusId, class: 'picker__status', 'aria-live': 'polite', text: 'Loading classes…' });
-  const cancel = el('button', { type: 'button', class: 'button button--quiet', text: 'Cancel', onClick: onCancel });
-
-  const element = el('div', { class: 'picker' }, [
-    el('label', { for: inputId, class: 'picker__label', text: 'What is it really?' }),
-    input,
-    status,
-    list,
-    el('div', { class: 'picker__actions' }, cancel),
-  ]);
-
-  let labels = [];
-  let duplicates = new Set();
-  let options = []; // currently rendered {label, node}
-  let active = -1;
-
-  function setActive(index) {
-    options[active]?.node.setAttribute('aria-selected', 'false');
-    active = index;
-    const current = options[active];
-    if (current) {
-      current.node.setAttribute('aria-selected', 'true');
-      input.setAttribute('aria-activedescendant', current.node.id);
-      current.node.scrollIntoView({ block: 'nearest' });
-    } else {
-      input.removeAttribute('aria-activedescendant');
-    }
+export class Picker {
+  /**
+   * @param {{loadLabels: () => Promise<Array>, onPick: (label: object) => void, onCancel: () => void}} options
+   */
+  constructor({ loadLabels, onPick, onCancel }) {
+    this.loadLabels = loadLabels;
+    this.onPick = onPick;
+    this.onCancel = onCancel;
+    this.labels = [];
+    this.duplicates = new Set();
+    this.options = []; // currently rendered {label, node}
+    this.active = -1;
+    this.listId = uniqueId('picker-list');
+    this.element = this.build();
+    this.load();
   }
 
-  function optionNode(label, i) {
+  /** The label, input, status line and list; listeners attached. */
+  build() {
+    const inputId = uniqueId('picker-input');
+    const statusId = uniqueId('picker-status');
+    this.input = el('input', {
+      type: 'text',
+      id: inputId,
+      class: 'input picker__input',
+      role: 'combobox',
+      'aria-autocomplete': 'list',
+      'aria-expanded': 'true',
+      'aria-controls': this.listId,
+      'aria-describedby': statusId,
+      autocomplete: 'off',
+      spellcheck: 'false',
+      placeholder: 'Search classes and synonyms…',
+      'data-testid': 'picker-input',
+      onInput: () => this.render(),
+      onKeydown: (event) => this.onKey(event),
+    });
+    this.list = el('ul', { id: this.listId, class: 'picker__list', role: 'listbox', 'aria-label': 'Classes' });
+    this.status = el('p', { id: statusId, class: 'picker__status', 'aria-live': 'polite', 'data-testid': 'picker-status' });
+    const element = el('div', { class: 'picker' }, [
+      el('label', { for: inputId, class: 'picker__label', text: 'Or search all classes' }),
+      this.input,
+      this.status,
+      this.list,
+    ]);
+    // On the wrapper, not the input, so Escape also works while the input is disabled.
+    element.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape') return;
+      event.preventDefault();
+      event.stopPropagation();
+      this.onCancel();
+    });
+    return element;
+  }
+
+  focus() {
+    this.input.focus();
+  }
+
+  /** Fetches the labels (once per page, cached by the caller); a failure offers "Try again". */
+  load() {
+    this.input.disabled = true;
+    this.status.textContent = 'Loading classes…';
+    this.loadLabels().then(
+      (labels) => {
+        this.labels = labels;
+        this.duplicates = duplicateNames(labels);
+        this.input.disabled = false;
+        this.render();
+      },
+      (error) => {
+        this.status.replaceChildren(
+          `${error.message} `,
+          el('button', { type: 'button', class: 'button button--quiet', text: 'Try again', onClick: () => this.load() }),
+        );
+      },
+    );
+  }
+
+  /** Re-renders the options for the current query; the best match becomes active. */
+  render() {
+    const { matches, total } = filterLabels(this.labels, this.input.value);
+    this.options = matches.map((match, i) => ({ label: match.label, node: this.optionNode(match, i) }));
+    this.list.replaceChildren(...this.options.map((o) => o.node));
+    this.active = -1;
+    this.setActive(this.options.length ? 0 : -1);
+    this.status.textContent = statusText(matches.length, total);
+  }
+
+  /** One option: the class name, plus the synonym that matched or the wnid of a duplicate name. */
+  optionNode({ label, synonym }, i) {
+    const extra = synonym ? ` (also: ${synonym})` : this.duplicates.has(label.name) ? ` (${label.wnid})` : '';
     const node = el(
       'li',
       {
-        id: `${listId}-opt-${i}`,
+        id: `${this.listId}-opt-${i}`,
         class: 'picker__option',
         role: 'option',
         'aria-selected': 'false',
@@ -117,83 +124,44 @@ export function createPicker({ loadLabels, onPick, onCancel }) {
         dataset: { classIndex: label.index },
         title: `${label.name} (class ${label.index}${label.wnid ? `, ${label.wnid}` : ''})`,
       },
-      [label.name, duplicates.has(label.name) && el('span', { class: 'picker__wnid', text: ` (${label.wnid})` })],
+      [label.name, extra && el('span', { class: 'picker__extra', text: extra })],
     );
     // mousedown, not click: keeps focus in the input so the combobox stays coherent.
     node.addEventListener('mousedown', (event) => {
       event.preventDefault();
-      onPick(label);
+      this.onPick(label);
     });
     node.addEventListener('mousemove', () => {
-      if (active !== i) setActive(i);
+      if (this.active !== i) this.setActive(i);
     });
     return node;
   }
 
-  function render() {
-    const { matches, total } = filterLabels(labels, input.value);
-    options = matches.map((label, i) => ({ label, node: optionNode(label, i) }));
-    list.replaceChildren(...options.map((o) => o.node));
-    active = -1;
-    setActive(options.length ? 0 : -1);
-    if (!total) status.textContent = 'No matching class.';
-    else if (total > matches.length) status.textContent = `Showing ${matches.length} of ${total} — type to narrow down.`;
-    else status.textContent = `${total} matching ${total === 1 ? 'class' : 'classes'}.`;
-  }
-
-  input.addEventListener('input', render);
-  input.addEventListener('keydown', (event) => {
-    switch (event.key) {
-      case 'ArrowDown':
-        event.preventDefault();
-        if (options.length) setActive((active + 1) % options.length);
-        break;
-      case 'ArrowUp':
-        event.preventDefault();
-        if (options.length) setActive((active - 1 + options.length) % options.length);
-        break;
-      case 'Home':
-      case 'End':
-        if (!event.ctrlKey || !options.length) break; // plain Home/End move the text caret
-        event.preventDefault();
-        setActive(event.key === 'Home' ? 0 : options.length - 1);
-        break;
-      case 'Enter':
-        event.preventDefault();
-        if (options[active]) onPick(options[active].label);
-        break;
-      default:
+  setActive(index) {
+    this.options[this.active]?.node.setAttribute('aria-selected', 'false');
+    this.active = index;
+    const current = this.options[index];
+    if (!current) {
+      this.input.removeAttribute('aria-activedescendant');
+      return;
     }
-  });
-
-  // On the wrapper, not the input, so Escape also works while the input is disabled.
-  element.addEventListener('keydown', (event) => {
-    if (event.key !== 'Escape') return;
-    event.preventDefault();
-    event.stopPropagation();
-    onCancel();
-  });
-
-  function load() {
-    input.disabled = true;
-    status.textContent = 'Loading classes…';
-    loadLabels().then(
-      (loaded) => {
-        labels = loaded;
-        duplicates = duplicateNames(labels);
-        input.disabled = false;
-        render();
-        input.focus();
-      },
-      (error) => {
-        status.replaceChildren(
-          `${error.message} `,
-          el('button', { type: 'button', class: 'button button--quiet', text: 'Try again', onClick: load }),
-        );
-      },
-    );
+    current.node.setAttribute('aria-selected', 'true');
+    this.input.setAttribute('aria-activedescendant', current.node.id);
+    current.node.scrollIntoView({ block: 'nearest' });
   }
-  load();
 
-  return { element, focus: () => input.focus() };
+  /** Arrow keys move, Ctrl+Home/End jump, Enter picks; plain Home/End move the text caret. */
+  onKey(event) {
+    const count = this.options.length;
+    if (event.key in MOVES) {
+      event.preventDefault();
+      if (count) this.setActive(MOVES[event.key](this.active, count));
+    } else if ((event.key === 'Home' || event.key === 'End') && event.ctrlKey && count) {
+      event.preventDefault();
+      this.setActive(event.key === 'Home' ? 0 : count - 1);
+    } else if (event.key === 'Enter') {
+      event.preventDefault();
+      if (this.options[this.active]) this.onPick(this.options[this.active].label);
+    }
+  }
 }

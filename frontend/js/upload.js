@@ -1,26 +1,38 @@
 /**
- * Getting files into the page: drop zone, file picker and clipboard paste,
- * plus the client-side pre-checks that mirror the server's own limits.
+ * Getting files into the page: drop anywhere on the window, the file picker
+ * (drop zone and the toolbar's "Add images") and clipboard paste, plus the
+ * client-side pre-checks that mirror the server's own limits.
  */
+
+import { formatBytes } from './format.js';
 
 /**
  * Checks a file against the limits from GET /models before uploading, so the
- * obvious mistakes fail instantly. The wording is identical to the server's,
- * so the user sees the same sentence whichever side catches the problem.
+ * obvious mistakes fail instantly. The messages repeat the server's word for
+ * word (backend/src/api/classify.py `read_upload`, the contract's
+ * `imgclf_contract.preprocess.unsupported`); e2e/test_ui_messages.py compares them.
  * Content sniffing is left to the server (a renamed text file passes here).
- * @param {File} file
+ * @param {{size:number, type:string}} file
  * @param {object|null} limits `limits` from GET /models; null skips the checks
- * @returns {string|null} the error message, or null when the file may be sent
+ * @returns {{code:string, message:string}|null} the problem as the server's error would state it
  */
 export function precheck(file, limits) {
   if (!limits) return null;
   if (limits.max_upload_bytes && file.size > limits.max_upload_bytes) {
-    return `The file is ${file.size} bytes; the limit is ${limits.max_upload_bytes} bytes.`;
+    return {
+      code: 'payload_too_large',
+      message: `The file is larger than the upload limit of ${formatBytes(limits.max_upload_bytes)}.`,
+    };
   }
   const accepted = limits.accepted_mime_types || [];
   if (accepted.length && !accepted.includes(file.type)) {
     const label = limits.accepted_label || (limits.accepted_formats || []).join(', ');
-    return `The file is not an image we can read (detected: ${file.type || 'unknown'}). Accepted: ${label}.`;
+    const message =
+      file.type === 'image/svg+xml'
+        ? 'SVG drawings are not supported. Export the drawing as PNG (most drawing programs can, or take ' +
+          `a screenshot of it) and upload that. Accepted: ${label}.`
+        : `The file is not an image we can read (detected: ${file.type || 'unknown'}). Accepted: ${label}.`;
+    return { code: 'unsupported_media_type', message };
   }
   return null;
 }
@@ -35,10 +47,7 @@ let pasteCounter = 0;
 function renamePasted(file) {
   pasteCounter += 1;
   const ext = (file.type.split('/')[1] || 'bin').replace('jpeg', 'jpg');
-  return new File([file], `pasted-image-${pasteCounter}.${ext}`, {
-    type: file.type,
-    lastModified: Date.now(),
-  });
+  return new File([file], `pasted-image-${pasteCounter}.${ext}`, { type: file.type, lastModified: Date.now() });
 }
 
 /** Collects File objects from a DataTransfer (drop or paste). */
@@ -57,61 +66,61 @@ function draggingFiles(event) {
 }
 
 /**
- * Wires the drop zone, the hidden file input and document-wide paste.
- * @param {{dropzone: HTMLElement, input: HTMLInputElement, onFiles: (files: File[]) => void}} options
+ * Accepts files dropped anywhere on the window, showing the overlay while
+ * they are dragged over it. A depth counter avoids flicker: dragenter and
+ * dragleave fire for every element crossed.
  */
-export function initUpload({ dropzone, input, onFiles }) {
-  const openPicker = () => input.click();
+function acceptDropsOnWindow(overlay, onFiles) {
+  let depth = 0;
+  const setActive = (active) => {
+    overlay.hidden = !active;
+  };
+  window.addEventListener('dragenter', (event) => {
+    if (!draggingFiles(event)) return;
+    event.preventDefault();
+    depth += 1;
+    setActive(true);
+  });
+  window.addEventListener('dragover', (event) => {
+    if (!draggingFiles(event)) return;
+    event.preventDefault(); // also keeps the browser from opening the file and losing the results
+    event.dataTransfer.dropEffect = 'copy';
+  });
+  window.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) setActive(false);
+  });
+  window.addEventListener('drop', (event) => {
+    if (!draggingFiles(event)) return;
+    event.preventDefault();
+    depth = 0;
+    setActive(false);
+    const files = filesFrom(event.dataTransfer);
+    if (files.length) onFiles(files);
+  });
+}
 
-  dropzone.addEventListener('click', openPicker);
+/**
+ * Wires the pickers (drop zone, buttons), the hidden file input, window-wide
+ * drops and document-wide paste.
+ * @param {{openers: HTMLElement[], dropzone: HTMLElement, overlay: HTMLElement,
+ *          input: HTMLInputElement, onFiles: (files: File[]) => void}} options
+ */
+export function initUpload({ openers, dropzone, overlay, input, onFiles }) {
+  const openPicker = () => input.click();
+  for (const opener of openers) opener.addEventListener('click', openPicker);
   dropzone.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' || event.key === ' ') {
       event.preventDefault(); // Space would otherwise scroll the page
       openPicker();
     }
   });
-
   input.addEventListener('change', () => {
     const files = Array.from(input.files || []);
     input.value = ''; // so choosing the same file again still fires "change"
     if (files.length) onFiles(files);
   });
-
-  // A depth counter avoids flicker: dragenter/dragleave fire for every child element.
-  let dragDepth = 0;
-  const setActive = (active) => dropzone.classList.toggle('dropzone--active', active);
-
-  dropzone.addEventListener('dragenter', (event) => {
-    if (!draggingFiles(event)) return;
-    event.preventDefault();
-    dragDepth += 1;
-    setActive(true);
-  });
-  dropzone.addEventListener('dragover', (event) => {
-    if (!draggingFiles(event)) return;
-    event.preventDefault();
-    event.dataTransfer.dropEffect = 'copy';
-  });
-  dropzone.addEventListener('dragleave', () => {
-    dragDepth = Math.max(0, dragDepth - 1);
-    if (dragDepth === 0) setActive(false);
-  });
-  dropzone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    dragDepth = 0;
-    setActive(false);
-    const files = filesFrom(event.dataTransfer);
-    if (files.length) onFiles(files);
-  });
-
-  // A file dropped just outside the zone must not navigate away and lose all results.
-  window.addEventListener('dragover', (event) => {
-    if (draggingFiles(event)) event.preventDefault();
-  });
-  window.addEventListener('drop', (event) => {
-    if (draggingFiles(event)) event.preventDefault();
-  });
-
+  acceptDropsOnWindow(overlay, onFiles);
   document.addEventListener('paste', (event) => {
     const files = filesFrom(event.clipboardData);
     // Only files are handled; pasting text (e.g. into the picker) keeps its default behaviour.

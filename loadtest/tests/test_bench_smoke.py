@@ -12,6 +12,7 @@ import jsonschema_rs
 import pytest
 
 LOADTEST = Path(__file__).resolve().parents[1]
+ROOT = LOADTEST.parent
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -21,8 +22,9 @@ def smoke_report(tmp_path_factory) -> dict:
     out_dir = tmp_path_factory.mktemp("bench")
     env = {**os.environ, "BENCH_SMOKE": "1"}
     proc = subprocess.run(
-        [sys.executable, str(LOADTEST / "bench.py"), "--out-dir", str(out_dir)],
+        [sys.executable, "-m", "loadtest.bench", "--out-dir", str(out_dir)],
         env=env,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,

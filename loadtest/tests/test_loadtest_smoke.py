@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-RUN_LOCUST = Path(__file__).resolve().parents[1] / "run_locust.py"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(RUN_LOCUST)],
+        [sys.executable, "-m", "loadtest.run_locust"],
+        cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 
-from imgclf_contract.preprocess import NORM_MEAN, NORM_STD, preprocess
+from imgclf_contract.preprocess import NORM_MEAN, NORM_STD
 from ml_worker import golden
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def original(name: str) -> EfficientNet:
 def write_reference(name: str) -> Path:
     model = original(name)
     size = model._global_params.image_size
-    tensors = np.stack([preprocess(p.path.read_bytes(), max_pixels=10**8, size=size).tensor for p in golden.PHOTOS])
+    tensors = golden.tensors(size)
     x = torch.from_numpy((tensors.astype(np.float32) - NORM_MEAN) / NORM_STD).permute(0, 3, 1, 2)
     with torch.no_grad():
         logits = model(x).numpy()

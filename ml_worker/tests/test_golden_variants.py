@@ -4,9 +4,7 @@ classify like the originals: preprocessing normalises what the model should not 
 from __future__ import annotations
 
 import io
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +15,7 @@ from ml_worker import artifacts
 from ml_worker.backends import load_backend, softmax
 from ml_worker.golden import PHOTOS, Golden
 from ml_worker.settings import WorkerSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
-import badinput  # the variant builders are shared with the API's bad-input corpus
+from testsupport import badinput  # the variant builders are shared with the API's bad-input corpus
 
 MAX_PIXELS = WorkerSettings().max_pixels
 VARIANTS: dict[str, Callable[[Image.Image], bytes]] = {

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgclf_contract.preprocess import preprocess
 from ml_worker import artifacts, golden
 from ml_worker.backends import load_backend, softmax, top_k
 
 DATA = Path(__file__).parent / "data"
 TOLERANCE = 1e-4
 OUTPUTS = ("logits", "embedding")
+TENSORFLOW = pytest.mark.slow  # loads TensorFlow (3-6 s and 500 MB): `make test` only, not `make test-fast`
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +29,11 @@ def reference(each_model: artifacts.ModelArtifacts) -> dict[str, np.ndarray]:
     return {key: data[key] for key in ("files", "tensors", *OUTPUTS)}
 
 
-def golden_batch(model: artifacts.ModelArtifacts) -> np.ndarray:
-    return np.stack([preprocess(p.path.read_bytes(), 10**8, size=model.input_size).tensor for p in golden.PHOTOS])
-
-
 def test_reference_inputs_are_todays_preprocessing(reference, each_model):
     """If preprocessing changed, the reference would be comparing different inputs."""
     assert list(reference["files"]) == [p.file for p in golden.PHOTOS]
     assert reference["tensors"].shape[1:] == (each_model.input_size, each_model.input_size, 3)
-    np.testing.assert_array_equal(golden_batch(each_model), reference["tensors"])
+    np.testing.assert_array_equal(golden.tensors(each_model.input_size), reference["tensors"])
 
 
 def test_model_card_states_its_input_size(each_model):
@@ -47,6 +43,7 @@ def test_model_card_states_its_input_size(each_model):
     assert card["embedding_size"] == 1280 and card["num_classes"] == 1000
 
 
+@TENSORFLOW
 def test_keras_model_matches_pytorch_original(reference, each_model):
     import keras
 
@@ -56,7 +53,7 @@ def test_keras_model_matches_pytorch_original(reference, each_model):
         assert np.abs(np.asarray(outputs[name]) - reference[name]).max() <= TOLERANCE, name
 
 
-@pytest.mark.parametrize("backend", ["litert", "tensorflow"])
+@pytest.mark.parametrize("backend", ["litert", pytest.param("tensorflow", marks=TENSORFLOW)])
 def test_backend_matches_pytorch_original(reference, each_model, backend):
     outputs = load_backend(backend, each_model, num_threads=2).run(reference["tensors"])
     assert outputs.logits.shape == (3, 1000) and outputs.logits.dtype == np.float32
@@ -65,6 +62,7 @@ def test_backend_matches_pytorch_original(reference, each_model, backend):
         assert np.abs(getattr(outputs, name) - reference[name]).max() <= TOLERANCE, name
 
 
+@TENSORFLOW
 def test_backends_give_the_same_top5(reference, each_model):
     """Parity of what users see: same classes, probabilities within 1e-4."""
     batch = reference["tensors"]
@@ -79,24 +77,26 @@ def test_backends_give_the_same_top5(reference, each_model):
 def test_golden_photos_are_named_correctly(each_model):
     labels = each_model.labels()
     backend = load_backend("litert", each_model, 2)
-    for photo, probs in zip(golden.PHOTOS, softmax(backend.run(golden_batch(each_model)).logits), strict=True):
+    probabilities = softmax(backend.run(golden.tensors(each_model.input_size)).logits)
+    for photo, probs in zip(golden.PHOTOS, probabilities, strict=True):
         assert photo.failure([(labels[i].name, p) for i, p in top_k(probs, 5)]) is None
 
 
+@TENSORFLOW
 def test_classifier_reads_the_embedding(each_model):
     """The embedding output is the classifier's input: logits = embedding @ W + b, with the built weights."""
     import keras
 
     dense = keras.saving.load_model(each_model.directory / artifacts.KERAS).get_layer("logits")
     kernel, bias = dense.get_weights()
-    outputs = load_backend("litert", each_model, 2).run(golden_batch(each_model))
+    outputs = load_backend("litert", each_model, 2).run(golden.tensors(each_model.input_size))
     np.testing.assert_allclose(outputs.embedding @ kernel + bias, outputs.logits, atol=TOLERANCE)
 
 
 def test_variable_batch_sizes_agree_with_batch_one(each_model):
     """Batches run on their own single-threaded interpreter; results must not depend on it."""
     backend = load_backend("litert", each_model, num_threads=2, batch_num_threads=1)
-    batch = np.concatenate([golden_batch(each_model)] * 3)
+    batch = np.concatenate([golden.tensors(each_model.input_size)] * 3)
     whole = backend.run(batch)
     singles = [backend.run(batch[i : i + 1]) for i in range(len(batch))]
     for name in OUTPUTS:

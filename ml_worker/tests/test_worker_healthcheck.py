@@ -1,4 +1,5 @@
-"""``python -m ml_worker.healthcheck`` (the worker container's healthcheck) against a real Redis and worker."""
+"""``python -m ml_worker.healthcheck`` (the worker container's healthcheck) against a real Redis
+and a real worker (the worker code on a thread of this process, on this host)."""
 
 from __future__ import annotations
 
@@ -7,51 +8,34 @@ import socket
 import subprocess
 import sys
 
-import pytest
-import redis
-
 from ml_worker.healthcheck import fresh_heartbeat
-
-pytestmark = pytest.mark.integration
+from scripts.ports import unused_port
 
 
 def run_check(redis_url: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "REDIS_URL": redis_url}
-    return subprocess.run([sys.executable, "-m", "ml_worker.healthcheck"], env=env,
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    argv = [sys.executable, "-m", "ml_worker.healthcheck"]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
 
 
-@pytest.fixture(scope="module")
-def redis_and_worker(stack_factory):
-    """Redis and one worker only: the check needs nothing else."""
-    stack = stack_factory("worker-healthcheck", up=False)
-    stack.start("redis")
-    stack.start("worker-1")
-    return stack
-
-
-def test_healthy_while_the_worker_on_this_host_beats(redis_and_worker) -> None:
-    result = run_check(redis_and_worker.config.redis_url)
+def test_healthy_while_the_worker_on_this_host_beats(redis_server, worker) -> None:
+    result = run_check(redis_server.url)
     assert result.returncode == 0, result.stderr
 
 
-def test_a_heartbeat_from_another_host_does_not_count(redis_and_worker) -> None:
-    client = redis.Redis.from_url(redis_and_worker.config.redis_url)
-    assert fresh_heartbeat(client, socket.gethostname(), stale_s=5.0)
-    assert not fresh_heartbeat(client, "another-container", stale_s=5.0)
+def test_a_heartbeat_from_another_host_does_not_count(redis_db, worker) -> None:
+    assert fresh_heartbeat(redis_db, socket.gethostname(), stale_s=5.0)
+    assert not fresh_heartbeat(redis_db, "another-container", stale_s=5.0)
 
 
-def test_unhealthy_once_the_worker_stops(redis_and_worker) -> None:
-    redis_and_worker.stop("worker-1")
-    result = run_check(redis_and_worker.config.redis_url)
+def test_unhealthy_once_the_worker_stops(redis_server, worker) -> None:
+    worker.stop()
+    result = run_check(redis_server.url)
     assert result.returncode == 1
     assert "no heartbeat from" in result.stderr
 
 
 def test_unhealthy_when_redis_does_not_answer() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed_port = s.getsockname()[1]
-    result = run_check(f"redis://127.0.0.1:{closed_port}/0")
+    result = run_check(f"redis://127.0.0.1:{unused_port()}/0")
     assert result.returncode == 1
     assert "did not answer" in result.stderr

@@ -1,4 +1,5 @@
-"""The worker's queue handling against a real Redis server and the real model."""
+"""The worker's queue handling against a real Redis server (the session's, emptied per test)
+and the real models (Lite0 and Lite2, LiteRT)."""
 
 from __future__ import annotations
 
@@ -10,38 +11,24 @@ import redis
 
 from imgclf_contract import keys
 from imgclf_contract.jobs import Job, Result, now_ms
-from imgclf_contract.preprocess import preprocess
 from ml_worker import golden
 from ml_worker.queue import JobConsumer
 from ml_worker.settings import WorkerSettings
-from ml_worker.worker import ServedModel, Worker, load_models
-
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def redis_stack(stack_factory):
-    stack = stack_factory("worker-queue", up=False)
-    stack.config.run_dir.mkdir(parents=True, exist_ok=True)
-    stack.start("redis")
-    return stack
-
-
-@pytest.fixture
-def client(redis_stack) -> redis.Redis:
-    client = redis.Redis.from_url(redis_stack.config.redis_url)
-    client.flushdb()
-    return client
-
+from ml_worker.worker import ServedModel, Worker
+from testsupport.processes import wait_until
 
 LITE0, LITE2 = "efficientnet_lite0", "efficientnet_lite2"
 
 
+@pytest.fixture
+def client(redis_db: redis.Redis) -> redis.Redis:
+    return redis_db
+
+
 @pytest.fixture(scope="module")
-def served() -> dict[str, ServedModel]:
-    """Lite0 and Lite2 as one worker loads them (LiteRT, warmed up)."""
-    settings = WorkerSettings.from_env({"MODELS": f"{LITE0},{LITE2}"})
-    return {m.record.name: m for m in load_models(settings)}
+def served(litert_models) -> dict[str, ServedModel]:
+    """Lite0 and Lite2 as one worker loads them (LiteRT, warmed up; loaded once per session)."""
+    return {m.record.name: m for m in litert_models.models}
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +43,12 @@ def _worker(settings: WorkerSettings, served: dict[str, ServedModel], client: re
 
 
 def _tensors(size: int = 224) -> list[bytes]:
-    return [preprocess(p.path.read_bytes(), 10**8, size=size).tensor.tobytes() for p in golden.PHOTOS]
+    return [tensor.tobytes() for tensor in golden.tensors(size)]
 
 
-def _enqueue(client: redis.Redis, tensor: bytes, job_id: str, deadline_ms: int | None = None,
-             model: str = LITE0) -> None:  # fmt: skip
+def _enqueue(
+    client: redis.Redis, tensor: bytes, job_id: str, deadline_ms: int | None = None, model: str = LITE0
+) -> None:
     job = Job(job_id, f"req-{job_id}", deadline_ms or now_ms() + 10_000, model, "1", tensor)
     client.xadd(keys.jobs(model, "1"), job.to_fields())
 
@@ -68,6 +56,11 @@ def _enqueue(client: redis.Redis, tensor: bytes, job_id: str, deadline_ms: int |
 def _reply(client: redis.Redis, job_id: str) -> Result | None:
     raw = client.lpop(keys.reply(job_id))
     return Result.from_json(raw) if raw else None
+
+
+def _blocked_reading(client: redis.Redis) -> bool:
+    """Some connection is blocked in XREADGROUP (a consumer waiting for jobs)."""
+    return any(c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "") for c in client.client_list())
 
 
 def _pending(client: redis.Redis, model: str = LITE0) -> int:
@@ -168,9 +161,10 @@ def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(client,
         _enqueue(client, tensor, f"o{i}")
     assert _sizes(dead.next_batches(8, 0, 100)) == [3]  # taken, never answered: the consumer "dies"
     survivor = _worker(settings, served, client)
+    taken = time.monotonic()
     assert survivor.consumer.next_batches(8, 0, 50) == []  # nothing new, and too early to claim
-    time.sleep(settings.claim_idle_ms / 1000 + 0.1)
-    (claimed,) = survivor.consumer.next_batches(8, 0, 50)
+    (claimed,) = wait_until(lambda: survivor.consumer.next_batches(8, 0, 50), timeout_s=10)
+    assert time.monotonic() - taken >= settings.claim_idle_ms / 1000  # not before CLAIM_IDLE_MS
     assert sorted(d.job.job_id for d in claimed.deliveries) == ["o0", "o1", "o2"]
     assert all(d.deliveries == 2 for d in claimed.deliveries)
     survivor.process(claimed)
@@ -183,7 +177,8 @@ def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(client,
 def test_model_record_carries_the_label_table_and_input_size(served, name, size):
     record = served[name].record
     assert record.version == "1" and len(record.labels) == 1000 and record.input_size == size
-    assert record.labels[967] == {"index": 967, "wnid": "n07920052", "name": "espresso"}
+    assert record.labels[967] == {"index": 967, "wnid": "n07920052", "name": "espresso", "synonyms": ["espresso"]}
+    assert record.labels[840]["synonyms"] == ["swab", "swob", "mop"]  # searchable by any name
     assert record.embedding_size == 1280 and record.published_top1 in (0.751, 0.776)
 
 
@@ -193,7 +188,7 @@ def test_an_idle_worker_answers_a_lone_job_without_waiting_for_company(client, s
     consumer = _consumer(client, "w-idle", settings.claim_idle_ms, LITE0, LITE2)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pending = pool.submit(consumer.next_batches, max_batch=8, wait_ms=3000, block_ms=2000)
-        time.sleep(0.3)  # the worker is now blocked on both empty streams
+        assert wait_until(lambda: _blocked_reading(client), timeout_s=10)  # idle, blocked on both empty streams
         enqueued = time.monotonic()
         _enqueue(client, b"", "lone", model=model)
         batches = pending.result(timeout=10)

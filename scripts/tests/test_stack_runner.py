@@ -10,7 +10,10 @@ import time
 
 import pytest
 import requests
-from stack import ROOT, Stack, StackConfig
+
+from scripts.ports import free_base_port, unused_port
+from scripts.stack import ROOT, Stack, StackConfig
+from testsupport.processes import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +36,7 @@ def test_second_up_is_a_quick_no_op_and_revives_dead_services(stack_factory):
     assert dict(stack.status()) == before  # nothing restarted
 
     stack.signal("worker-1", signal.SIGKILL)
-    time.sleep(0.3)
-    assert stack.pid("worker-1") is None
+    assert wait_until(lambda: stack.pid("worker-1") is None, timeout_s=10)
     stack.up()
     after = dict(stack.status())
     assert after["worker-1"] and after["worker-1"] != before["worker-1"]
@@ -47,33 +49,53 @@ def test_down_stops_exactly_what_up_started(stack_factory):
     stack: Stack = stack_factory("runner-down")
     pids = [pid for _name, pid in stack.status()]
     stack.down()
-    time.sleep(0.2)
     assert all(stack.pid(name) is None for name, _ in stack.status())
-    assert all(_gone(pid) for pid in pids)
+    assert wait_until(lambda: all(_gone(pid) for pid in pids), timeout_s=10)
     assert not list(stack.config.run_dir.glob("*.pid"))
 
 
+@pytest.mark.stack  # runs `make up`'s runner as a process, which starts Redis and a worker
 def test_failed_start_names_the_service_and_its_log(tmp_path):
     """A worker that cannot load its model makes `up` fail with the service and log named."""
-    env = {**os.environ, "RUN_DIR": str(tmp_path / "run"), "PORT": "18890", "ARTIFACTS_DIR": str(tmp_path / "none")}
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "stack.py"), "up"], env=env,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    port = free_base_port(unused_port())
+    env = {**os.environ, "RUN_DIR": str(tmp_path / "run"), "PORT": str(port), "ARTIFACTS_DIR": str(tmp_path / "none")}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "stack.py"), "up"], env=env, capture_output=True, text=True, timeout=120
+    )
     try:
         assert result.returncode == 1
         assert "worker-1" in result.stderr and "worker-1.log" in result.stderr
     finally:
-        Stack(StackConfig(run_dir=tmp_path / "run", port=18890)).down()
+        Stack(StackConfig(run_dir=tmp_path / "run", port=port)).down()
 
 
 def test_tls_option_serves_https_with_the_same_locations(stack_factory, tmp_path):
     """TLS_CERT_FILE/TLS_KEY_FILE add an HTTPS server from nginx/tls.conf.template."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    tls_port = 18943
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    tls_port = unused_port()
     stack: Stack = stack_factory(
         "runner-tls", env={"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key), "TLS_PORT": str(tls_port)}
     )

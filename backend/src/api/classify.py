@@ -68,6 +68,18 @@ class _Decoded:
     decode_ms: float
 
 
+def human_size(size: int) -> str:
+    """Bytes in binary units as people read them ("10 MB", "1.5 KB"); frontend/js/format.js formats alike."""
+    if size < 1024:
+        return f"{size} B"
+    value, unit = size / 1024, "KB"
+    for bigger in ("MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{int(value + 0.5) if value >= 100 or value.is_integer() else f'{value:.1f}'} {unit}"
+
+
 def read_upload(file: FileStorage) -> bytes:
     """The file's bytes, refusing one byte over MAX_UPLOAD_BYTES (413)."""
     limit = services().settings.max_upload_bytes
@@ -75,7 +87,7 @@ def read_upload(file: FileStorage) -> bytes:
     if len(data) > limit:
         raise ServiceError(
             ErrorCode.PAYLOAD_TOO_LARGE,
-            f"The file is over the upload limit of {limit} bytes.",
+            f"The file is larger than the upload limit of {human_size(limit)}.",
             {"max_upload_bytes": limit},
         )
     return data

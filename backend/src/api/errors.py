@@ -29,9 +29,11 @@ _envelope = ErrorEnvelopeSchema()
 
 def envelope(code: ErrorCode, message: str, details: dict | None = None) -> dict:
     return _envelope.dump(
-        {"error": {"code": code.value, "message": message, "details": details or {}},
-         "request_id": g.get("request_id", "")}
-    )  # fmt: skip
+        {
+            "error": {"code": code.value, "message": message, "details": details or {}},
+            "request_id": g.get("request_id", ""),
+        }
+    )
 
 
 def error_response(error: ServiceError) -> Response:

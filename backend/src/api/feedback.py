@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from api.services import services
 from imgclf_contract import keys
 from imgclf_contract.errors import ErrorCode, ServiceError
-
-DEFAULT_NUM_CLASSES = 1000  # when the prediction's model record is gone
+from imgclf_contract.model_record import IMAGENET_CLASSES
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ def known_prediction(prediction_id: str) -> dict:
 def check_expected_class(prediction: dict, expected: int | None) -> None:
     """422 unless ``expected`` is a class of the model that made the prediction."""
     record = services().workers.model_record(prediction["model_name"], prediction["model_version"])
-    num_classes = record.num_classes if record else DEFAULT_NUM_CLASSES
+    num_classes = record.num_classes if record else IMAGENET_CLASSES  # the record may have expired
     if expected is not None and not 0 <= expected < num_classes:
         raise ServiceError(
             ErrorCode.VALIDATION_FAILED,

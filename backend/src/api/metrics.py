@@ -28,9 +28,19 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5
 REQUESTS = Counter("imgclf_http_requests_total", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram("imgclf_http_request_duration_seconds", "HTTP latency", ["route"], buckets=LATENCY_BUCKETS)
 PREPROCESS_SECONDS = Histogram("imgclf_preprocess_seconds", "Decode + preprocessing time", buckets=LATENCY_BUCKETS)
-QUEUE_SECONDS = Histogram("imgclf_queue_wait_seconds", "Time waiting for a worker, inference excluded",
-                          buckets=LATENCY_BUCKETS)  # fmt: skip
+QUEUE_SECONDS = Histogram(
+    "imgclf_queue_wait_seconds", "Time waiting for a worker, inference excluded", buckets=LATENCY_BUCKETS
+)
 CACHE_LOOKUPS = Counter("imgclf_cache_lookups_total", "Result cache lookups", ["result"])
+
+# The workers' figures (published in their heartbeats): name -> help.
+WORKER_COUNTERS = {
+    "jobs": "Jobs answered",
+    "batches": "Batches run",
+    "expired": "Jobs skipped past their deadline",
+    "claimed": "Jobs re-claimed from dead workers",
+}
+WORKER_HISTOGRAMS = {"batch_size": "Images per inference", "inference_seconds": "Inference time per batch"}
 
 bp = Blueprint("metrics", __name__)
 access_log = logging.getLogger("api.access")
@@ -55,21 +65,22 @@ class RedisCollector:
         redis_up.add_metric([], 1)
         yield redis_up
         depth = GaugeMetricFamily("imgclf_queue_depth", "Jobs in a model's stream", labels=["model", "state"])
-        for model, (length, pending) in depths.items():
-            depth.add_metric([model, "waiting"], length - pending)
-            depth.add_metric([model, "in_progress"], pending)
+        for model, queue in depths.items():
+            depth.add_metric([model, "waiting"], queue.waiting)
+            depth.add_metric([model, "in_progress"], queue.in_progress)
         yield depth
         up = GaugeMetricFamily("imgclf_workers_live", "Workers with a fresh heartbeat")
         up.add_metric([], len(workers))
         yield up
         rss = GaugeMetricFamily("imgclf_worker_rss_bytes", "Worker resident memory", labels=["worker"])
-        counters = {name: CounterMetricFamily(f"imgclf_worker_{name}", help_, labels=["worker"])
-                    for name, help_ in (("jobs", "Jobs answered"), ("batches", "Batches run"),
-                                        ("expired", "Jobs skipped past their deadline"),
-                                        ("claimed", "Jobs re-claimed from dead workers"))}  # fmt: skip
-        hists = {name: HistogramMetricFamily(f"imgclf_worker_{name}", help_, labels=["worker"])
-                 for name, help_ in (("batch_size", "Images per inference"),
-                                     ("inference_seconds", "Inference time per batch"))}  # fmt: skip
+        counters = {
+            name: CounterMetricFamily(f"imgclf_worker_{name}", help_, labels=["worker"])
+            for name, help_ in WORKER_COUNTERS.items()
+        }
+        hists = {
+            name: HistogramMetricFamily(f"imgclf_worker_{name}", help_, labels=["worker"])
+            for name, help_ in WORKER_HISTOGRAMS.items()
+        }
         for w in workers:
             wid, stats = w["worker_id"], w["stats"]
             rss.add_metric([wid], w.get("rss_bytes", 0))

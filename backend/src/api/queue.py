@@ -10,6 +10,7 @@ until its deadline: no polling anywhere.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from enum import IntEnum
 
 import redis
@@ -49,6 +50,16 @@ if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return {Refusal.QUEUE_F
 return live
 """
 )
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    entries: int  # in the stream: waiting or being processed
+    in_progress: int  # delivered to a worker, not yet answered
+
+    @property
+    def waiting(self) -> int:
+        return self.entries - self.in_progress
 
 
 class JobQueue:
@@ -108,8 +119,8 @@ class JobQueue:
             )
         return Result.from_json(reply[1])
 
-    def depth(self, record: ModelRecord) -> tuple[int, int]:
-        """(entries in the model version's stream, of which delivered but not yet answered)."""
+    def depth(self, record: ModelRecord) -> QueueDepth:
+        """How many jobs are in the model version's stream, and how many of them a worker holds."""
         stream = keys.jobs(record.name, record.version)
         pipe = self.client.pipeline(transaction=False)
         pipe.xlen(stream)
@@ -117,5 +128,5 @@ class JobQueue:
         try:
             length, pending = pipe.execute()
         except redis.ResponseError:  # no group yet: no worker ever started
-            return 0, 0
-        return int(length), int(pending["pending"])
+            return QueueDepth(0, 0)
+        return QueueDepth(int(length), int(pending["pending"]))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate
 
 from imgclf_contract.jobs import RESULT_TOP_K
-from imgclf_contract.model_record import NAME_PATTERN, VERSION_PATTERN
+from imgclf_contract.model_record import IMAGENET_CLASSES, NAME_PATTERN, VERSION_PATTERN
 from imgclf_contract.training import LABEL_MAX_CHARS, label_problem
 
+LAST_CLASS = IMAGENET_CLASSES - 1
 MODEL_REF_PATTERN = rf"^{NAME_PATTERN}(:{VERSION_PATTERN})?$"
 NAME_FIELD_PATTERN = rf"^{NAME_PATTERN}$"
 
@@ -30,14 +31,16 @@ class PredictionFormSchema(Schema):
     model = fields.Str(
         load_default=None,
         validate=[validate.Length(1, 80), validate.Regexp(MODEL_REF_PATTERN, error="not a model name or name:version")],
-        metadata={"description": "Model name, optionally name:version (default: DEFAULT_MODEL, newest live version)",
-                  "example": "efficientnet_lite2"},
-    )  # fmt: skip
+        metadata={
+            "description": "Model name, optionally name:version (default: DEFAULT_MODEL, newest live version)",
+            "example": "efficientnet_lite2",
+        },
+    )
 
 
 class ClassScoreSchema(Schema):
     label = fields.Str(required=True)
-    class_index = fields.Int(required=True, validate=validate.Range(0, 999))
+    class_index = fields.Int(required=True, validate=validate.Range(0, LAST_CLASS))
     wnid = fields.Str(required=True, allow_none=True, metadata={"description": "null for a custom model's labels"})
     score = fields.Float(required=True, validate=validate.Range(0, 1))
 
@@ -84,7 +87,9 @@ class FeedbackRequestSchema(Schema):
     prediction_id = fields.Str(required=True, validate=validate.Length(1, 64))
     correct = fields.Bool(required=True)
     # The range is checked by the route (422 validation_failed, not 400), so it is documented here only.
-    expected_class_index = fields.Int(load_default=None, allow_none=True, metadata={"minimum": 0, "maximum": 999})
+    expected_class_index = fields.Int(
+        load_default=None, allow_none=True, metadata={"minimum": 0, "maximum": LAST_CLASS}
+    )
     comment = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
@@ -172,6 +177,7 @@ class LabelSchema(Schema):
     index = fields.Int(required=True)
     wnid = fields.Str(required=True, allow_none=True)
     name = fields.Str(required=True)
+    synonyms = fields.List(fields.Str(), metadata={"description": "other names of the class (searchable)"})
 
 
 class LabelsSchema(Schema):

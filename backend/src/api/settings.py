@@ -30,9 +30,14 @@ class ApiSettings(SharedSettings):
     cors_origins: tuple[str, ...] = ()
 
     POSITIVE: ClassVar[tuple[str, ...]] = (
-        *SharedSettings.POSITIVE, "max_queue", "prediction_ttl_s", "api_processes", "api_threads",
-        "decode_concurrency", "max_dataset_images",
-    )  # fmt: skip
+        *SharedSettings.POSITIVE,
+        "max_queue",
+        "prediction_ttl_s",
+        "api_processes",
+        "api_threads",
+        "decode_concurrency",
+        "max_dataset_images",
+    )
     NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("cache_ttl_s", "rate_limit_per_minute")
 
     def validate(self) -> None:

@@ -11,19 +11,22 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from imgclf.client import DEFAULT_URL, TRANSIENT_CODES, ApiError, Client, RetryPolicy
+from imgclf.client import DEFAULT_URL, ApiError, Client, RetryPolicy, ServerGone, Unreachable
 from imgclf.evaluate import Evaluation, labelled_files
-from imgclf.files import collect, labelled_images
+from imgclf.files import PathsProblem, collect, labelled_images
 from imgclf.organize import Organizer
-from imgclf.results import Row, resume
+from imgclf.results import ResultWriter, Row, latest_rows, resume
 from imgclf.runner import classify_all, stop_on_sigint
 from imgclf.summary import Summary
 from imgclf.train import follow, print_status, render_report, upload
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_STATUS = (
-    "exit status: 0 done, 1 some files failed transiently (rerun to retry them), "
-    "2 usage error or key refused, 130 interrupted"
+    "exit status: 0 done, 1 some files failed for now or the server went away (rerun to continue), "
+    "2 usage error, server not reachable or key refused, 130 interrupted"
+)
+UNREACHABLE_HINT = (
+    "hint: is the service running? `make up` starts it; --url (or IMGCLF_URL) points imgclf at another address"
 )
 
 
@@ -54,13 +57,13 @@ def _client_options() -> argparse.ArgumentParser:
         "--max-tries",
         type=_positive_int,
         default=6,
-        help="attempts per file on 429/503/connection errors (default %(default)s)",
+        help="attempts per file while the server is overloaded (429, timeouts) (default %(default)s)",
     )
     common.add_argument(
         "--max-wait",
         type=float,
         default=60.0,
-        help="seconds of retrying per file before giving up (default %(default)s)",
+        help="seconds without a reachable server or worker before the whole run gives up (default %(default)s)",
     )
     common.add_argument(
         "--model",
@@ -137,31 +140,74 @@ def _rows(args: argparse.Namespace, client: Client, paths: list[Path]):
             yield row
 
 
-def classify(args: argparse.Namespace) -> int:
-    paths = collect(args.paths)
-    writer, done = resume(args.out)
-    todo = [path for path in paths if str(path) not in done]
-    summary = Summary(total=len(paths), skipped=len(paths) - len(todo))
-    organizer = Organizer(args.organize, args.link, args.min_score) if args.organize else None
-    client = _client(args)
+def _check_server(args: argparse.Namespace, client: Client) -> None:
+    """Within seconds: Unreachable when nothing answers; a note when the server is up but not ready."""
+    not_ready = client.check_ready()
+    if not_ready:
+        print(f"imgclf: {args.url} is not ready ({not_ready}); waiting up to {args.max_wait:g} s", file=sys.stderr)
+
+
+def _organize(organizer: Organizer, rows: list[Row], summary: Summary, earlier: bool = False) -> None:
+    """Places classified files; a file that is gone since it was classified is reported and skipped."""
+    for row in rows:
+        try:
+            added = organizer.place(row)
+        except OSError as exc:
+            print(f"imgclf: cannot organize {row.path}: {exc.strerror or exc}", file=sys.stderr)
+            continue
+        summary.organized += added
+        summary.already_organized += not added
+        summary.organized_earlier_rows += earlier
+
+
+def _run(
+    args: argparse.Namespace,
+    client: Client,
+    todo: list[Path],
+    writer: ResultWriter,
+    summary: Summary,
+    organizer: Organizer | None,
+) -> None:
+    """Classifies todo into writer until done, Ctrl-C, or the server has been gone for --max-wait."""
     try:
         with stop_on_sigint(client.stop):
             for row in _rows(args, client, todo):
                 writer.write(row)
                 summary.add(row)
                 if organizer and row.ok:
-                    organizer.place(row)
-                    summary.organized += 1
+                    _organize(organizer, [row], summary)
     except KeyboardInterrupt:
         client.stop.set()
+    except ServerGone as exc:
+        summary.gave_up = str(exc)
+    summary.interrupted = client.stop.is_set() and not summary.gave_up
+
+
+def classify(args: argparse.Namespace) -> int:
+    paths = collect(args.paths)
+    client = _client(args)
+    try:
+        _check_server(args, client)
+        writer, kept = resume(args.out)
+        done = {row.path for row in kept}
+        todo = [path for path in paths if str(path) not in done]
+        summary = Summary(out=args.out, todo=len(todo), earlier=len(paths) - len(todo))
+        organizer = Organizer(args.organize, args.link, args.min_score) if args.organize else None
+        try:
+            earlier_ok = [row for row in kept if row.ok]
+            if organizer and earlier_ok:
+                print(f"organizing the {len(earlier_ok)} files already classified in {args.out}", file=sys.stderr)
+                _organize(organizer, earlier_ok, summary, earlier=True)
+            _run(args, client, todo, writer, summary, organizer)
+        finally:
+            writer.close()
     finally:
-        writer.close()
         client.close()
-    summary.interrupted = client.stop.is_set()
-    print(summary.render())
+    rows = list(latest_rows(args.out).values())
+    print(summary.render(rows, args.organize))
     if summary.interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if summary.errors.keys() & TRANSIENT_CODES else EXIT_OK
+    return EXIT_FAILED if summary.gave_up or any(row.retry_on_rerun for row in rows) else EXIT_OK
 
 
 def _render_top5(row: Row) -> str:
@@ -176,6 +222,7 @@ def predict(args: argparse.Namespace) -> int:
     paths = collect(args.paths)
     client = _client(args)
     try:
+        _check_server(args, client)
         with stop_on_sigint(client.stop):
             by_path = {row.path: row for row in _rows(args, client, paths)}
     finally:
@@ -196,6 +243,7 @@ def evaluate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     client = _client(args)
     try:
+        _check_server(args, client)
         files, unknown = labelled_files(args.root, client.labels())
         report = Evaluation(unknown_folders=unknown)
         with stop_on_sigint(client.stop):
@@ -254,8 +302,17 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"classify": classify, "predict": predict, "evaluate": evaluate, "train": train,
                     "add-feedback": add_feedback}  # fmt: skip
         return commands[args.command](args)
+    except PathsProblem as exc:  # before anything was sent
+        print(f"imgclf: {exc}; nothing was classified", file=sys.stderr)
+        return EXIT_USAGE
+    except Unreachable as exc:  # the check before the run, within seconds
+        print(f"imgclf: {exc}\n{UNREACHABLE_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    except ServerGone as exc:  # predict and evaluate (classify reports it in its summary)
+        print(f"imgclf: gave up: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except ApiError as exc:  # a refused key, or the labels could not be fetched
-        print(f"imgclf: {args.url}: {exc}", file=sys.stderr)
+        print(f"imgclf: {args.url}: {exc.message} ({exc.code})", file=sys.stderr)
         return EXIT_USAGE if exc.status == 401 else EXIT_FAILED
 
 

@@ -1,8 +1,17 @@
-"""HTTP client of the classifier API: one pooled session, bounded retries on transient failures."""
+"""HTTP client of the classifier API: one pooled session, bounded retries on transient failures.
+
+Two kinds of transient failure are told apart. An overloaded server (429, a timeout, a 500) is
+retried per file, up to --max-tries. A server that is not there at all (no connection, a bad
+gateway, no worker: 502/503) is waited for run-wide: every request's failure and success feed
+one clock, and the whole run gives up once the server has been gone for --max-wait seconds.
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -34,8 +43,36 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+# Answers that mean the server (or every worker behind it) is not there, rather than busy.
+UNAVAILABLE_CODES = frozenset(
+    {ErrorCode.BAD_GATEWAY.value, ErrorCode.SERVICE_UNAVAILABLE.value, "connection_error", "http_error"}
+)
+READY_TIMEOUT_S = (3.0, 5.0)  # connect, read: the check before a run answers within seconds
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
 class Cancelled(Exception):
     """The run is stopping (Ctrl-C): the request was abandoned while waiting to retry."""
+
+
+class Unreachable(Exception):
+    """The server could not be reached, or is not the classifier's API (the check before a run)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach {url}: {reason}")
+        self.reason = reason
+
+
+class ServerGone(Exception):
+    """The server has been unavailable for longer than --max-wait: the whole run gives up."""
+
+
+def connection_reason(exc: requests.RequestException) -> str:
+    """A short reason for a failed connection ("Connection refused"), not urllib3's nested repr."""
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time (timed out)"
+    found = _ERRNO_TEXT.search(str(exc))
+    return found.group(1).strip() if found else type(exc).__name__
 
 
 @dataclass
@@ -74,7 +111,10 @@ def _retry_after(response: requests.Response) -> float | None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Up to max_tries attempts within max_wait_s; waits double from base_s, never shorter than Retry-After."""
+    """max_tries attempts per file on overload; max_wait_s run-wide without a server.
+
+    Waits double from base_s up to cap_s, never shorter than Retry-After.
+    """
 
     max_tries: int = 6
     max_wait_s: float = 60.0
@@ -84,6 +124,30 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after_s: float | None) -> float:
         backoff = min(self.cap_s, self.base_s * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
         return max(backoff, retry_after_s or 0.0)
+
+
+class Outage:
+    """Since when the server has been unavailable, shared by every request of a run (thread-safe)."""
+
+    def __init__(self, max_wait_s: float) -> None:
+        self.max_wait_s = max_wait_s
+        self.last_error: ApiError | None = None
+        self._since: float | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, error: ApiError) -> None:
+        with self._lock:
+            self._since = self._since if self._since is not None else time.monotonic()
+            self.last_error = error
+
+    def ended(self) -> None:
+        with self._lock:
+            self._since = None
+
+    def remaining_s(self) -> float:
+        """Seconds left before the run gives up; infinite while the server answers."""
+        with self._lock:
+            return math.inf if self._since is None else self._since + self.max_wait_s - time.monotonic()
 
 
 class Client:
@@ -102,6 +166,7 @@ class Client:
         self.url = url.rstrip("/")
         self.model = model  # None: the server's default model answers
         self.retry = retry or RetryPolicy()
+        self.outage = Outage(self.retry.max_wait_s)
         self.stop = stop or threading.Event()
         self.timeout = (5.0, timeout_s)
         self.session = requests.Session()
@@ -121,7 +186,7 @@ class Client:
         return self._request("POST", "/api/v1/predictions", files=files, data=form)
 
     def labels(self) -> list[dict]:
-        """The asked model's labels (the default model's without --model): [{"index", "wnid", "name"}, ...]."""
+        """The asked model's labels (the default's without --model): [{"index", "wnid", "name", "synonyms"}, ...]."""
         name = self.model.partition(":")[0] if self.model else None
         path = f"/api/v1/models/{quote(name, safe='')}/labels" if name else "/api/v1/labels"
         return self._request("GET", path)["labels"]
@@ -148,20 +213,50 @@ class Client:
     def import_feedback(self, dataset: str) -> dict:
         return self._request("POST", f"/api/v1/datasets/{quote(dataset, safe='')}/feedback", json={})
 
+    def check_ready(self) -> str | None:
+        """GET /api/v1/ready once, within seconds: None when ready, the server's reason when not yet.
+
+        Raises Unreachable when nothing (or something other than the classifier) answers.
+        """
+        try:
+            response = self.session.get(self.url + "/api/v1/ready", timeout=READY_TIMEOUT_S)
+        except requests.RequestException as exc:
+            raise Unreachable(self.url, connection_reason(exc)) from None
+        if response.status_code not in (200, 503):
+            raise Unreachable(self.url, f"GET /api/v1/ready answered HTTP {response.status_code}, not the classifier")
+        try:
+            response.json()
+        except ValueError:
+            raise Unreachable(self.url, "GET /api/v1/ready answered something other than JSON") from None
+        return None if response.ok else ApiError.from_response(response).message
+
     def _request(self, method: str, path: str, **kwargs) -> dict:
-        deadline = time.monotonic() + self.retry.max_wait_s
-        for attempt in range(1, self.retry.max_tries + 1):
+        """One call with retries: overload up to max_tries for this call, unavailability while the run waits."""
+        overloaded = 0
+        for attempt in itertools.count(1):
             outcome = self._once(method, path, **kwargs)
             if not isinstance(outcome, ApiError):
+                self.outage.ended()
                 return outcome
             error = outcome
-            delay = self.retry.delay(attempt, error.retry_after_s)
-            last = attempt == self.retry.max_tries or time.monotonic() + delay > deadline
-            if not error.transient or last:
+            if not error.transient:
+                self.outage.ended()  # the server answered: it is there
                 raise error
+            delay = self.retry.delay(attempt, error.retry_after_s)
+            if error.code in UNAVAILABLE_CODES:
+                self.outage.failed(error)
+                remaining = self.outage.remaining_s()
+                if remaining <= 0:
+                    waited = f"{self.retry.max_wait_s:g} s"
+                    raise ServerGone(f"{self.url} has been unavailable for {waited} ({error.message})")
+                delay = min(delay, remaining + 0.1)  # wake in time to give up promptly
+            else:
+                overloaded += 1
+                if overloaded >= self.retry.max_tries:
+                    raise error
             if self.stop.wait(delay):
                 raise Cancelled
-        raise AssertionError("unreachable")  # the loop always returns or raises
+        raise AssertionError("unreachable")  # itertools.count never ends
 
     def _once(self, method: str, path: str, **kwargs) -> dict | ApiError:
         if self.stop.is_set():
@@ -169,7 +264,7 @@ class Client:
         try:
             response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            return ApiError(0, "connection_error", str(exc))
+            return ApiError(0, "connection_error", f"cannot reach {self.url}: {connection_reason(exc)}")
         if response.ok:
             return response.json()
         return ApiError.from_response(response)

@@ -22,18 +22,28 @@ def walk_images(folder: Path) -> list[Path]:
     return found
 
 
+class PathsProblem(Exception):
+    """The paths given cannot make a run: some do not exist, or there is no image among them."""
+
+
 def collect(paths: Iterable[str | Path]) -> list[Path]:
     """Absolute paths to classify, without duplicates.
 
-    A named file is sent whatever its extension (the server decides from the content);
-    a named path that does not exist is kept, so it is reported as unreadable rather than
-    silently dropped.
+    A named file is sent whatever its extension (the server decides from the content).
+    A named path that does not exist, or no image at all, is a mistake in the command:
+    PathsProblem, before anything is sent.
     """
+    given = [Path(os.path.abspath(p)) for p in paths]
+    missing = [str(p) for p in given if not p.exists()]
+    if missing:
+        raise PathsProblem(f"no such file or folder: {', '.join(missing)}")
     seen: dict[str, Path] = {}
-    for given in paths:
-        path = Path(os.path.abspath(given))
+    for path in given:
         for item in walk_images(path) if path.is_dir() else [path]:
             seen.setdefault(str(item), item)
+    if not seen:
+        names = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise PathsProblem(f"no image files in {', '.join(map(str, given))} (looked for {names})")
     return list(seen.values())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import os
 import re
 import shutil
@@ -30,8 +31,11 @@ class Organizer:
             return self.dest / UNCERTAIN
         return self.dest / folder_name(row.label)
 
-    def place(self, row: Row) -> Path:
-        """Copy or link one classified file; a name already taken gets a -1, -2, ... suffix instead of overwriting."""
+    def place(self, row: Row) -> bool:
+        """Copy or link one classified file; False when it is already there (organising again adds nothing).
+
+        A name taken by a different file gets a -1, -2, ... suffix instead of overwriting it.
+        """
         source = Path(row.path)
         folder = self.folder_for(row)
         folder.mkdir(parents=True, exist_ok=True)
@@ -39,9 +43,10 @@ class Organizer:
             target = folder / (source.name if n == 0 else f"{source.stem}-{n}{source.suffix}")
             try:
                 self._create(source, target)
-                return target
+                return True
             except FileExistsError:
-                continue
+                if _same_file(source, target):
+                    return False
         raise FileExistsError(f"no free name for {source.name} in {folder}")
 
     def _create(self, source: Path, target: Path) -> None:
@@ -52,3 +57,10 @@ class Organizer:
         with open(source, "rb") as src, open(target, "xb") as out:
             shutil.copyfileobj(src, out)
         shutil.copystat(source, target)
+
+
+def _same_file(source: Path, target: Path) -> bool:
+    """target is source already: a link to it, or a copy with the same bytes."""
+    if target.is_symlink():
+        return os.readlink(target) == str(source.resolve())
+    return target.is_file() and filecmp.cmp(source, target, shallow=False)

@@ -1,4 +1,8 @@
-"""The output file (CSV or JSONL by extension): one complete, flushed row per file, and resuming from it."""
+"""The output file (CSV or JSONL by extension): one complete, flushed row per file, and resuming from it.
+
+JSONL holds each Row as it is. CSV adds the top-5 as plain columns (label_1..5, score_1..5) beside
+the JSON of `top5`, so a spreadsheet needs no JSON parsing.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ class Row:
     label: str = ""
     score: float | None = None
     top5: list[dict] | None = None
+    model: str = ""  # the model that answered (--model, or the server's default)
     model_version: str = ""
     status: str = "ok"  # ok | error
     error_code: str = ""
@@ -41,21 +46,34 @@ class Row:
     @classmethod
     def success(cls, path: str, data: bytes, body: dict) -> Row:
         top = [{"label": p["label"], "wnid": p["wnid"], "score": p["score"]} for p in body["predictions"][:5]]
-        return cls(
-            path, len(data), body["image"]["sha256"], top[0]["label"], top[0]["score"], top, body["model"]["version"]
-        )
+        model = body["model"]
+        best = top[0]
+        sha256 = body["image"]["sha256"]
+        return cls(path, len(data), sha256, best["label"], best["score"], top, model["name"], model["version"])
 
     @classmethod
     def failure(cls, path: str, data: bytes | None, error: ApiError | OSError) -> Row:
         size, digest = (len(data), hashlib.sha256(data).hexdigest()) if data is not None else (None, "")
         if isinstance(error, ApiError):
-            code, message = error.code, str(error)
+            code, message = error.code, error.message  # the code has its own column
         else:
             code, message = UNREADABLE, f"{type(error).__name__}: {error.strerror or error}"
         return cls(path, size, digest, status="error", error_code=code, error=message)
 
 
 FIELDS = [f.name for f in fields(Row)]
+TOP_K = 5
+TOP_COLUMNS = [f"label_{i}" for i in range(1, TOP_K + 1)] + [f"score_{i}" for i in range(1, TOP_K + 1)]
+CSV_FIELDS = [*FIELDS[: FIELDS.index("top5")], *TOP_COLUMNS, *FIELDS[FIELDS.index("top5") :]]
+
+
+def _top_columns(top5: list[dict] | None) -> dict[str, object]:
+    """label_1..5 and score_1..5, empty where there are fewer (or none, for an error)."""
+    top = (top5 or [])[:TOP_K]
+    columns: dict[str, object] = {name: "" for name in TOP_COLUMNS}
+    for i, prediction in enumerate(top, 1):
+        columns[f"label_{i}"], columns[f"score_{i}"] = prediction["label"], prediction["score"]
+    return columns
 
 
 def _is_jsonl(path: Path) -> bool:
@@ -67,8 +85,9 @@ def _to_text(row: Row, jsonl: bool) -> str:
     if jsonl:
         return json.dumps(record, ensure_ascii=False) + "\n"
     record["top5"] = json.dumps(row.top5, ensure_ascii=False) if row.top5 is not None else ""
+    record.update(_top_columns(row.top5))
     buffer = io.StringIO()
-    csv.DictWriter(buffer, FIELDS, lineterminator="\n").writerow(record)
+    csv.DictWriter(buffer, CSV_FIELDS, lineterminator="\n").writerow(record)
     return buffer.getvalue()
 
 
@@ -85,6 +104,7 @@ def _from_record(record: dict) -> Row:
         label=record.get("label") or "",
         score=float(score) if score not in (None, "") else None,
         top5=top5,
+        model=record.get("model") or "",
         model_version=record.get("model_version") or "",
         status=record.get("status") or "ok",
         error_code=record.get("error_code") or "",
@@ -119,7 +139,7 @@ class ResultWriter:
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8", newline="") as out:
             if not self.jsonl:
-                out.write(",".join(FIELDS) + "\n")
+                out.write(",".join(CSV_FIELDS) + "\n")
             out.writelines(_to_text(row, self.jsonl) for row in keep)
             out.flush()
             os.fsync(out.fileno())
@@ -137,11 +157,15 @@ class ResultWriter:
             self._file = None
 
 
-def resume(path: Path) -> tuple[ResultWriter, set[str]]:
+def latest_rows(path: Path) -> dict[str, Row]:
+    """The output's rows by path; should a path appear twice, its last row wins."""
+    return {row.path: row for row in read_rows(path)}
+
+
+def resume(path: Path) -> tuple[ResultWriter, list[Row]]:
     """Open the output for this run: rows of earlier runs stay except transient errors, which are retried.
 
-    Returns the writer and the set of paths already done (to skip).
+    Returns the writer and the rows kept (their paths are skipped).
     """
-    latest = {row.path: row for row in read_rows(path)}  # should a path appear twice, its last row wins
-    kept = [row for row in latest.values() if not row.retry_on_rerun]
-    return ResultWriter(path, kept), {row.path for row in kept}
+    kept = [row for row in latest_rows(path).values() if not row.retry_on_rerun]
+    return ResultWriter(path, kept), kept

@@ -53,8 +53,9 @@ _STATUS: dict[ErrorCode, int] = {
 class ServiceError(Exception):
     """An expected failure with a code, a message a person can act on, and details."""
 
-    def __init__(self, code: ErrorCode, message: str, details: dict | None = None,
-                 retry_after_s: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, code: ErrorCode, message: str, details: dict | None = None, retry_after_s: int | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

@@ -15,6 +15,8 @@ NAME_PATTERN = r"[a-z][a-z0-9_]{0,63}"
 VERSION_PATTERN = r"[0-9]{1,9}"
 _REF = re.compile(rf"(?P<name>{NAME_PATTERN})(?::(?P<version>{VERSION_PATTERN}))?")
 
+IMAGENET_CLASSES = 1000  # the label space of the served models: class indices 0-999
+
 
 def version_key(version: str) -> tuple[int, str]:
     """Sort key for model versions: numeric ones numerically ("10" after "9"), newest last."""
@@ -40,7 +42,7 @@ class ModelRecord:
     input_size: int
     preprocessing: str
     num_classes: int
-    labels: list[dict]  # {"index", "wnid", "name"}; wnid None for a custom model's labels
+    labels: list[dict]  # {"index", "wnid", "name", "synonyms"}; wnid None for a custom model's labels
     embedding_size: int = 0
     published_top1: float | None = None
     measured: dict | None = None  # accuracy on the labelled sample set, as the model card states it

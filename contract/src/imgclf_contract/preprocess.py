@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from imgclf_contract.errors import ErrorCode, ServiceError
 
@@ -80,15 +80,28 @@ def _sniff(data: bytes) -> str:
         return "application/octet-stream"
 
 
+SVG_MESSAGE = (
+    "SVG drawings are not supported. Export the drawing as PNG (most drawing programs can, or take "
+    f"a screenshot of it) and upload that. Accepted: {ACCEPTED_LABEL}."
+)
+
+
 def unsupported(detected: str, reason: str | None = None) -> ServiceError:
     details = {"detected": detected, "accepted": list(ACCEPTED_FORMATS)}
     if reason:
         details["reason"] = reason
-    return ServiceError(
-        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-        f"The file is not an image we can read (detected: {detected}). Accepted: {ACCEPTED_LABEL}.",
-        details,
+    message = (
+        SVG_MESSAGE
+        if detected == "image/svg+xml"
+        else f"The file is not an image we can read (detected: {detected}). Accepted: {ACCEPTED_LABEL}."
     )
+    return ServiceError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, message, details)
+
+
+def displayed_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) as the photo is shown: EXIF orientations 5-8 turn it a quarter turn."""
+    width, height = image.size
+    return (height, width) if image.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8) else (width, height)
 
 
 def open_checked(data: bytes, max_pixels: int, min_side: int = MIN_SIDE) -> Image.Image:
@@ -151,8 +164,9 @@ def resize_and_crop(image: Image.Image, size: int = INPUT_SIZE) -> np.ndarray:
 def preprocess(data: bytes, max_pixels: int, min_side: int = MIN_SIDE, size: int = INPUT_SIZE) -> Preprocessed:
     """Bytes of an upload -> the input tensor of a model taking size x size, or ServiceError (415/422)."""
     image = open_checked(data, max_pixels, min_side)
-    fmt, width, height = image.format or "unknown", *image.size
+    fmt = image.format or "unknown"
     try:
+        width, height = displayed_size(image)
         if fmt == "JPEG":
             # DCT-domain downscale, never below the resize target: decodes big photos several times faster.
             image.draft("RGB", (resize_target(size), resize_target(size)))

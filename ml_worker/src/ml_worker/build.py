@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclf_contract.preprocess import NORM_MEAN, NORM_STD, describe, preprocess
+from imgclf_contract.preprocess import NORM_MEAN, NORM_STD, describe
 from ml_worker import artifacts, golden
 from ml_worker.accuracy import measure_if_present
 from ml_worker.labels import labels_from_package, write_labels
@@ -79,18 +79,16 @@ class BuildCheckFailed(RuntimeError):
     """The freshly built model does not give the golden answers."""
 
 
-def golden_batch(size: int) -> np.ndarray:
-    return np.stack([preprocess(p.path.read_bytes(), max_pixels=10**8, size=size).tensor for p in golden.PHOTOS])
-
-
 def build_keras_model(name: str):
-    """The Keras network of variant ``name`` with its ImageNet weights ported in."""
+    """The Keras network of variant ``name`` with its ImageNet weights ported in (weights checked before
+    TensorFlow loads)."""
+    weights = WEIGHTS[name]
+    state = read_verified(weights.path(), weights.sha256)
     from ml_worker.network import VARIANTS, efficientnet_lite
     from ml_worker.weights import load_into
 
-    weights = WEIGHTS[name]
     model = efficientnet_lite(VARIANTS[name])
-    load_into(model, read_verified(weights.path(), weights.sha256), weights.parameters)
+    load_into(model, state, weights.parameters)
     return model
 
 
@@ -107,7 +105,7 @@ def check_outputs(directory: Path, size: int, expected: dict[str, np.ndarray]) -
     from ml_worker.backends.litert import LiteRTBackend
 
     labels = json.loads((directory / artifacts.LABELS).read_text())
-    outputs = LiteRTBackend(directory / artifacts.TFLITE, num_threads=2).run(golden_batch(size))
+    outputs = LiteRTBackend(directory / artifacts.TFLITE, num_threads=2).run(golden.tensors(size))
     for output, keras_values in expected.items():
         error = float(np.abs(getattr(outputs, output) - keras_values).max())
         if error > MAX_PORT_ERROR:
@@ -173,7 +171,7 @@ def build_one(settings: WorkerSettings, name: str, force: bool = False) -> Path:
     try:
         model = build_keras_model(name)
         size = model.input_shape[1]
-        expected = {k: np.asarray(v) for k, v in model.predict(golden_batch(size), verbose=0).items()}
+        expected = {k: np.asarray(v) for k, v in model.predict(golden.tensors(size), verbose=0).items()}
         model.save(work / artifacts.KERAS)
         model.export(str(work), format="tf_saved_model", verbose=False)
         export_tflite(work, work / artifacts.TFLITE)

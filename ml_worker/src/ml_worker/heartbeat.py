@@ -25,8 +25,17 @@ log = logging.getLogger("ml_worker.heartbeat")
 
 
 class Heartbeat(threading.Thread):
-    def __init__(self, client: redis.Redis, worker_id: str, info: dict, stats: WorkerStats, interval_s: float,
-                 stale_s: float, stopping: threading.Event, loop_is_live: Callable[[], bool]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: redis.Redis,
+        worker_id: str,
+        info: dict,
+        stats: WorkerStats,
+        interval_s: float,
+        stale_s: float,
+        stopping: threading.Event,
+        loop_is_live: Callable[[], bool],
+    ) -> None:
         super().__init__(name="heartbeat", daemon=True)
         self.client = client
         self.worker_id = worker_id
@@ -40,8 +49,12 @@ class Heartbeat(threading.Thread):
 
     def beat(self) -> None:
         """Stamped with Redis's clock, which every host reads alike (no skew between machines)."""
-        record = {**self.info, "at_ms": redis_now_ms(self.client), "rss_bytes": rss_bytes(),
-                  "stats": self.stats.snapshot()}  # fmt: skip
+        record = {
+            **self.info,
+            "at_ms": redis_now_ms(self.client),
+            "rss_bytes": rss_bytes(),
+            "stats": self.stats.snapshot(),
+        }
         pipe = self.client.pipeline(transaction=False)
         for zset in (keys.WORKERS_ZSET, *self._serving):
             pipe.zadd(zset, {self.worker_id: record["at_ms"]})

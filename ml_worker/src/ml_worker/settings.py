@@ -30,13 +30,16 @@ class WorkerSettings(SharedSettings):
     num_threads: int = 2  # inference threads for a lone image (latency while idle)
     batch_num_threads: int = 1  # LiteRT threads for batches: jobs are queueing, the API's decoders want the cores
     worker_id: str = ""  # empty: <hostname>-<pid>
-    fault_inference_delay_ms: int = 0  # fault tests only: hold each batch this long before inference
 
     POSITIVE: ClassVar[tuple[str, ...]] = (
-        *SharedSettings.POSITIVE, "max_batch", "claim_idle_ms", "heartbeat_interval_s", "num_threads",
+        *SharedSettings.POSITIVE,
+        "max_batch",
+        "claim_idle_ms",
+        "heartbeat_interval_s",
+        "num_threads",
         "batch_num_threads",
-    )  # fmt: skip
-    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("batch_wait_ms", "fault_inference_delay_ms")
+    )
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("batch_wait_ms",)
 
     def validate(self) -> None:
         super().validate()

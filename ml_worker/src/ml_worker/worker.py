@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import redis
@@ -53,6 +53,11 @@ class ServedModel:
     def stream(self) -> str:
         return keys.jobs(self.record.name, self.record.version)
 
+    @property
+    def reference(self) -> dict[str, str]:
+        """How the heartbeat and the logs name it."""
+        return {"name": self.record.name, "version": self.record.version}
+
 
 class HeadCache:
     """Custom heads by "name:version", fetched from Redis the first time a job names one.
@@ -80,8 +85,11 @@ class HeadCache:
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, models: list[ServedModel], client: redis.Redis) -> None:
+    def __init__(
+        self, settings: WorkerSettings, models: list[ServedModel], client: redis.Redis, block_ms: int = BLOCK_MS
+    ) -> None:
         self.settings = settings
+        self.block_ms = block_ms
         self.models = {m.stream: m for m in models}
         self.client = client
         self.worker_id = settings.resolved_worker_id
@@ -93,8 +101,9 @@ class Worker:
         self.stopping = threading.Event()
         self.last_loop = time.monotonic()  # the heartbeat stops vouching for a loop that hangs
 
-    def _result(self, model: ServedModel, delivery: Delivery, batch_id: str, size: int, elapsed_s: float,
-                **answer) -> Result:  # fmt: skip
+    def _result(
+        self, model: ServedModel, delivery: Delivery, batch_id: str, size: int, elapsed_s: float, **answer
+    ) -> Result:
         name, _, version = delivery.job.head.partition(":")  # a custom model answers in its own name
         return Result(
             job_id=delivery.job.job_id,
@@ -114,9 +123,6 @@ class Worker:
         batch_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
         try:
-            if self.settings.fault_inference_delay_ms:
-                time.sleep(self.settings.fault_inference_delay_ms / 1000)
-                started = time.perf_counter()
             batch = np.stack([d.job.array(model.record.input_size) for d in live])
             outputs = model.backend.run(batch)
             answers = [self._answer(d, outputs, i) for i, d in enumerate(live)]
@@ -126,11 +132,9 @@ class Worker:
             return [self._result(model, d, batch_id, len(live), 0.0, error=f"inference failed: {exc}") for d in live]
         elapsed = time.perf_counter() - started
         self.stats.record_batch(len(live), elapsed)
-        log.info(
-            "batch answered",
-            extra={"batch_id": batch_id, "model": model.record.name, "size": len(live),
-                   "inference_ms": round(elapsed * 1000, 2), "request_ids": [d.job.request_id for d in live]},
-        )  # fmt: skip
+        request_ids = [d.job.request_id for d in live]
+        figures = {"batch_id": batch_id, "size": len(live), "inference_ms": round(elapsed * 1000, 2)}
+        log.info("batch answered", extra={**figures, "model": model.record.name, "request_ids": request_ids})
         return [self._result(model, d, batch_id, len(live), elapsed, **a) for d, a in zip(live, answers, strict=True)]
 
     def _answer(self, delivery: Delivery, outputs: Outputs, row: int) -> dict:
@@ -190,7 +194,7 @@ class Worker:
                 self.prepare()  # again after an outage: a Redis that lost its data needs group and record
                 while not self.stopping.is_set():
                     self.last_loop = time.monotonic()
-                    for batch in self.consumer.next_batches(s.max_batch, s.batch_wait_ms, BLOCK_MS):
+                    for batch in self.consumer.next_batches(s.max_batch, s.batch_wait_ms, self.block_ms):
                         self.process(batch)
             except redis.RedisError as exc:
                 log.warning("redis unavailable, retrying: %s", exc)
@@ -209,6 +213,21 @@ class Worker:
         except redis.RedisError as exc:
             log.warning("could not drain before leaving: %s", exc)
 
+    def heartbeat(self) -> Heartbeat:
+        """This worker's heartbeat thread (not started): it vouches for the loop while the loop turns."""
+        info = {"models": [m.reference for m in self.models.values()], "backend": self.settings.backend}
+        s = self.settings
+        return Heartbeat(
+            self.client,
+            self.worker_id,
+            info,
+            self.stats,
+            interval_s=s.heartbeat_interval_s,
+            stale_s=s.heartbeat_stale_s,
+            stopping=self.stopping,
+            loop_is_live=self.loop_is_live,
+        )
+
 
 def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
     """What the API needs to know about this version: facts and class names."""
@@ -219,14 +238,14 @@ def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
         input_size=model.input_size,
         preprocessing=card["preprocessing"],
         num_classes=card["num_classes"],
-        labels=[{"index": lb.index, "wnid": lb.wnid, "name": lb.name} for lb in model.labels()],
+        labels=[asdict(lb) for lb in model.labels()],  # index, wnid, name, synonyms
         embedding_size=card.get("embedding_size", 0),
         published_top1=card.get("published_top1"),
         measured=card.get("measured"),
     )
 
 
-def load_models(settings: WorkerSettings) -> list[ServedModel]:
+def load(settings: WorkerSettings) -> list[ServedModel]:
     """Every model this worker serves, loaded and warmed up before it declares readiness."""
     served = []
     for model in artifacts.load_all(settings):
@@ -236,31 +255,37 @@ def load_models(settings: WorkerSettings) -> list[ServedModel]:
     return served
 
 
-def main(argv: list[str] | None = None) -> int:
-    settings = WorkerSettings.from_env()
-    logs.configure(settings.log_level)
-    started = time.monotonic()
-    models = load_models(settings)
+def serve(settings: WorkerSettings, models: list[ServedModel], started: float) -> int:
+    """Serve jobs until SIGTERM/SIGINT, then finish the batches in hand, answer what is left and leave."""
     client = redis_client.connect(settings, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)
     worker = Worker(settings, models, client)
-    info = {"models": [{"name": m.record.name, "version": m.record.version} for m in models],
-            "backend": settings.backend}  # fmt: skip
-    heartbeat = Heartbeat(client, worker.worker_id, info, worker.stats, settings.heartbeat_interval_s,
-                          settings.heartbeat_stale_s, worker.stopping, worker.loop_is_live)  # fmt: skip
+    heartbeat = worker.heartbeat()
 
     stop_on_signals(worker.stopping, "finishing the batch in hand")
     worker.prepare()
     heartbeat.start()
+    startup_s = round(time.monotonic() - started, 3)
     log.info(
         "worker ready",
-        extra={"worker_id": worker.worker_id, "backend": settings.backend, "models": info["models"],
-               "startup_s": round(time.monotonic() - started, 3)},
-    )  # fmt: skip
+        extra={
+            "worker_id": worker.worker_id,
+            "backend": settings.backend,
+            "models": [m.reference for m in models],
+            "startup_s": startup_s,
+        },
+    )
     worker.run()
     heartbeat.join(timeout=settings.heartbeat_interval_s * 2)  # withdrawn: no new jobs are admitted for us
     worker.drain_and_leave()
     log.info("worker stopped", extra={"worker_id": worker.worker_id})
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
+    settings = WorkerSettings.from_env()
+    logs.configure(settings.log_level)
+    return serve(settings, load(settings), started)
 
 
 if __name__ == "__main__":

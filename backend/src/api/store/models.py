@@ -17,7 +17,7 @@ import redis
 from api.store.workers import Workers
 from imgclf_contract import keys
 from imgclf_contract.errors import ErrorCode, ServiceError
-from imgclf_contract.liveness import redis_now_ms
+from imgclf_contract.liveness import oldest_live_stamp_ms
 from imgclf_contract.model_record import ModelRecord, parse_model_ref, version_key
 
 SNAPSHOT_TTL_S = 0.5  # how long one process reuses its view of the models (admission re-checks atomically)
@@ -75,7 +75,7 @@ class ModelCatalogue:
 
     def _serving(self, pairs: list[tuple[str, str]]) -> list[list[str]]:
         """Live worker ids per (name, version), one round trip."""
-        oldest = redis_now_ms(self.client) - int(self.stale_s * 1000)
+        oldest = oldest_live_stamp_ms(self.client, self.stale_s)
         pipe = self.client.pipeline(transaction=False)
         for name, version in pairs:
             pipe.zrangebyscore(keys.serving(name, version), oldest, "+inf")

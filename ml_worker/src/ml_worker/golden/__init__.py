@@ -1,7 +1,8 @@
 """Golden photos from scikit-image's data (public domain / CC0) and what every model must yield.
 
 The build checks its own output against these before declaring success, and the
-tests use them; the expectations live here once. The rocket photo is ambiguous
+tests and benchmarks use them; the expectations, and the way they become model
+inputs (``tensors(size)``), live here once. The rocket photo is ambiguous
 (Lite2's first guess is "drilling platform", the gantry), so there an accepted
 class among the first three answers is enough.
 """
@@ -11,7 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from imgclf_contract.preprocess import INPUT_SIZE, preprocess
+
 DIR = Path(__file__).resolve().parent
+MAX_PIXELS = 10**8  # far above any golden photo: the limit never decides anything here
 
 
 @dataclass(frozen=True)
@@ -38,3 +44,9 @@ PHOTOS: tuple[Golden, ...] = (
     Golden("chelsea.png", frozenset({"tiger cat", "tabby", "Egyptian cat"})),
     Golden("rocket.jpg", frozenset({"missile", "projectile", "space shuttle"}), within_top=3),
 )
+
+
+def tensors(size: int = INPUT_SIZE) -> np.ndarray:
+    """The photos through the real preprocessing for a model of this input size, in PHOTOS order:
+    (n, size, size, 3) uint8."""
+    return np.stack([preprocess(photo.path.read_bytes(), MAX_PIXELS, size=size).tensor for photo in PHOTOS])

@@ -1,11 +1,13 @@
-"""Model benchmark (``make bench-model``): every built model's speed and the worker's cost.
+"""Model benchmark (``make bench-model``, ``python -m loadtest.bench_model``): every built
+model's speed and the worker's cost.
 
 Each backend and model is timed in its own subprocess, so the LiteRT figures
 come from a process that never imported TensorFlow and TensorFlow runs with the
 glibc malloc settings it needs for fair figures. The worker's start-to-ready
 time, lone-job round trip and peak RSS come from a real ``ml-worker`` process
-serving jobs from a real Redis, once with the default model only and once with
-every built model. Prints tables and writes JSON under ``loadtest/results/``.
+serving jobs from a real Redis (ready once its heartbeat is live), once with the
+default model only and once with every built model. Prints tables and writes JSON
+under ``loadtest/results/``.
 """
 
 from __future__ import annotations
@@ -18,109 +20,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[3]
-RESULTS = ROOT / "loadtest" / "results"
+from loadtest.figures import batch_figures, latency_summary, print_table, proc_status_kb, tile, write_results
+from ml_worker import golden
+from scripts.ports import free_base_port
+from scripts.stack import Stack, StackConfig
+
+ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZES = (1, 8, 16)
 TF_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.arena_max=1"
 TARGETS = {"litert_b1_p50_ms": 10.0, "litert_b1_images_per_s": 120.0, "worker_ready_s": 3.0, "worker_rss_mb": 400.0}
-
-
-# -- small helpers shared with loadtest/bench.py --------------------------------------------------
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100); 0.0 for no values."""
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else 0.0
-
-
-def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in seconds]
-    return {
-        "p50": round(percentile(ms, 50), 3),
-        "p95": round(percentile(ms, 95), 3),
-        "p99": round(percentile(ms, 99), 3),
-        "mean": round(statistics.fmean(ms), 3) if ms else 0.0,
-    }
-
-
-def proc_status_kb(pid: int, field: str) -> int:
-    """A /proc/PID/status figure in kB (VmHWM: peak RSS, VmRSS: current); 0 if gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    for n, row in enumerate(cells):
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
-    return str(value)
-
-
-def write_results(prefix: str, data: dict, out_dir: Path = RESULTS) -> Path:
-    """<prefix>-<timestamp>.json plus <prefix>-latest.json (or latest.json for the stack bench)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = out_dir / f"{prefix}-{stamp}.json"
-    text = json.dumps(data, indent=2) + "\n"
-    path.write_text(text)
-    (out_dir / ("latest.json" if prefix == "bench" else f"{prefix}-latest.json")).write_text(text)
-    return path
-
-
-def golden_tensors(size: int) -> np.ndarray:
-    """The golden photos through the real preprocessing at a model's input size: realistic inputs for timing."""
-    from imgclf_contract.preprocess import preprocess
-    from ml_worker import golden
-    from ml_worker.settings import WorkerSettings
-
-    max_pixels = WorkerSettings.from_env().max_pixels
-    return np.stack([preprocess(p.path.read_bytes(), max_pixels, size=size).tensor for p in golden.PHOTOS])
-
-
-def tile(tensors: np.ndarray, n: int) -> np.ndarray:
-    return np.ascontiguousarray(np.resize(tensors, (n, *tensors.shape[1:])))
-
-
-def time_calls(call: Callable[[], object], seconds: float, min_calls: int = 5, max_calls: int = 5000) -> list[float]:
-    """Durations of repeated calls: at least min_calls, then until `seconds` or max_calls."""
-    durations: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while len(durations) < max_calls and (len(durations) < min_calls or time.perf_counter() < deadline):
-        started = time.perf_counter()
-        call()
-        durations.append(time.perf_counter() - started)
-    return durations
-
-
-def batch_figures(predict: Callable[[np.ndarray], object], batch: np.ndarray, seconds: float) -> dict:
-    """Throughput and per-call latency of predict() on one batch (after warm-up re-planning)."""
-    for _ in range(3):
-        predict(batch)
-    durations = time_calls(lambda: predict(batch), seconds)
-    n = batch.shape[0]
-    return {
-        "batch": n,
-        "calls": len(durations),
-        "images_per_s": round(n * len(durations) / sum(durations), 2),
-        "latency_ms": latency_summary(durations),
-        "per_image_p50_ms": round(percentile(durations, 50) * 1000 / n, 3),
-    }
 
 
 # -- one backend and model, in this process (run as a subprocess by the parent) ---------------
@@ -134,7 +46,7 @@ def measure_backend(name: str, model_name: str, seconds: float) -> dict:
     model = artifacts.load(settings.artifacts_dir, model_name)
     backend = load_backend(name, model, settings.num_threads, settings.batch_num_threads)
     load_s = time.perf_counter() - started
-    tensors = golden_tensors(model.input_size)
+    tensors = golden.tensors(model.input_size)
     batches = [batch_figures(backend.run, tile(tensors, b), seconds) for b in BATCH_SIZES]
     return {
         "backend": name,
@@ -161,7 +73,7 @@ def interleaved_batch1(models: list[str], seconds: float, max_rounds: int = 5000
     for name in models:
         model = artifacts.load(settings.artifacts_dir, name)
         backend = load_backend("litert", model, settings.num_threads, settings.batch_num_threads)
-        loaded[name] = (backend, golden_tensors(model.input_size)[:1])
+        loaded[name] = (backend, golden.tensors(model.input_size)[:1])
     durations: dict[str, list[float]] = {name: [] for name in models}
     deadline = time.perf_counter() + seconds * len(models)
     for round_ in range(max_rounds):
@@ -180,48 +92,23 @@ def run_backend_subprocess(name: str, model_name: str, seconds: float) -> dict:
     env = {**os.environ, "BACKEND": name, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if name == "tensorflow":
         env["GLIBC_TUNABLES"] = TF_MALLOC
-    argv = [sys.executable, "-m", "ml_worker.benchmark", "--backend-only", name, "--model", model_name,
-            "--seconds", str(seconds)]  # fmt: skip
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+    argv = [sys.executable, "-m", "loadtest.bench_model", "--backend-only", name, "--model", model_name]
+    argv += ["--seconds", str(seconds)]
+    proc = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         return {"backend": name, "model": model_name, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # -- a real worker process -----------------------------------------------------------------------
-def _stack_module():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import stack
-
-    return stack
-
-
-def free_base_port(start: int) -> int:
-    """First base port >= start with base, base+1 and base+2 free on 127.0.0.1."""
-    import socket
-
-    def free(port: int) -> bool:
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) != 0
-
-    port = start
-    while not all(free(p) for p in (port, port + 1, port + 2)):
-        port += 10
-    return port
-
-
-def _wait_ready_line(log: Path, timeout_s: float) -> dict | None:
-    """The worker's "worker ready" log record, polled every 5 ms; None on timeout."""
+def _wait_live(stack: Stack, name: str, timeout_s: float) -> bool:
+    """Until the worker's heartbeat is live (polled every 5 ms, so the figure is that precise)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
-            if "worker ready" in line:
-                try:
-                    return json.loads(line)
-                except json.JSONDecodeError:
-                    return {}
+        if stack.worker_live(name):
+            return True
         time.sleep(0.005)
-    return None
+    return False
 
 
 def feed_jobs(client, model: str, tensors: np.ndarray, rounds: int, burst: int) -> list[float]:
@@ -231,11 +118,11 @@ def feed_jobs(client, model: str, tensors: np.ndarray, rounds: int, burst: int) 
 
     round_trips = []
     for r in range(rounds):
+        deadline_ms = now_ms() + 10_000
         jobs = [
-            Job(uuid.uuid4().hex, f"bench-{r}-{i}", now_ms() + 10_000, model, "1",
-                tensors[(r + i) % len(tensors)].tobytes())
+            Job(uuid.uuid4().hex, f"bench-{r}-{i}", deadline_ms, model, "1", tensors[(r + i) % len(tensors)].tobytes())
             for i in range(burst)
-        ]  # fmt: skip
+        ]
         started = time.perf_counter()
         for job in jobs:
             client.xadd(keys.jobs(model, "1"), job.to_fields())
@@ -247,19 +134,16 @@ def feed_jobs(client, model: str, tensors: np.ndarray, rounds: int, burst: int) 
 def measure_worker(starts: int, models: list[str]) -> dict:
     """A worker serving ``models``: spawn-to-ready over several starts, the round trip of a lone job
     for the first model, then peak RSS after serving single and batched jobs for every model."""
-    import redis
-
     from ml_worker import artifacts
     from ml_worker.settings import WorkerSettings
 
-    stack_mod = _stack_module()
-    config = stack_mod.StackConfig(
+    config = StackConfig(
         run_dir=ROOT / ".test-run" / "bench-model",
         port=free_base_port(19100),
         workers=1,
         env={"BACKEND": "litert", "MODELS": ",".join(models)},
     )
-    stack = stack_mod.Stack(config)
+    stack = Stack(config)
     stack.down()
     try:
         stack.start("redis")
@@ -269,17 +153,14 @@ def measure_worker(starts: int, models: list[str]) -> dict:
                 stack.stop("worker-1")
             spawned = time.monotonic()
             stack.start("worker-1", wait=False)
-            line = _wait_ready_line(stack.log_path("worker-1"), 60)
-            if line is None:
+            if not _wait_live(stack, "worker-1", timeout_s=60):
                 return {"error": f"worker not ready in 60 s; read {stack.log_path('worker-1')}"}
-            ready.append(
-                {"spawn_to_ready_s": round(time.monotonic() - spawned, 3), "logged_startup_s": line.get("startup_s")}
-            )
-        client = redis.Redis.from_url(config.redis_url)
+            ready.append({"spawn_to_ready_s": round(time.monotonic() - spawned, 3)})
+        client = stack.redis(socket_timeout=15)
         artifacts_dir = WorkerSettings.from_env().artifacts_dir
         answered, lone = 0, []
         for model in models:
-            tensors = golden_tensors(artifacts.load(artifacts_dir, model).input_size)
+            tensors = golden.tensors(artifacts.load(artifacts_dir, model).input_size)
             singles = feed_jobs(client, model, tensors, rounds=40, burst=1)
             lone = lone or singles
             answered += len(singles) + 16 * len(feed_jobs(client, model, tensors, rounds=10, burst=16))
@@ -303,8 +184,8 @@ def measure_worker(starts: int, models: list[str]) -> dict:
 # -- report -----------------------------------------------------------------------------------------
 def targets(backends: list[dict], worker: dict, default_model: str) -> dict:
     """The issue's targets, on the default model."""
-    lite = next((b for b in backends if (b.get("backend"), b.get("model")) == ("litert", default_model)
-                 and "batches" in b), None)  # fmt: skip
+    wanted = ("litert", default_model)
+    lite = next((b for b in backends if (b.get("backend"), b.get("model")) == wanted and "batches" in b), None)
     b1 = lite["batches"][0] if lite else {"latency_ms": {"p50": float("nan")}, "images_per_s": 0.0}
     measured = {
         "litert_b1_p50_ms": b1["latency_ms"]["p50"],
@@ -328,8 +209,8 @@ def report(data: dict) -> None:
     for b in data["backends"]:
         for fig in b.get("batches", []):
             lat = fig["latency_ms"]
-            rows.append([b["model"], b["backend"], fig["batch"], fig["images_per_s"], lat["p50"], lat["p99"],
-                         fig["per_image_p50_ms"], b["process_peak_rss_mb"]])  # fmt: skip
+            figures = [fig["images_per_s"], lat["p50"], lat["p99"], fig["per_image_p50_ms"], b["process_peak_rss_mb"]]
+            rows.append([b["model"], b["backend"], fig["batch"], *figures])
         if "error" in b:
             rows.append([b["model"], b["backend"], "-", "error", " ".join(b["error"]), "", "", ""])
     print_table(["model", "backend", "batch", "images/s", "p50 ms", "p99 ms", "ms/image", "peak RSS MB"], rows)
@@ -339,13 +220,15 @@ def report(data: dict) -> None:
         if "error" in w:
             rows.append([",".join(w["models"]), w["error"], "", "", ""])
             continue
-        rows.append([",".join(w["models"]), w["spawn_to_ready_s"]["median"], w["lone_job_round_trip_ms"]["p50"],
-                     w["peak_rss_mb"], w["jobs_answered"]])  # fmt: skip
+        figures = [w["spawn_to_ready_s"]["median"], w["lone_job_round_trip_ms"]["p50"], w["peak_rss_mb"]]
+        rows.append([",".join(w["models"]), *figures, w["jobs_answered"]])
     print_table(["worker (litert) serving", "ready s", "lone job p50 ms", "peak RSS MB", "jobs"], rows)
     print()
     pairs = data["interleaved_batch1"]
-    print_table(["litert batch 1, interleaved", "p50 ms", "p99 ms", "p50 vs first"],
-                [[name, f["p50"], f["p99"], f["p50_vs_first"]] for name, f in pairs.items()])  # fmt: skip
+    print_table(
+        ["litert batch 1, interleaved", "p50 ms", "p99 ms", "p50 vs first"],
+        [[name, f["p50"], f["p99"], f["p50_vs_first"]] for name, f in pairs.items()],
+    )
     print()
     print_table(
         ["target", "goal", "measured", "met"],

@@ -15,12 +15,17 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, partial
+from typing import TYPE_CHECKING
 
 import numpy as np
-import requests
 from PIL import Image
 
 from ml_worker.golden import DIR as GOLDEN_DIR
+
+if TYPE_CHECKING:  # the image builders also serve the worker's tests, which have no HTTP client installed
+    import requests
+    from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
 
 ESPRESSO = frozenset({"espresso"})
 ROCKET = frozenset({"missile", "projectile"})
@@ -43,9 +48,21 @@ class Upload:
     json: dict | None = None
 
     def post(self, url: str, timeout: float = 30.0, **kwargs) -> requests.Response:
+        """Over HTTP (requests), e.g. through nginx."""
+        import requests
+
         if self.json is not None:
             return requests.post(url, json=self.json, timeout=timeout, **kwargs)
         return requests.post(url, files=self.files, data=self.data, timeout=timeout, **kwargs)
+
+    def send(self, client: FlaskClient, path: str = "/api/v1/predictions") -> TestResponse:
+        """The same body through a Flask test client (the fast tier)."""
+        from werkzeug.datastructures import MultiDict
+
+        if self.json is not None:
+            return client.post(path, json=self.json)
+        parts = [(name, (io.BytesIO(data), filename, kind)) for name, (filename, data, kind) in self.files]
+        return client.post(path, data=MultiDict([*parts, *self.data.items()]), content_type="multipart/form-data")
 
 
 @dataclass(frozen=True)
@@ -155,8 +172,9 @@ def padded_png(size: int) -> bytes:
 
 
 # -- requests -------------------------------------------------------------------
-def upload(data: bytes, filename: str = "photo.png", content_type: str = "image/png",
-           field_name: str = "image", **form: str) -> Upload:  # fmt: skip
+def upload(
+    data: bytes, filename: str = "photo.png", content_type: str = "image/png", field_name: str = "image", **form: str
+) -> Upload:
     return Upload(files=[(field_name, (filename, data, content_type))], data=form)
 
 

@@ -1,8 +1,7 @@
 """Shared pieces of the fault tests: a bounded load generator posting golden
 photos, the stack settings that keep faults fast, and Redis/process probes.
 
-Imported by the test_faults_* files through a sys.path entry for this folder
-(pytest runs with --import-mode=importlib, so tests/ is not on the path).
+Imported by backend/tests/test_faults_*.py as ``from testsupport import faults as fl``.
 """
 
 from __future__ import annotations
@@ -13,15 +12,16 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import psutil
 import redis
 import requests
 
 from imgclf_contract import keys
 from ml_worker.golden import PHOTOS, Golden
+from testsupport.envelope import check_envelope
+from testsupport.processes import wait_until
 
 TIMEOUT_S = 6
 DEFAULT_STREAM = keys.jobs("efficientnet_lite0", "1")  # what requests without `model` queue on
@@ -51,7 +51,7 @@ class Outcome:
     elapsed: float
     status: int | None
     body: dict | None
-    retry_after: str | None
+    headers: Mapping[str, str] | None  # None: no HTTP answer at all
 
     @property
     def ended(self) -> float:
@@ -88,7 +88,7 @@ def post_photo(session: requests.Session, url: str, photo: Golden) -> Outcome:
         body = response.json()
     except ValueError:
         body = None
-    return Outcome(request_id, photo, started, elapsed, response.status_code, body, response.headers.get("Retry-After"))
+    return Outcome(request_id, photo, started, elapsed, response.status_code, body, response.headers)
 
 
 class Load:
@@ -136,14 +136,6 @@ def p50(url: str, samples: int = 9) -> float:
     return statistics.median(o.elapsed for o in outcomes)
 
 
-def wait_until(condition: Callable[[], object], timeout_s: float, interval_s: float = 0.02) -> object:
-    """Poll until condition() is truthy (returned) or timeout_s passes (returns the last falsy value)."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()) and time.monotonic() < deadline:
-        time.sleep(interval_s)
-    return value
-
-
 def restart_and_wait_healed(stack, service: str, load: Load) -> float:
     """Start ``service`` again; the time the first request started after it succeeded (0: never)."""
     stack.start(service)
@@ -162,11 +154,8 @@ def assert_outage_handled(outcomes: list[Outcome], healed: float) -> None:
             assert_error_envelope(outcome, {503, 504})
     assert all(o.correct for o in outcomes if o.status == 200)
     after = [o for o in outcomes if o.started >= healed]
-    assert after and all(o.status == 200 for o in after), sorted({o.status for o in after}, key=str)
-
-
-def redis_client(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=1)
+    failed_after = [(o.status, o.error_code, (o.body or {}).get("error", {}).get("details")) for o in after]
+    assert after and all(o.status == 200 for o in after), [f for f in failed_after if f[0] != 200]
 
 
 def pending_request_ids(client: redis.Redis, consumer: str) -> set[str]:
@@ -189,18 +178,10 @@ def consumers(client: redis.Redis) -> set[str]:
     return {_text(c["name"]) for c in client.xinfo_consumers(DEFAULT_STREAM, keys.JOBS_GROUP)}
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of a process and its children (gunicorn master + workers)."""
-    process = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in (process, *process.children(recursive=True)))
-
-
 def assert_error_envelope(outcome: Outcome, statuses: set[int]) -> None:
-    """A failure the client can act on: expected status, JSON envelope, Retry-After on 429/503."""
-    assert outcome.status in statuses, (outcome.status, outcome.body)
-    assert outcome.body and outcome.error_code, f"not a JSON error envelope: {outcome.body!r}"
-    if outcome.status in (429, 503):
-        assert outcome.retry_after and int(outcome.retry_after) > 0, outcome
+    """A failure the client can act on: an expected status and the error envelope (Retry-After on 429/503)."""
+    assert outcome.headers is not None, f"no HTTP answer at all: {outcome}"
+    check_envelope(outcome.status, outcome.headers, outcome.body, statuses)
 
 
 def _text(value: bytes | str) -> str:
