@@ -22,8 +22,8 @@ import numpy as np
 from imgclf_contract import keys, logs, redis_client
 from imgclf_contract.heads import Head, load_head
 from imgclf_contract.model_record import ModelRecord, parse_model_ref
-from ml_worker import artifacts
-from ml_worker.build import export_tflite, golden_batch
+from ml_worker import artifacts, golden
+from ml_worker.build import export_tflite
 from ml_worker.settings import TrainerSettings
 
 log = logging.getLogger("ml_worker.export")
@@ -72,7 +72,7 @@ def bundle(record: ModelRecord, base: artifacts.ModelArtifacts, head: Head) -> b
     """The zip a person downloads; raises ExportCheckFailed if it would disagree with the service."""
     with tempfile.TemporaryDirectory(prefix="imgclf-export-") as tmp:
         path = fused_tflite(base, head, Path(tmp))
-        batch = golden_batch(base.input_size)
+        batch = golden.tensors(base.input_size)
         error = float(np.abs(run_fused(path, batch) - served_probabilities(base, head, batch)).max())
         if error > MAX_EXPORT_ERROR:
             raise ExportCheckFailed(f"the fused .tflite differs from the service by {error:.2e}")
