@@ -13,7 +13,6 @@ ARTIFACTS := $(foreach model,$(BUILT_MODELS),ml_worker/artifacts/$(model)/1/mode
 SYSTEM_PACKAGES := redis-server nginx chromium docker-compose
 PYTEST_ARGS ?=
 PORT ?= 8080
-STACK_REDIS_URL = redis://127.0.0.1:$(shell echo $$(( $(PORT) + 2 )))/0
 
 .PHONY: setup system-deps artifacts up down status test test-fast test-unit test-js test-multihost \
         test-compose lint format audit bench bench-model bench-train loadtest export-feedback add-feedback screenshot clean
@@ -118,7 +117,7 @@ loadtest: setup
 	$(PY) -m loadtest.run_locust
 
 export-feedback: $(STAMP)
-	@REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} $(PY) -m api.export_feedback --out $${OUT:--}
+	@REDIS_URL=$${REDIS_URL:-$$($(PY) scripts/stack.py redis-url)} $(PY) -m api.export_feedback --out $${OUT:--}
 
 add-feedback: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make add-feedback NAME=<custom model>"; exit 2; }

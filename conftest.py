@@ -193,10 +193,11 @@ def stack_factory() -> Iterator[Callable[..., Stack]]:
 @pytest.fixture(scope="session")
 def live_stack(stack_factory) -> Stack:
     """The shared full stack for the tests that need nginx or the browser (result cache on)."""
-    return stack_factory("shared", workers=1)
+    # The whole suite posts feedback from one address, faster than FEEDBACK_RATE_LIMIT_PER_MINUTE allows.
+    return stack_factory("shared", workers=1, env={"FEEDBACK_RATE_LIMIT_PER_MINUTE": "0"})
 
 
 @pytest.fixture(scope="session")
 def trainer_stack(stack_factory) -> Stack:
     """A stack with the trainer process too, shared by the custom-model suites (API and CLI)."""
-    return stack_factory("trainer", trainer=True)
+    return stack_factory("trainer", trainer=True, env={"FEEDBACK_RATE_LIMIT_PER_MINUTE": "0"})

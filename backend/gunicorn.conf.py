@@ -1,12 +1,32 @@
 """gunicorn settings, derived from the API's own settings (``api.settings``)."""
 
+import ctypes
 import os
 
 from api.settings import ApiSettings
 
 _settings = ApiSettings.from_env()
+_M_MMAP_THRESHOLD = -3  # glibc mallopt()
+_MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def _give_big_buffers_back() -> None:
+    """Decoded images (1 MB and up) get their own mappings, returned to the system when freed.
+
+    glibc raises its mmap threshold after the first big free (up to 32 MB), so a burst of
+    big decodes would otherwise stay resident for good; a fixed threshold turns that off.
+    Set here, in the master, so every forked API process inherits it.
+    """
+    ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+
+
+_give_big_buffers_back()
 
 bind = os.environ.get("API_BIND", "127.0.0.1:8081")
+# gunicornc's control socket: per stack under its run directory (make up sets it), else none,
+# never the shared ~/.gunicorn/gunicorn.ctl that a second stack would take over and delete.
+control_socket = os.environ.get("API_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 worker_class = "gthread"
 workers = _settings.api_processes
 threads = _settings.api_threads
@@ -14,6 +34,12 @@ threads = _settings.api_threads
 timeout = int(_settings.request_timeout_s) + 10
 graceful_timeout = int(_settings.request_timeout_s) + 5
 keepalive = 15
+# Above nginx's own limits (large_client_header_buffers 4 8k: an 8 KB request line, 32 KB of
+# headers), so whatever nginx lets through gunicorn accepts, and every refusal a client sees
+# is nginx's JSON one rather than gunicorn's plain-text 414/400.
+limit_request_line = 8190  # gunicorn's maximum
+limit_request_fields = 10_000  # 32 KB of headers is at most ~8,400 lines
+limit_request_field_size = 8190
 accesslog = None  # the app logs each request as a JSON line with its request id
 errorlog = "-"
 logconfig_dict = {

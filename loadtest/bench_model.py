@@ -146,7 +146,7 @@ def measure_worker(starts: int, models: list[str]) -> dict:
     stack = Stack(config)
     stack.down()
     try:
-        stack.start("redis")
+        stack.start("redis-queue")  # all a worker talks to
         ready: list[dict] = []
         for n in range(starts):
             if n:
@@ -156,7 +156,7 @@ def measure_worker(starts: int, models: list[str]) -> dict:
             if not _wait_live(stack, "worker-1", timeout_s=60):
                 return {"error": f"worker not ready in 60 s; read {stack.log_path('worker-1')}"}
             ready.append({"spawn_to_ready_s": round(time.monotonic() - spawned, 3)})
-        client = stack.redis(socket_timeout=15)
+        client = stack.redis("queue", socket_timeout=15)
         artifacts_dir = WorkerSettings.from_env().artifacts_dir
         answered, lone = 0, []
         for model in models:

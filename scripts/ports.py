@@ -10,8 +10,8 @@ def is_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def free_base_port(start: int, span: int = 3, step: int = 10) -> int:
-    """First port >= start such that it and the next span - 1 are free (a stack's nginx, API, Redis)."""
+def free_base_port(start: int, span: int = 5, step: int = 10) -> int:
+    """First port >= start such that it and the next span - 1 are free (a stack's nginx, API, three Redis)."""
     port = start
     while not all(is_free(p) for p in range(port, port + span)):
         port += step

@@ -151,6 +151,40 @@ def huge_solid_png() -> bytes:
     return streamed_png(8000, 6000, 8, 2, bytes((200, 120, 40)) * 8000)
 
 
+def grey16_bomb_png() -> bytes:
+    """6300x6300 16-bit greyscale of one value, 90 kB: in MAX_PIXELS, once 1.1 GB to preprocess."""
+    return streamed_png(6300, 6300, 16, 0, b"\x12\x34" * 6300)
+
+
+def rgba_bomb_png() -> bytes:
+    """6300x6300 half-transparent RGBA of one colour, 170 kB: 159 MB decoded."""
+    return streamed_png(6300, 6300, 8, 6, bytes((10, 20, 30, 128)) * 6300)
+
+
+def tiled_tiff_bomb(tile: int = 32768) -> bytes:
+    """A 100x100 greyscale TIFF declaring tile x tile tiles (about 1 kB): libtiff allocates a whole tile."""
+    data = zlib.compress(bytes(min(tile, 1024) ** 2))  # a whole tile when it is sane
+    tags = [
+        (256, 4, 100),
+        (257, 4, 100),
+        (258, 3, 8),
+        (259, 3, 8),
+        (262, 3, 1),
+        (277, 3, 1),
+        (322, 4, tile),
+        (323, 4, tile),
+        (324, 4, 0),
+        (325, 4, len(data)),
+    ]
+    data_offset = 8 + 2 + 12 * len(tags) + 4
+    ifd = b"".join(
+        struct.pack("<HHI", tag, kind, 1)
+        + struct.pack("<HH" if kind == 3 else "<I", *((value, 0) if kind == 3 else (value,)))
+        for tag, kind, value in ((t, k, data_offset if t == 324 else v) for t, k, v in tags)
+    )
+    return b"II*\x00" + struct.pack("<IH", 8, len(tags)) + ifd + bytes(4) + data
+
+
 def bad_crc_png() -> bytes:
     """The coffee PNG with one bit of its IHDR checksum flipped."""
     data = bytearray(encode(golden("coffee.png"), "PNG"))
@@ -211,10 +245,13 @@ def corpus(max_upload_bytes: int) -> list[Case]:
         Case("1x1", 422, lambda: upload(encode(Image.new("RGB", (1, 1), "red"), "PNG"))),
         Case("decompression-bomb", 422, lambda: upload(decompression_bomb(), "bomb.png")),
         Case("huge-solid-48mp", 422, lambda: upload(huge_solid_png(), "solid.png")),
+        Case("tiff-32768-tiles", 422, lambda: upload(tiled_tiff_bomb(), "tiles.tiff", "image/tiff")),
         # 200: odd but valid
         Case("animated-gif", 200, lambda: upload(animated_gif(coffee(), rocket()), "a.gif", "image/gif"), ESPRESSO),
         Case("cmyk-jpeg", 200, lambda: upload(cmyk_jpeg(coffee()), "cmyk.jpg", "image/jpeg"), ESPRESSO),
         Case("grey-16bit-png", 200, lambda: upload(grey16_png(coffee()), "grey16.png")),
+        Case("grey-16bit-40mp-90kb", 200, lambda: upload(grey16_bomb_png(), "grey16-bomb.png")),
+        Case("rgba-40mp-170kb", 200, lambda: upload(rgba_bomb_png(), "rgba-bomb.png")),
         Case("exif-rotated", 200, lambda: upload(exif_rotated(rocket()), "rot.jpg", "image/jpeg"), ROCKET),
         Case("bmp", 200, lambda: upload(encode(coffee(), "BMP"), "c.bmp", "image/bmp"), ESPRESSO),
         Case("tiff", 200, lambda: upload(encode(coffee(), "TIFF"), "c.tiff", "image/tiff"), ESPRESSO),

@@ -48,7 +48,7 @@ class QueueSampler(threading.Thread):
 
 
 def _memory(stack) -> dict[str, int]:
-    client = stack.redis(socket_timeout=2)
+    client = stack.redis("queue", socket_timeout=2)
     return {
         "redis": client.info("memory")["used_memory"],
         "api": tree_rss(stack.pid("api")),
@@ -62,7 +62,7 @@ def test_burst_above_capacity_is_refused_and_bounded(stack_factory) -> None:
     normal = fl.p50(url)
     before = _memory(stack)
 
-    sampler = QueueSampler(stack.redis(socket_timeout=2), max_s=BURST_S + fl.CLIENT_TIMEOUT_S)
+    sampler = QueueSampler(stack.redis("queue", socket_timeout=2), max_s=BURST_S + fl.CLIENT_TIMEOUT_S)
     sampler.start()
     with fl.Load(url, clients=CLIENTS, max_s=BURST_S, max_requests=CLIENTS * 40) as load:
         time.sleep(BURST_S)

@@ -25,7 +25,7 @@ def test_worker_sigterm_answers_its_batch_and_leaves_the_group(stack_factory) ->
     env = {**fl.FAST_ENV, **NO_STEALING}
     stack = stack_factory("faults-sigterm-worker", workers=2, env=env, worker_argv=SLOW_WORKER)
     leaving = stack.worker_id("worker-1")
-    client = stack.redis(socket_timeout=2)
+    client = stack.redis("queue", socket_timeout=2)
 
     with fl.Load(stack.config.url, clients=2, max_s=20, max_requests=300) as load:
         assert fl.wait_until(lambda: fl.pending_request_ids(client, leaving), timeout_s=10), "worker-1 took no job"
@@ -54,7 +54,7 @@ def test_worker_sigterm_answers_its_batch_and_leaves_the_group(stack_factory) ->
 def test_api_sigterm_completes_requests_in_flight(stack_factory) -> None:
     env = {**fl.FAST_ENV, **NO_STEALING, "BATCH_WAIT_MS": "300"}  # one slow batch for all requests
     stack = stack_factory("faults-sigterm-api", workers=1, env=env, worker_argv=SLOW_WORKER)
-    client = stack.redis(socket_timeout=2)
+    client = stack.redis("queue", socket_timeout=2)
     in_flight = 4
 
     with fl.Load(stack.config.url, clients=in_flight, max_s=fl.PROMPT_S, max_requests=in_flight) as load:

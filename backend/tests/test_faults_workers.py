@@ -31,7 +31,7 @@ def test_jobs_of_a_worker_killed_mid_batch_are_answered_by_the_other(stack_facto
     slow = {"worker-1": slow_worker.argv(DELAY_MS)}
     stack = stack_factory("faults-kill-mid-batch", workers=2, env=env, worker_argv=slow)
     victim, survivor = (stack.worker_id(f"worker-{i}") for i in (1, 2))
-    client = stack.redis(socket_timeout=2)
+    client = stack.redis("queue", socket_timeout=2)
 
     with fl.Load(stack.config.url, clients=4, max_s=20, max_requests=500) as load:
         assert fl.wait_until(lambda: fl.pending_request_ids(client, victim), timeout_s=10), "worker-1 took no job"

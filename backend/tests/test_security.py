@@ -170,7 +170,7 @@ def test_nginx_overwrites_a_spoofed_client_address(stack_factory):
     spoofed = [{"X-Real-IP": f"203.0.113.{i}", "X-Forwarded-For": f"203.0.113.{i}"} for i in range(RATE_LIMIT + 1)]
     statuses = [requests.get(url, headers=h, timeout=TIMEOUT).status_code for h in spoofed]
     assert statuses == [200] * RATE_LIMIT + [429]
-    counted = redis.Redis(port=limited_stack.config.redis_port).get(keys.rate_limit("127.0.0.1", window))
+    counted = limited_stack.redis("queue").get(keys.rate_limit("127.0.0.1", window))
     assert int(counted) == RATE_LIMIT + 1  # keyed on the address nginx forwarded
 
 

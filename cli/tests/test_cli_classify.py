@@ -274,7 +274,7 @@ def test_a_server_that_goes_away_ends_the_run_after_max_wait(slow_stack, collect
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: _row_count(out) >= 4 or proc.poll() is not None, timeout_s=30)
+        wait_until(lambda: _row_count(out) >= 5 or proc.poll() is not None, timeout_s=30)  # the header, four rows
         slow_stack.stop("nginx")  # nothing listens any more: connections are refused
         gone = time.monotonic()
         stdout, _ = proc.communicate(timeout=30)

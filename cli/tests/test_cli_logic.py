@@ -116,17 +116,15 @@ def test_organizer_never_overwrites_and_sorts_uncertain_apart(tmp_path):
     source = tmp_path / "in" / "photo.png"
     source.parent.mkdir()
     source.write_bytes(b"pixels")
-    other = tmp_path / "elsewhere" / "photo.png"  # same name, other content
-    other.parent.mkdir()
-    other.write_bytes(b"other pixels")
     out = tmp_path / "out"
     organizer = Organizer(out, min_score=0.9)
     assert organizer.place(Row(str(source), label="espresso", score=0.95))
-    assert not organizer.place(Row(str(source), label="espresso", score=0.95))  # organising again adds nothing
-    assert organizer.place(Row(str(other), label="espresso", score=0.95))
+    assert not organizer.place(Row(str(source), label="espresso", score=0.95))  # already there: nothing added
+    (out / "espresso" / "photo.png").write_bytes(b"another photo of that name")
+    assert organizer.place(Row(str(source), label="espresso", score=0.95))
+    assert (out / "espresso" / "photo.png").read_bytes() == b"another photo of that name"  # never overwritten
+    assert (out / "espresso" / "photo-1.png").read_bytes() == b"pixels"
     assert organizer.place(Row(str(source), label="espresso", score=0.5))
-    assert (out / "espresso" / "photo.png").read_bytes() == b"pixels"
-    assert (out / "espresso" / "photo-1.png").read_bytes() == b"other pixels"  # never overwritten
     assert (out / UNCERTAIN / "photo.png").read_bytes() == b"pixels"
     assert Organizer(tmp_path / "links", link=True).place(Row(str(source), label="cup", score=0.9))
     linked = tmp_path / "links" / "cup" / "photo.png"
@@ -154,5 +152,5 @@ def test_a_run_covers_images_in_folders_and_every_named_file(tmp_path):
     found = collect([tmp_path, tmp_path / "notes.txt", tmp_path / "a.JPG"])
     expected = [tmp_path / "a.JPG", tmp_path / "b" / "c.png", tmp_path / "notes.txt"]
     assert found == [Path(os.path.abspath(p)) for p in expected]  # sorted walk, no duplicates
-    with pytest.raises(PathsProblem, match=r"gone\.jpg"):  # a mistake in the command, before anything is sent
+    with pytest.raises(PathsProblem, match=r"gone\.jpg"):  # a mistake in the command: nothing is sent
         collect([tmp_path, tmp_path / "gone.jpg"])

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from imgclf_contract import keys
 from imgclf_contract.errors import ErrorCode
 from imgclf_contract.jobs import Job, Result, now_ms
 from imgclf_contract.model_record import parse_model_ref
+from imgclf_contract.settings import SharedSettings
 
 
 def test_job_round_trips_through_stream_fields():
@@ -82,3 +85,56 @@ def test_keys_share_one_prefix():
     assert keys.cache("m", "1", "abc") != keys.cache("m", "2", "abc")  # a new version never reads old answers
     assert keys.cache("m", "1", "abc") != keys.cache("n", "1", "abc")
     assert keys.jobs("m", "1") != keys.jobs("m", "2") != keys.jobs("n", "2")  # batches never mix models
+
+
+PER_ID_KEYS = {
+    "jobs": lambda i: keys.jobs(i, i),
+    "serving": lambda i: keys.serving(i, i),
+    "model": lambda i: keys.model(i, i),
+    "reply": keys.reply,
+    "worker_info": keys.worker_info,
+    "cache": lambda i: keys.cache(i, i, i),
+    "prediction": keys.prediction,
+    "feedback": keys.feedback,
+    "image": keys.image,
+    "rate_limit": lambda i: keys.rate_limit(i, 0),
+    "dataset": keys.dataset,
+    "dataset_labels": keys.dataset_labels,
+    "dataset_embeddings": keys.dataset_embeddings,
+    "dataset_image": lambda i: keys.dataset_image(i, i),
+    "head": lambda i: keys.head(i, i),
+    "head_pin": keys.head_pin,
+    "export": lambda i: keys.export(i, i),
+    "training": keys.training,
+    "training_lock": keys.training_lock,
+}
+
+
+@given(st.text(max_size=40))
+def test_no_id_makes_a_per_id_key_equal_a_fixed_key(some_id):
+    """feedback("ids") once named the feedback index: GET /api/v1/feedback/ids hit a list (WRONGTYPE)."""
+    for family, make in PER_ID_KEYS.items():
+        key = make(some_id)
+        assert key.startswith(keys.FAMILIES[family])
+        assert key not in keys.FIXED_KEYS
+
+
+def test_fixed_keys_lie_outside_every_per_id_family():
+    assert set(PER_ID_KEYS) == set(keys.FAMILIES)  # every family is covered above
+    for fixed in keys.FIXED_KEYS:
+        assert not any(fixed.startswith(prefix) for prefix in keys.FAMILIES.values()), fixed
+    assert keys.feedback("ids") != keys.FEEDBACK_INDEX
+
+
+def test_no_family_is_a_prefix_of_another():
+    """ "dataset:" and "dataset-labels:" must not share keys: a SCAN of one family never meets another's."""
+    prefixes = list(keys.FAMILIES.values())
+    for prefix in prefixes:
+        assert [p for p in prefixes if p.startswith(prefix)] == [prefix], prefix
+
+
+def test_redis_roles_fall_back_to_one_redis():
+    single = SharedSettings.from_env({"REDIS_URL": "redis://r:6379/0"})
+    assert single.queue_url == single.cache_url == "redis://r:6379/0"
+    split = SharedSettings.from_env({"REDIS_URL": "redis://s/0", "QUEUE_REDIS_URL": "redis://q/0"})
+    assert (split.queue_url, split.cache_url) == ("redis://q/0", "redis://q/0")

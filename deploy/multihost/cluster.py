@@ -12,19 +12,15 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(Path(__file__).parent))
+import redis
 
-import hosts as hostlib  # noqa: E402
-from stack import Stack, StackConfig  # noqa: E402
+from deploy.multihost import hosts as hostlib
+from scripts.stack import REDIS_ROLES, ROOT, Stack, StackConfig
+from testsupport.faults import FAST_ENV
 
-from testsupport import faults as fl  # noqa: E402
-
+REDIS_SERVICES = tuple(service for service, _offset, _conf in REDIS_ROLES.values())
 STATE_ROOT = ROOT / ".test-run" / f"multihost-{os.getpid()}"
 NGINX_PORT, API_PORT, REDIS_PORT = 8080, 8000, 6379
 WORKER_HOSTS = {"worker-a": (31, "worker-1"), "worker-b": (32, "worker-2")}
@@ -54,15 +50,22 @@ class Cluster:
     def url(self) -> str:
         return f"http://{self.host('web').address}:{NGINX_PORT}"
 
-    @property
-    def redis_url(self) -> str:
-        return f"redis://:{self.env['REDIS_PASSWORD']}@{self.host('redis').address}:{REDIS_PORT}/0"
+    def redis(self, role: str = "queue") -> redis.Redis:
+        """A client of the redis host's Redis of that role (the queue: jobs, heartbeats), as its admin user."""
+        return self.stacks["redis"].redis(role, socket_timeout=2)
 
     def add_host(self, name: str, octet: int) -> hostlib.Host:
         host = self.network.add_host(name, octet)
-        config = StackConfig(run_dir=host.state_dir, port=NGINX_PORT, api_port=API_PORT, redis_port=REDIS_PORT,
-                             host=host.address, env=self.env, launcher=host.launcher(ROOT),
-                             redis_host=f"{hostlib.SUBNET}.{REDIS_OCTET}")  # fmt: skip
+        config = StackConfig(
+            run_dir=host.state_dir,
+            port=NGINX_PORT,
+            api_port=API_PORT,
+            redis_port=REDIS_PORT,
+            host=host.address,
+            env=self.env,
+            launcher=host.launcher(ROOT),
+            redis_host=f"{hostlib.SUBNET}.{REDIS_OCTET}",
+        )
         self.stacks[name] = Stack(config)
         return host
 
@@ -84,14 +87,18 @@ def build(network: hostlib.Network) -> Cluster:
     """Create the hosts and start every service; the caller destroys ``network`` in any case."""
     # A Redis reachable from other hosts needs a password (its protected mode refuses them otherwise);
     # nginx reaches the API from the web host's address, not from loopback.
-    env = {**fl.FAST_ENV, "REDIS_PASSWORD": secrets.token_urlsafe(16),
-           "TRUSTED_PROXIES": f"{hostlib.SUBNET}.{WEB_OCTET}", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+    env = {
+        **FAST_ENV,
+        "REDIS_PASSWORD": secrets.token_urlsafe(16),
+        "TRUSTED_PROXIES": f"{hostlib.SUBNET}.{WEB_OCTET}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     cluster = Cluster(network, env)
     network.create()
     cluster.add_host("client", CLIENT_OCTET)
     cluster.add_host("redis", REDIS_OCTET)
     cluster.add_host("web", WEB_OCTET)
-    cluster.start("redis", "redis")
+    cluster.start("redis", *REDIS_SERVICES)  # the store, the queue and the cache
     for name, (octet, service) in WORKER_HOSTS.items():
         cluster.add_worker_host(name, octet, service)
     cluster.start("web", "api", "nginx")  # nginx is ready once /api/v1/ready sees a live worker

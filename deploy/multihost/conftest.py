@@ -4,16 +4,13 @@ down even when a test fails, and the closing line `multihost: N passed, N failed
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import hosts as hostlib
-from cluster import ROOT, STATE_ROOT, Cluster, build, why_not_runnable
+from deploy.multihost import hosts as hostlib
+from deploy.multihost.cluster import ROOT, STATE_ROOT, Cluster, build, why_not_runnable
 
 LOG_TAIL_LINES = 15
 _FIGURES: dict[str, str] = {}  # measured by the tests, printed with the summary

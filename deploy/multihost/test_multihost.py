@@ -14,15 +14,16 @@ import statistics
 import time
 from pathlib import Path
 
-import hosts as hostlib
 import psutil
 import pytest
-import redis
 import requests
-from cluster import API_PORT, LATE_WORKER_HOST, ROOT, WORKER_HOSTS, Cluster
 
+from deploy.multihost import hosts as hostlib
+from deploy.multihost.cluster import API_PORT, LATE_WORKER_HOST, ROOT, WORKER_HOSTS, Cluster
 from imgclf_contract.liveness import live_workers
+from scripts.stack import REDIS_ROLES
 from testsupport import faults as fl
+from testsupport.processes import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("client_host")]
 
@@ -31,14 +32,9 @@ CLAIM_IDLE_S = int(fl.FAST_ENV["CLAIM_IDLE_MS"]) / 1000
 OUTAGE_BOUND_S = fl.TIMEOUT_S + 4  # the API's Redis socket timeout (REQUEST_TIMEOUT_S + 2) and a margin
 
 
-def _redis(url: str) -> redis.Redis:
-    """A client that gives up quickly: these tests cut Redis off on purpose."""
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
-
-
 def _run_load(url: str, clients: int, requests_total: int, max_s: float = 60) -> list[fl.Outcome]:
     with fl.Load(url, clients=clients, max_s=max_s, max_requests=requests_total) as load:
-        fl.wait_until(lambda: len(load.outcomes) >= requests_total, max_s, interval_s=0.1)
+        wait_until(lambda: len(load.outcomes) >= requests_total, max_s, interval_s=0.1)
     return load.outcomes
 
 
@@ -54,10 +50,14 @@ def _assert_all_answered(outcomes: list[fl.Outcome]) -> None:
 
 
 def _redis_counters(cluster: Cluster) -> tuple[float, int]:
-    """CPU seconds redis-server has used, and the bytes it has received and sent."""
-    times = psutil.Process(cluster.pid("redis", "redis")).cpu_times()
-    stats = _redis(cluster.redis_url).info("stats")
-    return times.user + times.system, stats["total_net_input_bytes"] + stats["total_net_output_bytes"]
+    """CPU seconds the redis-servers (store, queue, cache) have used, and the bytes they received and sent."""
+    cpu, traffic = 0.0, 0
+    for role, (service, _offset, _conf) in REDIS_ROLES.items():
+        times = psutil.Process(cluster.pid("redis", service)).cpu_times()
+        stats = cluster.redis(role).info("stats")
+        cpu += times.user + times.system
+        traffic += stats["total_net_input_bytes"] + stats["total_net_output_bytes"]
+    return cpu, traffic
 
 
 def test_each_host_writes_only_its_own_state_directory(cluster: Cluster) -> None:
@@ -84,7 +84,7 @@ def test_services_listen_on_their_host_address_not_loopback(cluster: Cluster) ->
 
 
 def test_jobs_from_concurrent_requests_are_answered_by_both_worker_hosts(cluster: Cluster, figures: dict) -> None:
-    live = live_workers(_redis(cluster.redis_url), stale_s=2)
+    live = live_workers(cluster.redis(), stale_s=2)
     assert {w["host"] for w in live} == set(WORKER_HOSTS), live
     cpu_before, bytes_before = _redis_counters(cluster)
     outcomes = _run_load(cluster.url, clients=8, requests_total=240)
@@ -113,7 +113,7 @@ def test_jobs_from_concurrent_requests_are_answered_by_both_worker_hosts(cluster
 
 def _freeze_while_holding_jobs(cluster: Cluster, host_name: str, worker_id: str) -> set[str]:
     """Stop the worker (SIGSTOP) at a moment it holds unacknowledged jobs; their request ids."""
-    client = _redis(cluster.redis_url)
+    client = cluster.redis()
     service = WORKER_HOSTS[host_name][1]
     for _ in range(100):
         cluster.stacks[host_name].signal(service, signal.SIGSTOP)
@@ -142,7 +142,7 @@ def test_killing_a_worker_host_under_load_loses_no_accepted_request(cluster: Clu
     for request_id in held:
         batch = by_id[request_id].body["batch"]
         assert batch["worker_id"] == WORKER_IDS[survivor] and batch["deliveries"] >= 2, batch
-    assert not fl.pending_request_ids(_redis(cluster.redis_url), WORKER_IDS[victim])
+    assert not fl.pending_request_ids(cluster.redis(), WORKER_IDS[victim])
     late = max(by_id[r].ended for r in held) - killed
     assert late <= CLAIM_IDLE_S + 2, f"held jobs answered {late:.1f} s after the kill: re-claim too slow"
     figures["worker host killed (kill -9, 6 clients)"] = (
@@ -159,7 +159,7 @@ def test_a_worker_host_joining_later_gets_jobs_without_restarts(cluster: Cluster
         started = time.monotonic()
         cluster.add_worker_host(name, octet, service)
         ready = time.monotonic()
-        joined = fl.wait_until(lambda: min((o.ended for o in load.outcomes if o.status == 200
+        joined = wait_until(lambda: min((o.ended for o in load.outcomes if o.status == 200
                                             and _worker_of(o) == f"{service}@8080"), default=0), 15)  # fmt: skip
         time.sleep(1)
     outcomes = load.outcomes
@@ -184,7 +184,7 @@ def test_a_partitioned_worker_host_is_bypassed_and_rejoins(cluster: Cluster, fig
         time.sleep(CLAIM_IDLE_S + 3)
         cluster.network.set_link(partitioned, up=True)
         restored = time.monotonic()
-        back = fl.wait_until(lambda: min((o.ended for o in load.outcomes if o.started > restored and o.status == 200
+        back = wait_until(lambda: min((o.ended for o in load.outcomes if o.started > restored and o.status == 200
                                           and _worker_of(o) == worker_b), default=0), 30)  # fmt: skip
     outcomes = load.outcomes
 
@@ -202,12 +202,12 @@ def test_api_cut_from_redis_answers_503_then_recovers(cluster: Cluster, figures:
         time.sleep(1)
         cluster.network.set_route(web, redis_host, reachable=False)
         cut = time.monotonic()
-        first_503 = fl.wait_until(lambda: min((o.ended for o in load.outcomes if o.status == 503
+        first_503 = wait_until(lambda: min((o.ended for o in load.outcomes if o.status == 503
                                                and o.started > cut), default=0), OUTAGE_BOUND_S + 2)  # fmt: skip
         time.sleep(2)  # a real outage, not a blip
         cluster.network.set_route(web, redis_host, reachable=True)
         restored = time.monotonic()
-        healed = fl.wait_until(lambda: min((o.started for o in load.outcomes if o.status == 200
+        healed = wait_until(lambda: min((o.started for o in load.outcomes if o.status == 200
                                             and o.started > restored), default=0), 20)  # fmt: skip
         time.sleep(2)
     outcomes = load.outcomes

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import requests
 
 from scripts.ports import free_base_port, unused_port
-from scripts.stack import ROOT, Stack, StackConfig
+from scripts.stack import ROOT, VENV_BIN, Stack, StackConfig
 from testsupport.processes import wait_until
 
 pytestmark = pytest.mark.integration
@@ -104,3 +107,37 @@ def test_tls_option_serves_https_with_the_same_locations(stack_factory, tmp_path
     page = requests.get(f"https://127.0.0.1:{tls_port}/", verify=str(cert), timeout=10)
     assert page.status_code == 200 and "default-src 'self'" in page.headers["Content-Security-Policy"]
     assert requests.get(stack.config.url + "/api/v1/health", timeout=10).status_code == 200  # HTTP stays
+
+
+def test_each_stack_has_its_own_gunicorn_control_socket(stack_factory):
+    """Two stacks once shared ~/.gunicorn/gunicorn.ctl: the second replaced it, `down` deleted it."""
+    first: Stack = stack_factory("runner-ctl-1")
+    second: Stack = stack_factory("runner-ctl-2")
+    sockets = [s.config.run_dir / "api.ctl" for s in (first, second)]
+    assert all(path.is_socket() for path in sockets)
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in sockets)
+    second.down()
+    assert sockets[0].is_socket()  # the first stack's socket survives the second's `down`
+    gunicornc = str(VENV_BIN / "gunicornc")
+    command = [gunicornc, "-s", str(sockets[0]), "-c", "show workers", "-j"]
+    shown = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0, shown.stderr
+    workers = [w["pid"] for w in json.loads(shown.stdout)["workers"]]
+    assert workers == [c.pid for c in psutil.Process(first.pid("api")).children()]  # it is the first stack's
+
+
+def test_restart_appends_to_the_log_after_a_marker_line(stack_factory):
+    """Restarting a dead service once truncated its log: a crash's last words must survive."""
+    stack: Stack = stack_factory("runner-logs")
+    log = stack.log_path("worker-1")
+    first_run = log.read_text()
+    assert "worker ready" in first_run
+    stack.signal("worker-1", signal.SIGKILL)
+    assert wait_until(lambda: stack.pid("worker-1") is None, timeout_s=10)
+    stack.up()
+    text = log.read_text()
+    assert text.startswith(first_run)  # nothing lost
+    markers = [json.loads(line) for line in text.splitlines() if '"logger": "stack"' in line]
+    assert [m["msg"] for m in markers] == ["starting worker-1", "starting worker-1"]
+    assert "worker ready" in stack.current_log("worker-1")  # this run's log, from its marker on
+    assert stack.current_log("worker-1").startswith(json.dumps(markers[1]))

@@ -16,6 +16,10 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
     settings = settings or ApiSettings.from_env()
     settings.validate()
     app = Flask(__name__)
+    # No redirects: werkzeug would merge "//" in paths with a 308 whose Location takes its host
+    # from the request's Host header. "/api//v1/health" is simply not a route (404).
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     app.config.update(
         # Whole-request cap: the file limit plus room for multipart overhead; the
         # exact per-file limit is checked on the file's own bytes.

@@ -6,14 +6,16 @@ Shared by POST /api/v1/predictions and the compatibility route POST /predict.
 from __future__ import annotations
 
 import hashlib
+import socket
 import time
 import uuid
 from dataclasses import dataclass
 
-from flask import g
+from flask import g, request
 from werkzeug.datastructures import FileStorage
 
 from api import metrics
+from api.queue import timeout_error
 from api.services import services
 from imgclf_contract.errors import ErrorCode, ServiceError
 from imgclf_contract.jobs import Result, now_ms
@@ -132,16 +134,49 @@ def _from_worker(record: ModelRecord, tensor: bytes, deadline_ms: int, embed: bo
     )
 
 
-def _decode(data: bytes, max_pixels: int, size: int) -> _Decoded:
+def _decode(data: bytes, deadline_ms: int, size: int) -> _Decoded:
     """Decoding is CPU-bound: more at once than cores only multiplies the memory held by
-    half-decoded images and slows every request; the rest wait their turn here."""
+    half-decoded images and slows every request; the rest wait their turn here, but never
+    past the request's deadline, and a request whose client has gone is dropped unread."""
+    s = services()
     asked = time.perf_counter()
-    with services().decode_slots:
+    if not s.decode_slots.acquire(timeout_s=max(0.0, (deadline_ms - now_ms()) / 1000)):
+        raise timeout_error(s.settings.request_timeout_s)
+    try:
+        _stop_if_client_gone()
         began = time.perf_counter()
-        image = preprocess(data, max_pixels, size=size)
+        image = preprocess(data, s.settings.max_pixels, max_decode_bytes=s.settings.max_decode_bytes, size=size)
+    finally:
+        s.decode_slots.release()
     done = time.perf_counter()
     metrics.PREPROCESS_SECONDS.observe(done - began)
     return _Decoded(image, slot_wait_ms=(began - asked) * 1000, decode_ms=(done - began) * 1000)
+
+
+def client_gone() -> bool:
+    """True when the peer closed the connection (nginx does when its client gives up): a peek
+    at the socket reads end-of-file. False when unsure (no socket, or bytes still waiting)."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset by the peer
+        return True
+
+
+def _stop_if_client_gone() -> None:
+    if client_gone():
+        raise ServiceError(ErrorCode.CLIENT_CLOSED_REQUEST, "The client closed the connection; nothing was done.")
+
+
+def _check_deadline(deadline_ms: int) -> None:
+    """No job for a worker once nobody can receive its answer: past the deadline, or gone."""
+    if now_ms() >= deadline_ms:
+        raise timeout_error(services().settings.request_timeout_s)
+    _stop_if_client_gone()
 
 
 def _cached(record: ModelRecord, sha256: str) -> _Inference | None:
@@ -164,9 +199,10 @@ def classify(data: bytes, model: str | None = None) -> Answer:
     metrics.CACHE_LOOKUPS.labels("hit" if inference else "miss").inc()
     if inference is None:
         s.queue.admit(record)  # refuse an overload before spending a decode on it
-    decoded = _decode(data, s.settings.max_pixels, record.input_size)
+    decoded = _decode(data, deadline_ms, record.input_size)
     cached = inference is not None
     if inference is None:  # a custom model's embedding is kept with the prediction: feedback can train on it
+        _check_deadline(deadline_ms)
         inference = _from_worker(record, decoded.image.tensor.tobytes(), deadline_ms, embed=record.is_custom)
         metrics.QUEUE_SECONDS.observe(inference.queue_ms / 1000)
     predictions = _labelled(inference.name, inference.version, inference.top)

@@ -45,13 +45,26 @@ def error_response(error: ServiceError) -> Response:
     return response
 
 
-def redis_unavailable(exc: redis.RedisError) -> ServiceError:
-    log.warning("redis unavailable: %s", exc, extra={"request_id": g.get("request_id")})
-    return ServiceError(
-        ErrorCode.SERVICE_UNAVAILABLE,
-        "The job store (Redis) is unavailable; try again shortly.",
-        {"missing": "redis"},
-    )
+def redis_error(exc: redis.RedisError) -> ServiceError:
+    """Only an unreachable or silent Redis is 503; a full store is 507; anything else (a
+    WRONGTYPE, a refused command) is our bug: logged with its traceback, answered 500."""
+    request_id = g.get("request_id")
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        log.warning("redis unavailable: %s", exc, extra={"request_id": request_id})
+        return ServiceError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "The job store (Redis) is unavailable; try again shortly.",
+            {"missing": "redis"},
+        )
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        log.error("redis store full: %s", exc, extra={"request_id": request_id})
+        return ServiceError(
+            ErrorCode.STORAGE_FULL,
+            "The store is full, so nothing new can be saved; an operator must make room. Nothing was lost.",
+            {"store": "full"},
+        )
+    log.error("redis command failed", exc_info=exc, extra={"request_id": request_id})
+    return ServiceError(ErrorCode.INTERNAL_ERROR, "Something went wrong on our side; it has been logged.")
 
 
 def _http_message(exc: HTTPException) -> str:
@@ -70,7 +83,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(redis.RedisError)
     def handle_redis(exc: redis.RedisError) -> Response:
-        return error_response(redis_unavailable(exc))
+        return error_response(redis_error(exc))
 
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException) -> Response:

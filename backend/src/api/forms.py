@@ -5,12 +5,31 @@ from __future__ import annotations
 from flask import Request
 from marshmallow import Schema, ValidationError
 from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from imgclf_contract.errors import ErrorCode, ServiceError
 
 
+def parse_form(request: Request) -> None:
+    """Parse the body once; werkzeug refuses more than MAX_FORM_PARTS parts with the same 413 as
+    an oversized body, so a body within the size limit that is refused had too many parts: 400."""
+    try:
+        request.files  # noqa: B018 - parsing is the point; form and files are cached on the request
+    except RequestEntityTooLarge:
+        length, limit = request.content_length, request.max_content_length
+        if length is None or limit is None or length > limit:
+            raise
+        parts = request.max_form_parts
+        raise ServiceError(
+            ErrorCode.INVALID_REQUEST,
+            f"The multipart body has more than {parts} parts; send one file (and top_k).",
+            {"max_form_parts": parts},
+        ) from None
+
+
 def single_file(request: Request, field: str) -> FileStorage:
     """The one uploaded file in ``field``, or a 400 saying what was wrong."""
+    parse_form(request)
     files = request.files.getlist(field)
     if len(files) == 1:
         return files[0]

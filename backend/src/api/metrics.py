@@ -33,6 +33,7 @@ QUEUE_SECONDS = Histogram(
 )
 CACHE_LOOKUPS = Counter("imgclf_cache_lookups_total", "Result cache lookups", ["result"])
 
+STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 # The workers' figures (published in their heartbeats): name -> help.
 WORKER_COUNTERS = {
     "jobs": "Jobs answered",
@@ -44,6 +45,12 @@ WORKER_HISTOGRAMS = {"batch_size": "Images per inference", "inference_seconds": 
 
 bp = Blueprint("metrics", __name__)
 access_log = logging.getLogger("api.access")
+
+
+def method_label(method: str) -> str:
+    """A client picks the method: any it may send beyond the standard ones counts as "other",
+    so labels (and /metrics) stay bounded. Routes are bounded already: unknown ones are "unmatched"."""
+    return method if method in STANDARD_METHODS else "other"
 
 
 class RedisCollector:
@@ -121,7 +128,7 @@ def init_app(app: Flask) -> None:
     def _record(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        REQUESTS.labels(route, method_label(request.method), str(response.status_code)).inc()
         LATENCY.labels(route).observe(elapsed)
         access_log.info(
             "%s %s %s",

@@ -58,7 +58,8 @@ _PREDICT_ERRORS = {
     500: "The worker's inference failed on this image (logged).",
     429: "Queue full or rate limit reached; see Retry-After.",
     503: "Redis unavailable, or no live worker serves the model; see Retry-After.",
-    504: "No result within REQUEST_TIMEOUT_S.",
+    504: "No result within REQUEST_TIMEOUT_S (waiting for a decode slot included).",
+    507: "The store is full (its Redis reached maxmemory): nothing new can be saved.",
 }
 _COMMON_ERRORS = {401: _PREDICT_ERRORS[401], 429: "Rate limit reached.", 503: "Redis unavailable."}
 _NAMED = {400: "The name in the path is not a slug (lower-case letters, digits, '_').",
@@ -199,9 +200,10 @@ def _paths(plugin: MarshmallowPlugin) -> dict[str, dict]:
     last_class = s.LAST_CLASS
     report = {"type": "string", "minLength": 1, "pattern": r"\S", "description": "Not blank (blank: 400)"}
     feedback_errors = {
-        400: "Invalid JSON body.",
+        400: "Invalid JSON body (strict: a boolean, an integer or null, a printable id).",
         404: "Unknown prediction id.",
         422: f"expected_class_index outside 0-{last_class}.",
+        507: _PREDICT_ERRORS[507],
         **_COMMON_ERRORS,
     }
     no_default = {**_COMMON_ERRORS, 503: "No worker serves the default model."}

@@ -89,7 +89,15 @@ class JobQueue:
         script_keys, args = self._checks(record)
         for name, value in job.to_fields().items():
             args.extend((name, value))
-        self._raise_for(record, self._enqueue(keys=script_keys, args=args))
+        try:
+            status = self._enqueue(keys=script_keys, args=args)
+        except redis.exceptions.OutOfMemoryError:  # the queue Redis reached its maxmemory
+            raise ServiceError(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "The job queue is out of memory right now; try again shortly.",
+                {"missing": "queue memory"},
+            ) from None
+        self._raise_for(record, status)
         return job
 
     def _raise_for(self, record: ModelRecord, status: int) -> None:
@@ -112,11 +120,7 @@ class JobQueue:
         remaining_s = (job.deadline_ms - now_ms()) / 1000
         reply = self.client.blpop([keys.reply(job.job_id)], timeout=remaining_s) if remaining_s > 0 else None
         if reply is None:
-            raise ServiceError(
-                ErrorCode.TIMEOUT,
-                f"No result within {self.timeout_s:g} s; the service is overloaded or a worker failed. Try again.",
-                {"request_timeout_s": self.timeout_s},
-            )
+            raise timeout_error(self.timeout_s)
         return Result.from_json(reply[1])
 
     def depth(self, record: ModelRecord) -> QueueDepth:
@@ -130,3 +134,12 @@ class JobQueue:
         except redis.ResponseError:  # no group yet: no worker ever started
             return QueueDepth(0, 0)
         return QueueDepth(int(length), int(pending["pending"]))
+
+
+def timeout_error(timeout_s: float) -> ServiceError:
+    """504: REQUEST_TIMEOUT_S passed, waiting for a decode slot or for a worker."""
+    return ServiceError(
+        ErrorCode.TIMEOUT,
+        f"No result within {timeout_s:g} s; the service is overloaded or a worker failed. Try again.",
+        {"request_timeout_s": timeout_s},
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from imgclf_contract.jobs import RESULT_TOP_K
@@ -83,13 +85,37 @@ class PredictionResponseSchema(Schema):
     image = fields.Nested(ImageInfoSchema, required=True)
 
 
+class StrictBool(fields.Boolean):
+    """JSON true or false only: "yes", 1 or "true" are refused rather than guessed at."""
+
+    def _deserialize(self, value: object, attr: str | None, data: Mapping | None, **kwargs: object) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class StrictInt(fields.Integer):
+    """A JSON integer only: 281.5, "281" and true are refused (they were stored as 281, 281 and 1)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: object, attr: str | None, data: Mapping | None, **kwargs: object) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+# Ids are printable ASCII tokens (ours are 32 hex digits): a lone surrogate or a control
+# character is refused here instead of failing when it is spelled into a Redis key.
+ID_PATTERN = r"^[\x21-\x7e]{1,64}$"
+
+
 class FeedbackRequestSchema(Schema):
-    prediction_id = fields.Str(required=True, validate=validate.Length(1, 64))
-    correct = fields.Bool(required=True)
+    prediction_id = fields.Str(required=True, validate=validate.Regexp(ID_PATTERN))
+    correct = StrictBool(required=True)
     # The range is checked by the route (422 validation_failed, not 400), so it is documented here only.
-    expected_class_index = fields.Int(
-        load_default=None, allow_none=True, metadata={"minimum": 0, "maximum": LAST_CLASS}
-    )
+    expected_class_index = StrictInt(load_default=None, allow_none=True, metadata={"minimum": 0, "maximum": LAST_CLASS})
     comment = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 

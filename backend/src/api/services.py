@@ -30,7 +30,8 @@ EXTENSION = "imgclf"
 @dataclass(frozen=True)
 class Services:
     settings: ApiSettings
-    redis: redis.Redis
+    redis: redis.Redis  # the store (REDIS_URL)
+    redis_pools: tuple[redis.Redis, ...]  # every distinct Redis: store, queue, cache
     workers: Workers
     models: ModelCatalogue
     results: ResultCache
@@ -44,27 +45,37 @@ class Services:
 
     @classmethod
     def create(cls, settings: ApiSettings) -> Services:
-        """One Redis connection pool for all of them; nothing connects until the first command."""
-        client = redis_client.connect(
-            settings,
-            socket_connect_timeout=1.0,
-            socket_timeout=settings.request_timeout_s + 2,
-            health_check_interval=5,
-            retry_on_timeout=False,
-        )
-        workers = Workers(client, settings.heartbeat_stale_s)
+        """One connection pool per Redis role (one in all when they share a URL); nothing
+        connects until the first command."""
+        pools: dict[str, redis.Redis] = {}
+        for url in (settings.redis_url, settings.queue_url, settings.cache_url):
+            pools.setdefault(
+                url,
+                redis_client.connect(
+                    settings,
+                    url,
+                    socket_connect_timeout=1.0,
+                    socket_timeout=settings.request_timeout_s + 2,
+                    health_check_interval=5,
+                    retry_on_timeout=False,
+                ),
+            )
+        store, queue, cache = pools[settings.redis_url], pools[settings.queue_url], pools[settings.cache_url]
+        # Heartbeats and base model records live in the queue, custom models' records in the store.
+        workers = Workers(queue, store, settings.heartbeat_stale_s)
         return cls(
             settings=settings,
-            redis=client,
+            redis=store,
+            redis_pools=tuple(pools.values()),
             workers=workers,
-            models=ModelCatalogue(client, workers, settings.heartbeat_stale_s, settings.default_model),
-            results=ResultCache(client, settings.cache_ttl_s),
-            predictions=Predictions(client, settings.prediction_ttl_s),
-            feedback=FeedbackLog(client),
-            datasets=Datasets(client),
-            trainings=Trainings(client),
-            rate_limits=RateLimits(client),
-            queue=JobQueue(client, settings),
+            models=ModelCatalogue(queue, store, workers, settings.heartbeat_stale_s, settings.default_model),
+            results=ResultCache(cache, settings.cache_ttl_s),
+            predictions=Predictions(store, settings.prediction_ttl_s),
+            feedback=FeedbackLog(store),
+            datasets=Datasets(store),
+            trainings=Trainings(store),
+            rate_limits=RateLimits(queue),
+            queue=JobQueue(queue, settings),
             decode_slots=FifoSlots(settings.decode_concurrency),
         )
 

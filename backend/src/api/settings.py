@@ -24,6 +24,7 @@ class ApiSettings(SharedSettings):
     decode_concurrency: int = 2  # images decoded at once per API process, first come first served
     api_threads: int = 64  # threads per process; each waiting request holds one (nginx admits this many)
     rate_limit_per_minute: int = 0  # 0: off
+    feedback_rate_limit_per_minute: int = 60  # feedback writes per client, on top of the above; 0: off
     # Addresses or networks (CIDR): under docker-compose nginx gets whatever address the network hands out.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     api_keys: tuple[str, ...] = ()
@@ -38,7 +39,7 @@ class ApiSettings(SharedSettings):
         "decode_concurrency",
         "max_dataset_images",
     )
-    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("cache_ttl_s", "rate_limit_per_minute")
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("cache_ttl_s", "rate_limit_per_minute", "feedback_rate_limit_per_minute")
 
     def validate(self) -> None:
         super().validate()

@@ -18,19 +18,32 @@ class FifoSlots:
         self._free = slots
         self._waiters: deque[threading.Event] = deque()
 
-    def __enter__(self) -> FifoSlots:
+    def acquire(self, timeout_s: float | None = None) -> bool:
+        """Wait for a slot in arrival order; False when none came within ``timeout_s``."""
         with self._lock:
             if self._free and not self._waiters:
                 self._free -= 1
-                return self
+                return True
             turn = threading.Event()
             self._waiters.append(turn)
-        turn.wait()  # the releasing thread hands its slot over by setting this
-        return self
+        if turn.wait(timeout_s):  # the releasing thread hands its slot over by setting this
+            return True
+        with self._lock:
+            if turn.is_set():  # handed over just as the wait timed out: the slot is ours
+                return True
+            self._waiters.remove(turn)
+            return False
 
-    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def release(self) -> None:
         with self._lock:
             if self._waiters:
                 self._waiters.popleft().set()
             else:
                 self._free += 1
+
+    def __enter__(self) -> FifoSlots:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.release()

@@ -15,6 +15,10 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    URI_TOO_LONG = "uri_too_long"  # nginx only, as the four below
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
+    NOT_IMPLEMENTED = "not_implemented"
+    HTTP_VERSION_NOT_SUPPORTED = "http_version_not_supported"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNPROCESSABLE_IMAGE = "unprocessable_image"
     VALIDATION_FAILED = "validation_failed"
@@ -24,6 +28,8 @@ class ErrorCode(StrEnum):
     BAD_GATEWAY = "bad_gateway"
     SERVICE_UNAVAILABLE = "service_unavailable"
     TIMEOUT = "timeout"
+    STORAGE_FULL = "storage_full"  # the store Redis reached its maxmemory
+    CLIENT_CLOSED_REQUEST = "client_closed_request"  # logged only: nobody is left to read it
 
     @property
     def status(self) -> int:
@@ -38,6 +44,10 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.URI_TOO_LONG: 414,
+    ErrorCode.RANGE_NOT_SATISFIABLE: 416,
+    ErrorCode.NOT_IMPLEMENTED: 501,
+    ErrorCode.HTTP_VERSION_NOT_SUPPORTED: 505,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.UNPROCESSABLE_IMAGE: 422,
     ErrorCode.VALIDATION_FAILED: 422,
@@ -47,6 +57,8 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_GATEWAY: 502,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,
+    ErrorCode.STORAGE_FULL: 507,
+    ErrorCode.CLIENT_CLOSED_REQUEST: 499,  # nginx's convention
 }
 
 

@@ -3,27 +3,37 @@
 One implementation for the API, the worker's tests, the build's self-check and
 the benchmarks. Decisions are taken from the content, never the file name:
 decode with Pillow (JPEG, PNG, GIF, WebP, BMP, TIFF only), refuse oversized
-images from the header before decoding, apply EXIF orientation, take the first
-frame, composite transparency on white, resize the shorter side to
-round(size / 0.875) with antialiased bicubic, centre-crop ``size`` (the model's
-input size: 224 for EfficientNet-Lite0, 260 for Lite2).
+images from the header before decoding (pixels, and the bytes decoding would
+allocate), apply EXIF orientation, take the first frame, composite transparency
+on white, resize the shorter side to round(size / 0.875) with antialiased bicubic,
+centre-crop ``size`` (the model's input size: 224 for EfficientNet-Lite0, 260 for Lite2).
+
+Memory: a small file may declare a big image, so everything past the decode works
+on a box-reduced copy (at least 3x the target size) and never makes another
+full-size copy: no float64, no full-size conversion or compositing.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
-from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from imgclf_contract.errors import ErrorCode, ServiceError
+from imgclf_contract.settings import SharedSettings
 
 INPUT_SIZE = 224  # the default model's (EfficientNet-Lite0); every model states its own
 CROP_FRACTION = 0.875  # the centre crop keeps this much of the resized shorter side
 NORM_MEAN = 127.0
 NORM_STD = 128.0
 MIN_SIDE = 16
+MAX_DECODE_BYTES = SharedSettings.max_decode_bytes  # default: a 40 MP RGB(A) bitmap fits
+MAX_TILE_SIDE = 1024  # a TIFF tile may exceed the image, but not by more than this (libtiff allocates it whole)
+_BAND_ROWS = 16  # reduce_for_resize() works on bands of this many output rows
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F")  # modes Image.reduce() handles (alpha-aware)
 ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 ACCEPTED_MIME_TYPES: tuple[str, ...] = (
     "image/jpeg",
@@ -54,6 +64,18 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Pillow's fixed decompression-bomb guard is replaced by the configurable MAX_PIXELS check,
 # made from the header in open_checked() before anything is decoded.
 Image.MAX_IMAGE_PIXELS = None
+
+
+EXIF_ORIENTATION = 0x0112
+_UNDO_ORIENTATION = {  # as ImageOps.exif_transpose
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 @dataclass(frozen=True)
@@ -131,13 +153,105 @@ def open_checked(data: bytes, max_pixels: int, min_side: int = MIN_SIDE) -> Imag
     return image
 
 
+def _pixel_bytes(mode: str) -> int:
+    """Bytes per pixel as Pillow stores a decoded image (RGB is padded to 4)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+def _tile_bytes(image: Image.Image) -> int:
+    """A tiled TIFF's tile buffer, which libtiff allocates whole however small the image."""
+    tag = getattr(image, "tag_v2", {})
+    tile_width, tile_height = tag.get(322, 0), tag.get(323, 0)
+    if not (tile_width or tile_height):
+        return 0
+    width, height = image.size
+    if tile_width > max(width, MAX_TILE_SIDE) or tile_height > max(height, MAX_TILE_SIDE):
+        raise ServiceError(
+            ErrorCode.UNPROCESSABLE_IMAGE,
+            f"The TIFF declares {tile_width}x{tile_height} tiles for a {width}x{height} image.",
+            {"width": width, "height": height, "tile_width": tile_width, "tile_height": tile_height},
+        )
+    return tile_width * tile_height * _pixel_bytes(image.mode)
+
+
+def _jpeg_coefficient_bytes(image: Image.Image, width: int, height: int) -> int:
+    """A progressive JPEG keeps every DCT coefficient (2 bytes each) at full size, whatever the draft scale."""
+    if not image.info.get("progressive"):
+        return 0
+    layers = getattr(image, "layer", [])
+    h_max = max((h for _id, h, _v, _q in layers), default=1)
+    v_max = max((v for _id, _h, v, _q in layers), default=1)
+    return sum(2 * width * height * h * v // (h_max * v_max) for _id, h, v, _q in layers)
+
+
+def decode_bytes(image: Image.Image, width: int, height: int) -> int:
+    """What decoding will allocate, from the header: the bitmap (after any JPEG draft scaling)
+    plus a TIFF tile buffer or a progressive JPEG's coefficients. ``width``/``height``: as declared."""
+    draft_width, draft_height = image.size
+    bitmap = draft_width * draft_height * _pixel_bytes(image.mode)
+    if image.format == "JPEG":
+        return bitmap + _jpeg_coefficient_bytes(image, width, height)
+    return bitmap + _tile_bytes(image)
+
+
+def check_decode_budget(image: Image.Image, width: int, height: int, max_decode_bytes: int) -> None:
+    needed = decode_bytes(image, width, height)
+    if needed > max_decode_bytes:
+        raise ServiceError(
+            ErrorCode.UNPROCESSABLE_IMAGE,
+            f"Decoding this {width}x{height} {image.mode} image would take {needed / 1e6:,.0f} MB; "
+            f"the limit is {max_decode_bytes / 1e6:,.0f} MB.",
+            {"width": width, "height": height, "decode_bytes": needed, "max_decode_bytes": max_decode_bytes},
+        )
+
+
+def _is_wide_grey(image: Image.Image) -> bool:
+    return image.mode.startswith("I;16") or image.mode == "I"
+
+
+def _grey_to_8bit(image: Image.Image, peak: int) -> Image.Image:
+    """16/32-bit greyscale to 8 bits, scaled by ``peak`` rather than clipped to white."""
+    wide = np.array(image, dtype=np.int32)  # a writable copy (of a band); 65535 * 255 fits
+    np.clip(wide, 0, peak, out=wide)
+    wide *= 255
+    wide //= peak
+    return Image.fromarray(wide.astype(np.uint8), "L")
+
+
+def _grey_peak(image: Image.Image) -> int:
+    return 65535 if image.mode.startswith("I;16") or image.getextrema()[1] > 255 else 255
+
+
+def reduce_for_resize(image: Image.Image, size: int = INPUT_SIZE) -> tuple[Image.Image, int]:
+    """Box-reduce a big image in its own mode (alpha-weighted for RGBA/LA) by the integer
+    factor resize(reducing_gap=3) would use, before any full-size conversion; returns the copy
+    and the factor. 16/32-bit greyscale and 1-bit become 8-bit greyscale on the way."""
+    convert = None
+    if _is_wide_grey(image):
+        convert = partial(_grey_to_8bit, peak=_grey_peak(image))
+    elif image.mode == "1":
+        convert = partial(Image.Image.convert, mode="L")
+    factor = max(1, min(image.size) // (3 * resize_target(size)))
+    if convert is None and (factor == 1 or image.mode not in _REDUCIBLE):
+        return image, 1
+    # Band by band (rows a multiple of the factor, so the boxes are the same): reduce() of a
+    # whole RGBA image, or a wide numpy copy of a 16-bit one, is several times the bitmap.
+    width, height = image.size
+    reduced = Image.new("L" if convert else image.mode, (-(-width // factor), -(-height // factor)))
+    rows = factor * _BAND_ROWS
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(top + rows, height)))
+        band = convert(band) if convert else band
+        reduced.paste(band.reduce(factor) if factor > 1 else band, (0, top // factor))
+    return reduced, factor
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any mode to RGB; transparency (alpha or palette transparency) composited on white."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit greyscale: scale to 8 bits rather than clipping everything to white.
-        array = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(array * (255.0 / peak), 0, 255).astype(np.uint8), "L")
+    if _is_wide_grey(image):
+        image = _grey_to_8bit(image, _grey_peak(image))
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
@@ -147,21 +261,46 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # L, P, CMYK (Pillow undoes Adobe's inversion), YCbCr, ...
 
 
-def resize_and_crop(image: Image.Image, size: int = INPUT_SIZE) -> np.ndarray:
-    """Shorter side to resize_target(size) (bicubic, antialiased), then the central size x size."""
-    width, height = image.size
+def resize_and_crop(
+    image: Image.Image,
+    size: int = INPUT_SIZE,
+    factor: int = 1,
+    source_size: tuple[int, int] | None = None,
+    transpose: Image.Transpose | None = None,
+) -> np.ndarray:
+    """Shorter side to resize_target(size) (bicubic, antialiased), then the central size x size.
+
+    ``factor``/``source_size``: ``image`` is reduce_for_resize()'s copy of an image that size,
+    resampled over exactly the source's area. ``transpose`` (EXIF orientation) is applied to
+    the small resized image: resampling is symmetric, so the result is the same.
+    """
+    width, height = source_size or image.size
     scale = resize_target(size) / min(width, height)
     new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
     # reducing_gap: big images are first box-reduced by an integer factor, keeping at least
     # 3x the target size for the bicubic pass (Pillow: indistinguishable, several times faster).
-    resized = image.resize(new_size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-    left = (new_size[0] - size) // 2
-    top = (new_size[1] - size) // 2
+    box = (0, 0, width / factor, height / factor)
+    resized = image.resize(new_size, Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+    if transpose is not None:
+        resized = resized.transpose(transpose)
+    left = (resized.width - size) // 2
+    top = (resized.height - size) // 2
     cropped = resized.crop((left, top, left + size, top + size))
     return np.asarray(cropped, dtype=np.uint8).copy(order="C")
 
 
-def preprocess(data: bytes, max_pixels: int, min_side: int = MIN_SIDE, size: int = INPUT_SIZE) -> Preprocessed:
+def _orientation_transpose(image: Image.Image) -> Image.Transpose | None:
+    """The transpose that undoes the EXIF orientation (read before reduce(), which drops TIFF tags)."""
+    return _UNDO_ORIENTATION.get(image.getexif().get(EXIF_ORIENTATION, 1))
+
+
+def preprocess(
+    data: bytes,
+    max_pixels: int,
+    min_side: int = MIN_SIDE,
+    max_decode_bytes: int = MAX_DECODE_BYTES,
+    size: int = INPUT_SIZE,
+) -> Preprocessed:
     """Bytes of an upload -> the input tensor of a model taking size x size, or ServiceError (415/422)."""
     image = open_checked(data, max_pixels, min_side)
     fmt = image.format or "unknown"
@@ -170,10 +309,13 @@ def preprocess(data: bytes, max_pixels: int, min_side: int = MIN_SIDE, size: int
         if fmt == "JPEG":
             # DCT-domain downscale, never below the resize target: decodes big photos several times faster.
             image.draft("RGB", (resize_target(size), resize_target(size)))
+        check_decode_budget(image, width, height, max_decode_bytes)
         image.seek(0)
         image.load()
-        image = ImageOps.exif_transpose(image)
-        tensor = resize_and_crop(to_rgb(image), size)
+        transpose = _orientation_transpose(image)
+        source_size = image.size
+        image, factor = reduce_for_resize(image, size)
+        tensor = resize_and_crop(to_rgb(image), size, factor, source_size, transpose)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise unsupported(f"image/{fmt.lower()} (corrupt)", str(exc)) from None
     return Preprocessed(tensor, fmt, width, height)

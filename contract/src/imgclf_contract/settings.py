@@ -26,17 +26,26 @@ class ConfigError(ValueError):
 class SharedSettings:
     """What the API and the workers must agree on: where Redis is, the limits and the deadlines."""
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # the store: feedback, predictions, kept images (persistent)
+    queue_redis_url: str = ""  # jobs, replies, heartbeats, rate limits (never persisted); empty: REDIS_URL
+    cache_redis_url: str = ""  # the result cache (evicts least recently used); empty: the queue's
     redis_password: str = ""
     max_upload_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
+    max_decode_bytes: int = 200_000_000  # what one decode may allocate (bitmap, tiles, coefficients)
     request_timeout_s: float = 10.0
     heartbeat_stale_s: float = 5.0  # a worker without a heartbeat for this long is not live
     log_level: str = "INFO"
     default_model: str = "efficientnet_lite0"  # answers requests that name no model
 
     # Names validate() checks to be > 0 and >= 0; subclasses extend these tuples.
-    POSITIVE: ClassVar[tuple[str, ...]] = ("max_upload_bytes", "max_pixels", "request_timeout_s", "heartbeat_stale_s")
+    POSITIVE: ClassVar[tuple[str, ...]] = (
+        "max_upload_bytes",
+        "max_pixels",
+        "max_decode_bytes",
+        "request_timeout_s",
+        "heartbeat_stale_s",
+    )
     NON_NEGATIVE: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
@@ -51,6 +60,14 @@ class SharedSettings:
         settings = cls(**values)
         settings.validate()
         return settings
+
+    @property
+    def queue_url(self) -> str:
+        return self.queue_redis_url or self.redis_url
+
+    @property
+    def cache_url(self) -> str:
+        return self.cache_redis_url or self.queue_url
 
     def validate(self) -> None:
         if not re.fullmatch(NAME_PATTERN, self.default_model):

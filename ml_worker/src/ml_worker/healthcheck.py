@@ -29,12 +29,14 @@ def fresh_heartbeat(client: redis.Redis, host: str, stale_s: float) -> bool:
 
 def main() -> int:
     settings = WorkerSettings.from_env()
-    client = redis_client.connect(settings, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
+    client = redis_client.connect(
+        settings, settings.queue_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
+    )
     host = socket.gethostname()
     try:
         healthy = fresh_heartbeat(client, host, settings.heartbeat_stale_s)
     except redis.RedisError as exc:
-        print(f"unhealthy: Redis at {settings.redis_url} did not answer: {exc}", file=sys.stderr)
+        print(f"unhealthy: Redis at {settings.queue_url} did not answer: {exc}", file=sys.stderr)
         return 1
     if not healthy:
         print(f"unhealthy: no heartbeat from {host} in the last {settings.heartbeat_stale_s:g} s", file=sys.stderr)

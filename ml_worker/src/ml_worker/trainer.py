@@ -62,9 +62,11 @@ class Heartbeat(threading.Thread):
 
 
 class Trainer:
-    def __init__(self, settings: TrainerSettings, client: redis.Redis) -> None:
+    def __init__(self, settings: TrainerSettings, client: redis.Redis, queue: redis.Redis) -> None:
+        """``client``: the store (datasets, trainings, heads, custom records); ``queue``: base model records."""
         self.settings = settings
         self.client = client
+        self.queue = queue
         self.stopping = threading.Event()
         self.exporting: subprocess.Popen | None = None
 
@@ -109,7 +111,7 @@ class Trainer:
 
     def _train(self, training_id: str, state: dict) -> tuple[ModelRecord, Head]:
         meta, data = self._dataset(state["dataset"])
-        base = self.client.get(keys.model(meta["base"], meta["base_version"]))
+        base = self.queue.get(keys.model(meta["base"], meta["base_version"]))
         if base is None:
             raise TrainingFailed(f"Base model {meta['base']}:{meta['base_version']} is not published by any worker.")
         base_record = ModelRecord.from_json(base)
@@ -215,7 +217,10 @@ def main() -> int:
     import keras  # noqa: F401  (TensorFlow's 3-6 s import happens before "ready", not in the first training)
 
     client = redis_client.connect(settings, socket_timeout=POLL_S + 5, health_check_interval=10)
-    trainer = Trainer(settings, client)
+    queue = client
+    if settings.queue_url != settings.redis_url:
+        queue = redis_client.connect(settings, settings.queue_url, socket_timeout=5, health_check_interval=10)
+    trainer = Trainer(settings, client, queue)
 
     stop_on_signals(trainer.stopping, "stopping after the training in hand")
     trainer.queue_missing_exports()

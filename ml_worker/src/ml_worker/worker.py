@@ -86,8 +86,14 @@ class HeadCache:
 
 class Worker:
     def __init__(
-        self, settings: WorkerSettings, models: list[ServedModel], client: redis.Redis, block_ms: int = BLOCK_MS
+        self,
+        settings: WorkerSettings,
+        models: list[ServedModel],
+        client: redis.Redis,
+        block_ms: int = BLOCK_MS,
+        store: redis.Redis | None = None,
     ) -> None:
+        """``client``: the queue Redis; ``store``: where custom heads are read (default: the same Redis)."""
         self.settings = settings
         self.block_ms = block_ms
         self.models = {m.stream: m for m in models}
@@ -96,7 +102,7 @@ class Worker:
         self.consumer = JobConsumer(
             client, self.worker_id, list(self.models), settings.claim_idle_ms, settings.reply_ttl_s
         )
-        self.heads = HeadCache(client)
+        self.heads = HeadCache(client if store is None else store)
         self.stats = WorkerStats()
         self.stopping = threading.Event()
         self.last_loop = time.monotonic()  # the heartbeat stops vouching for a loop that hangs
@@ -257,8 +263,13 @@ def load(settings: WorkerSettings) -> list[ServedModel]:
 
 def serve(settings: WorkerSettings, models: list[ServedModel], started: float) -> int:
     """Serve jobs until SIGTERM/SIGINT, then finish the batches in hand, answer what is left and leave."""
-    client = redis_client.connect(settings, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10)
-    worker = Worker(settings, models, client)
+    client = redis_client.connect(
+        settings, settings.queue_url, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10
+    )
+    store = None  # custom heads live in the store: a second connection only where it is another Redis
+    if settings.redis_url != settings.queue_url:
+        store = redis_client.connect(settings, settings.redis_url, socket_timeout=5, health_check_interval=10)
+    worker = Worker(settings, models, client, store=store)
     heartbeat = worker.heartbeat()
 
     stop_on_signals(worker.stopping, "finishing the batch in hand")

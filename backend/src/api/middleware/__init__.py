@@ -21,6 +21,7 @@ def _finish(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.before_request(request_id.assign)
+    app.before_request(body.refuse_oversized)
     app.before_request(cors.answer_preflight)
     app.before_request(rate_limit.check)  # before the key check, so guessing API keys is rate-limited too
     app.before_request(api_keys.check)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 
-from flask import request
+from flask import g, request
 
 from api.services import services
+
+log = logging.getLogger("api.client_address")
 
 
 def _is_trusted(peer: str) -> bool:
@@ -20,8 +23,13 @@ def _is_trusted(peer: str) -> bool:
 
 
 def client_address() -> str:
-    """The client's address; anyone else's forwarding headers are ignored."""
+    """The client's address; anyone else's forwarding headers are ignored, and a trusted
+    proxy's X-Real-IP counts only when it is an address (it names a Redis key): else the peer."""
     peer = request.remote_addr or "unknown"
-    if _is_trusted(peer):
-        return request.headers.get("X-Real-IP", peer)
+    forwarded = request.headers.get("X-Real-IP", "")
+    if forwarded and _is_trusted(peer):
+        try:
+            return ipaddress.ip_address(forwarded.strip()).compressed
+        except ValueError:
+            log.warning("ignoring X-Real-IP that is not an address", extra={"request_id": g.get("request_id")})
     return peer

@@ -15,9 +15,9 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from api.classify import classify, read_upload
-from api.errors import RETRY_AFTER_S, redis_unavailable
+from api.errors import RETRY_AFTER_S, redis_error
 from api.feedback import Verdict, new_feedback
-from api.forms import single_file
+from api.forms import parse_form, single_file
 from api.schemas import CompatFeedbackSchema, CompatPredictionSchema
 from imgclf_contract.errors import ServiceError
 
@@ -53,7 +53,7 @@ def _service_error(exc: ServiceError) -> Response:
 
 @bp.errorhandler(redis.RedisError)
 def _redis_error(exc: redis.RedisError) -> Response:
-    return _failure(redis_unavailable(exc).status)
+    return _failure(redis_error(exc).status)
 
 
 @bp.errorhandler(HTTPException)
@@ -77,6 +77,7 @@ def predict():
 
 @bp.post("/feedback")
 def feedback():
+    parse_form(request)
     report = (request.form.get("report") or "").strip()
     if not report:
         return _failure(400)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, request
 from marshmallow import ValidationError
 
 from api.feedback import Verdict, check_expected_class, known_prediction, new_feedback
 from api.forms import first_message
-from api.schemas import FeedbackRecordSchema, FeedbackRequestSchema
+from api.schemas import ID_PATTERN, FeedbackRecordSchema, FeedbackRequestSchema
 from api.services import services
 from imgclf_contract.errors import ErrorCode, ServiceError
 
@@ -18,9 +20,7 @@ _record = FeedbackRecordSchema()
 
 @bp.post("/feedback")
 def create_feedback():
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise ServiceError(ErrorCode.INVALID_REQUEST, "Send a JSON object (Content-Type: application/json).")
+    payload = _json_object()
     try:
         verdict = Verdict(**_request.load(payload))
     except ValidationError as exc:
@@ -30,9 +30,20 @@ def create_feedback():
     return _record.dump(new_feedback(verdict, prediction)), 201
 
 
+def _json_object() -> dict:
+    """The body as a JSON object, or 400: not JSON, not an object, or nested too deeply to parse."""
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:
+        raise ServiceError(ErrorCode.INVALID_REQUEST, "The JSON body is nested too deeply.") from None
+    if not isinstance(payload, dict):
+        raise ServiceError(ErrorCode.INVALID_REQUEST, "Send a JSON object (Content-Type: application/json).")
+    return payload
+
+
 @bp.get("/feedback/<feedback_id>")
 def get_feedback(feedback_id: str):
-    record = services().feedback.get(feedback_id)
+    record = services().feedback.get(feedback_id) if re.match(ID_PATTERN, feedback_id) else None
     if record is None:
         raise ServiceError(ErrorCode.NOT_FOUND, "Unknown feedback id.", {"feedback_id": feedback_id})
     return _record.dump(record), 200

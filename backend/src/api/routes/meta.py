@@ -166,7 +166,8 @@ def ready():
     missing: list[str] = []
     workers = 0
     try:
-        s.redis.ping()
+        for client in s.redis_pools:
+            client.ping()
         workers = len(s.workers.live(fresh=True))  # a worker beats only once its model is loaded
     except redis.RedisError:
         missing.append("redis")

@@ -1,7 +1,8 @@
 """The models the API knows, which live workers serve each, and which version answers a request.
 
 Workers publish a record per model version (``keys.model``), list it in
-``keys.MODELS_SET`` and stamp themselves in the version's ``keys.serving`` set
+``keys.MODELS_SET`` (in the queue; the trainer does the same for custom models in the store)
+and stamp themselves in the version's ``keys.serving`` set
 with every heartbeat; the API reads only these, so it needs no model files.
 A model is *known* once a worker has published it (the configured default
 always is); it is *available* while a live worker serves one of its versions.
@@ -58,8 +59,11 @@ class ModelEntry:
 
 
 class ModelCatalogue:
-    def __init__(self, client: redis.Redis, workers: Workers, stale_s: float, default_model: str) -> None:
-        self.client = client
+    def __init__(
+        self, client: redis.Redis, store: redis.Redis, workers: Workers, stale_s: float, default_model: str
+    ) -> None:
+        self.client = client  # the queue: base models published by workers, who serves what
+        self.store = store  # custom models (trainer) and their rollback pins
         self.workers = workers  # reads (and keeps) the published records
         self.stale_s = stale_s
         self.default_model = default_model
@@ -68,7 +72,8 @@ class ModelCatalogue:
     def _published(self) -> dict[str, list[str]]:
         """Model name -> published versions, oldest first."""
         versions: dict[str, list[str]] = {self.default_model: []}
-        for ref in sorted(m.decode() for m in self.client.smembers(keys.MODELS_SET)):
+        refs = self.client.smembers(keys.MODELS_SET) | self.store.smembers(keys.MODELS_SET)
+        for ref in sorted(m.decode() for m in refs):
             name, _, version = ref.partition(":")
             versions.setdefault(name, []).append(version)
         return {name: sorted(v, key=version_key) for name, v in versions.items()}
@@ -99,7 +104,7 @@ class ModelCatalogue:
         pairs = sorted({r.backbone for found in records.values() for r in found})
         workers = dict(zip(pairs, self._serving(pairs), strict=True))
         custom = [name for name, found in records.items() if found and found[-1].is_custom]
-        pins = dict(zip(custom, self.client.mget([keys.head_pin(n) for n in custom]), strict=True)) if custom else {}
+        pins = dict(zip(custom, self.store.mget([keys.head_pin(n) for n in custom]), strict=True)) if custom else {}
         entries = [
             ModelEntry(name, name == self.default_model, [ModelVersion(r, workers[r.backbone]) for r in found],
                        pinned=(pins.get(name) or b"").decode())

@@ -1,0 +1,146 @@
+"""Redis as `make up` runs it (issue #12 items 2-4): crops of uploads never reach the disk, every
+file the stack writes is its owner's alone, no Redis answers without a password (generated once,
+kept owner-only), each client gets only the commands and keys it needs, and memory is capped
+with eviction allowed for the cache alone."""
+
+from __future__ import annotations
+
+import io
+import stat
+import time
+
+import numpy as np
+import pytest
+import redis
+import requests
+from PIL import Image
+
+from imgclf_contract import keys
+from imgclf_contract.preprocess import preprocess
+
+pytestmark = pytest.mark.integration
+
+ROLES = ("store", "queue", "cache")
+
+
+def noise_png(seed: int) -> bytes:
+    """An image nobody else uploads: its crop is a byte pattern we can look for on disk."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (300, 300, 3), np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+def files_holding(root, needle: bytes) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and not p.is_socket() and needle in p.read_bytes()]
+
+
+def admin(stack, role: str) -> redis.Redis:
+    return redis.Redis.from_url(stack.redis_url(role), socket_timeout=5)
+
+
+def test_crops_of_uploads_never_reach_the_disk(live_stack):
+    """The 150 kB tensor of every job was in the AOF (mode 0644): anyone could rebuild uploads."""
+    data = noise_png(12)
+    crop = preprocess(data, 40_000_000).tensor.tobytes()
+    response = requests.post(
+        f"{live_stack.config.url}/api/v1/predictions", files={"image": ("n.png", data, "image/png")}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    store = admin(live_stack, "store")
+    store.bgrewriteaof()  # the rewritten AOF holds a snapshot of everything the store has
+    deadline = time.monotonic() + 20
+    while store.info("persistence")["aof_rewrite_in_progress"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # appendfsync everysec
+    needle = crop[len(crop) // 2 : len(crop) // 2 + 4096]
+    assert files_holding(live_stack.config.run_dir, needle) == []
+    assert [p.name for p in (live_stack.config.run_dir / "redis-queue").iterdir()] == ["redis.conf"]
+
+
+def test_every_file_and_directory_the_stack_writes_is_owner_only(live_stack):
+    requests.post(
+        f"{live_stack.config.url}/api/v1/predictions",
+        files={"image": ("n.png", noise_png(13), "image/png")},
+        timeout=30,
+    )
+    run_dir = live_stack.config.run_dir
+    readable = [
+        f"{p} {stat.filemode(p.lstat().st_mode)}"
+        for p in [run_dir, *run_dir.rglob("*")]
+        if not p.is_symlink() and p.lstat().st_mode & 0o077
+    ]
+    assert readable == []
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_redis_answers_without_a_password(live_stack, role: str):
+    """Any local process could read or delete feedback and forge cache entries."""
+    anonymous = redis.Redis(port=live_stack.config.redis_port_of(role), socket_timeout=5)
+    with pytest.raises(redis.AuthenticationError):
+        anonymous.get(keys.FEEDBACK_INDEX)
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=live_stack.config.redis_port_of(role), password="guess", socket_timeout=5).ping()
+
+
+def test_passwords_are_generated_once_and_kept_owner_only(live_stack):
+    secrets = live_stack.config.run_dir / "secrets"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    secret = secrets / "redis.secret"
+    assert [p.name for p in secrets.iterdir()] == ["redis.secret"]
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(secret.read_text()) >= 32
+    before = secret.read_text(), {user: live_stack.redis_password(user) for user in ("admin", "api", "worker")}
+    assert len(set(before[1].values())) == 3 and before[0] not in before[1].values()
+    live_stack.up()  # a second `up` (and a restart) keeps them
+    assert (secret.read_text(), {user: live_stack.redis_password(user) for user in before[1]}) == before
+    api_env = live_stack.service_env()
+    assert api_env["REDIS_PASSWORD"] == before[1]["api"]  # the API gets its own password, not the secret
+    assert "@" in api_env["REDIS_URL"] and before[1]["api"] not in api_env["REDIS_URL"]
+
+
+def _as(stack, role: str, user: str) -> redis.Redis:
+    return redis.Redis(
+        port=stack.config.redis_port_of(role), username=user, password=stack.redis_password(user), socket_timeout=5
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "requirepass"), ("CLIENT", "KILL", "ID", "1")]
+)
+def test_the_api_user_cannot_flush_list_or_reconfigure(live_stack, command):
+    for role in ROLES:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            _as(live_stack, role, "api").execute_command(*command)
+
+
+def test_the_api_user_is_confined_to_our_keys(live_stack):
+    api = _as(live_stack, "store", "api")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        api.get("someone-elses:key")
+    assert api.get(keys.feedback("no-such-id")) is None
+
+
+def test_a_worker_reaches_the_queue_only(live_stack):
+    """A worker's password opens the job stream and its replies, not feedback or the cache."""
+    for role in ("store", "cache"):
+        with pytest.raises(redis.AuthenticationError):
+            _as(live_stack, role, "worker").ping()
+    worker = _as(live_stack, "queue", "worker")
+    assert worker.xlen(keys.jobs("efficientnet_lite0", "1")) >= 0
+    for key in (keys.feedback("x"), keys.prediction("x"), keys.cache("m", "1", "x"), keys.rate_limit("1.2.3.4", 1)):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            worker.get(key)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        worker.flushall()
+
+
+def test_memory_is_capped_and_only_the_cache_may_evict(live_stack):
+    policies = {role: admin(live_stack, role).config_get("maxmemory*") for role in ROLES}
+    assert all(int(p["maxmemory"]) > 0 for p in policies.values()), policies
+    assert {role: p["maxmemory-policy"] for role, p in policies.items()} == {
+        "store": "noeviction",
+        "queue": "noeviction",
+        "cache": "allkeys-lru",
+    }
+    persistence = {role: admin(live_stack, role).config_get("appendonly")["appendonly"] for role in ROLES}
+    assert persistence == {"store": "yes", "queue": "no", "cache": "no"}
