@@ -255,7 +255,8 @@ def embed_upload(data: bytes, base: ModelRecord) -> Embedded:
     s = services()
     deadline_ms = now_ms() + int(s.settings.request_timeout_s * 1000)
     s.queue.admit(base)
-    decoded = _decode(data, s.settings.max_pixels, base.input_size)
+    decoded = _decode(data, deadline_ms, base.input_size)
+    _check_deadline(deadline_ms)
     inference = _from_worker(base, decoded.image.tensor.tobytes(), deadline_ms, embed=True)
     if inference.embedding is None:
         raise ServiceError(ErrorCode.INTERNAL_ERROR, "The worker answered without an embedding; upgrade the workers.")

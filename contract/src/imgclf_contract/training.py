@@ -17,6 +17,7 @@ from enum import StrEnum
 import redis
 
 from imgclf_contract import keys
+from imgclf_contract.liveness import redis_now_ms
 
 MIN_LABELS = 2
 MIN_IMAGES_PER_LABEL = 5
@@ -35,25 +36,32 @@ class Status(StrEnum):
 
 ACTIVE = (Status.QUEUED, Status.RUNNING)
 
-# KEYS: training hash, the name's lock; ARGV: staleness ms, message, training id.
-_FAIL_IF_STALE = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-local now = redis.call('TIME')
-local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
-local beat = tonumber(redis.call('HGET', KEYS[1], 'heartbeat_ms') or '0')
-if now_ms - beat < tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'failed', 'phase', 'failed', 'error', ARGV[2], 'finished_ms', now_ms)
-if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-
 
 def fail_if_stale(client: redis.Redis, training_id: str, name: str) -> bool:
-    """Mark a running training whose trainer went silent as failed; True if it was."""
+    """Mark a running training whose trainer went silent as failed; True if it was.
+
+    An optimistic transaction (WATCH), not a script: the store's ACL allows no scripting. A
+    heartbeat landing meanwhile aborts it, rightly: that trainer is alive.
+    """
     message = f"The trainer stopped (no sign of life for {STALE_S:g} s); nothing was published. Start it again."
-    script = client.register_script(_FAIL_IF_STALE)
-    return bool(script(keys=[keys.training(training_id), keys.training_lock(name)],
-                       args=[int(STALE_S * 1000), message, training_id]))  # fmt: skip
+    key, lock = keys.training(training_id), keys.training_lock(name)
+    with client.pipeline() as pipe:
+        try:
+            pipe.watch(key, lock)
+            status, beat = pipe.hmget(key, "status", "heartbeat_ms")
+            now_ms = redis_now_ms(pipe)
+            if status != Status.RUNNING.value.encode() or now_ms - int(beat or 0) < STALE_S * 1000:
+                return False
+            holder = pipe.get(lock)
+            pipe.multi()
+            pipe.hset(key, mapping={"status": Status.FAILED.value, "phase": "failed", "error": message,
+                                    "finished_ms": now_ms})  # fmt: skip
+            if holder == training_id.encode():
+                pipe.delete(lock)
+            pipe.execute()
+        except redis.WatchError:
+            return False
+    return True
 
 
 def label_problem(label: str) -> str | None:
