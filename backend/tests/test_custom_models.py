@@ -84,7 +84,7 @@ def follow(url: str, training_id: str) -> tuple[dict, list[dict]]:
         if state["status"] in ("succeeded", "failed"):
             return state, seen
         seen.append(state)
-        time.sleep(0.2)
+        time.sleep(0.05)  # a training of these shapes takes about half a second: see its epochs go by
     raise AssertionError(f"training {training_id} did not finish in {TRAINING_TIMEOUT_S} s: {seen[-1:]}")
 
 
