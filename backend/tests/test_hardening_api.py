@@ -50,6 +50,18 @@ def metric(url: str, prefix: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
 
+def settled(url: str, prefix: str, quiet_s: float = 1.0, timeout_s: float = 20.0) -> float:
+    """A metric once it has stopped moving for quiet_s (bounded by timeout_s)."""
+    last, deadline = metric(url, prefix), time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = metric(url, prefix)
+        if now == last:
+            break
+        last = now
+    return last
+
+
 # -- 5: the deadline covers the decode-slot wait; a gone client is not decoded --------------
 @pytest.fixture(scope="module")
 def one_slot(stack_factory):
@@ -80,7 +92,7 @@ def test_deadline_covers_the_wait_for_a_decode_slot(one_slot):
 def test_a_request_whose_client_left_is_not_decoded(one_slot):
     url = one_slot.config.url
     decodes = "imgclf_preprocess_seconds_count"
-    before = metric(url, decodes)
+    before = settled(url, decodes)  # a decode of the previous test may still be finishing
     blocker = threading.Thread(target=predict, args=(url, badinput.rgba_bomb_png()))
     blocker.start()
     time.sleep(0.2)  # the blocker holds the only slot

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -97,3 +98,18 @@ def test_svg_is_refused_with_a_hint_to_convert_it():
     assert caught.value.code == ErrorCode.UNSUPPORTED_MEDIA_TYPE
     assert caught.value.message.startswith("SVG drawings are not supported. Export the drawing as PNG")
     assert caught.value.details["detected"] == "image/svg+xml"
+
+
+def test_a_tiff_tag_of_the_wrong_type_is_a_clean_415():
+    """StripOffsets stored as a RATIONAL: Pillow raised TypeError (a 500); found by the damaged-image property."""
+    out = io.BytesIO()
+    Image.new("RGB", (50, 40), "red").save(out, "TIFF")
+    data = bytearray(out.getvalue())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for entry in range(struct.unpack_from("<H", data, ifd)[0]):
+        offset = ifd + 2 + 12 * entry
+        if struct.unpack_from("<H", data, offset)[0] == 273:  # StripOffsets
+            struct.pack_into("<HII", data, offset + 2, 5, 1, 8)  # type RATIONAL, one value, at byte 8
+    with pytest.raises(ServiceError) as refused:
+        preprocess(bytes(data), 40_000_000)
+    assert refused.value.code == ErrorCode.UNSUPPORTED_MEDIA_TYPE

@@ -316,6 +316,7 @@ def preprocess(
         source_size = image.size
         image, factor = reduce_for_resize(image, size)
         tensor = resize_and_crop(to_rgb(image), size, factor, source_size, transpose)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    # TypeError: Pillow's TIFF decoder trips over a damaged tag (a rational where an integer belongs).
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
         raise unsupported(f"image/{fmt.lower()} (corrupt)", str(exc)) from None
     return Preprocessed(tensor, fmt, width, height)
