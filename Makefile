@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 PORT ?= 8080
 
 .PHONY: setup system-deps artifacts up down status test test-fast test-unit test-js test-multihost \
-        test-compose lint format audit bench bench-model loadtest export-feedback screenshot clean
+        test-compose lint format audit bench bench-model bench-train loadtest export-feedback add-feedback screenshot clean
 
 setup: system-deps $(STAMP) $(ARTIFACTS)
 
@@ -110,11 +110,18 @@ bench-model: setup
 bench: setup
 	$(PY) -m loadtest.bench
 
+bench-train: setup
+	$(PY) loadtest/bench_training.py
+
 loadtest: setup
 	$(PY) -m loadtest.run_locust
 
 export-feedback: $(STAMP)
 	@REDIS_URL=$${REDIS_URL:-$$($(PY) scripts/stack.py redis-url)} $(PY) -m api.export_feedback --out $${OUT:--}
+
+add-feedback: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make add-feedback NAME=<custom model>"; exit 2; }
+	$(VENV)/bin/imgclf add-feedback $(NAME) --url $${IMGCLF_URL:-http://127.0.0.1:$(PORT)}
 
 clean: down
 	rm -rf .run .test-run ml_worker/artifacts loadtest/results node_modules

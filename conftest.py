@@ -166,6 +166,7 @@ def stack_factory() -> Iterator[Callable[..., Stack]]:
         env: dict[str, str] | None = None,
         up: bool = True,
         worker_argv: dict[str, list[str]] | None = None,
+        trainer: bool = False,
     ) -> Stack:
         port = free_base_port(_next_port[0])
         _next_port[0] = port + 10
@@ -175,6 +176,7 @@ def stack_factory() -> Iterator[Callable[..., Stack]]:
             workers=workers,
             env={"MODELS": ",".join(DEFAULT_MODELS), **(env or {})},
             worker_argv=worker_argv or {},
+            trainer=trainer,
         )
         stack = Stack(config)
         started.append(stack)
@@ -193,3 +195,9 @@ def live_stack(stack_factory) -> Stack:
     """The shared full stack for the tests that need nginx or the browser (result cache on)."""
     # The whole suite posts feedback from one address, faster than FEEDBACK_RATE_LIMIT_PER_MINUTE allows.
     return stack_factory("shared", workers=1, env={"FEEDBACK_RATE_LIMIT_PER_MINUTE": "0"})
+
+
+@pytest.fixture(scope="session")
+def trainer_stack(stack_factory) -> Stack:
+    """A stack with the trainer process too, shared by the custom-model suites (API and CLI)."""
+    return stack_factory("trainer", trainer=True, env={"FEEDBACK_RATE_LIMIT_PER_MINUTE": "0"})

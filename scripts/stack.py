@@ -68,6 +68,7 @@ class StackConfig:
     api_port: int = 0  # 0: port + 1
     redis_port: int = 0  # 0: port + 2
     workers: int = 1
+    trainer: bool = False  # the training process (imports TensorFlow: ~500 MB, only where custom models are trained)
     env: dict[str, str] = field(default_factory=dict)  # extra settings for API and workers
     worker_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per worker ("worker-1"), over env
     host: str = "127.0.0.1"  # the address every service here listens on and is reached at
@@ -89,6 +90,7 @@ class StackConfig:
             api_port=int(env.get("API_PORT", "0")),
             redis_port=int(env.get("REDIS_PORT", "0")),
             workers=int(env.get("WORKERS", "1")),
+            trainer=env.get("TRAINER", "1") not in ("0", "false", "no", "off"),
         )
 
     @property
@@ -162,7 +164,8 @@ class Stack:
     # -- bookkeeping -------------------------------------------------------
     def services(self) -> list[str]:
         redis_services = [service for service, _offset, _conf in REDIS_ROLES.values()]
-        return [*redis_services, *[f"worker-{i}" for i in range(1, self.config.workers + 1)], "api", "nginx"]
+        workers = [f"worker-{i}" for i in range(1, self.config.workers + 1)]
+        return [*redis_services, *workers, *(["trainer"] if self.config.trainer else []), "api", "nginx"]
 
     def _pidfile(self, name: str) -> Path:
         return self.config.run_dir / f"{name}.pid"
@@ -255,12 +258,17 @@ class Stack:
         if role:
             return ["redis-server", str(self._redis_conf(role))], env
         if name.startswith("worker-"):
-            queue = self._url("queue", "worker")  # a worker reaches the queue only, never the store
+            # A worker reaches the queue, and the store only to read custom heads (its ACL says so).
             env.update(
-                REDIS_URL=queue, QUEUE_REDIS_URL=queue, CACHE_REDIS_URL="", REDIS_PASSWORD=self.redis_password("worker")
+                REDIS_URL=self._url("store", "worker"),
+                QUEUE_REDIS_URL=self._url("queue", "worker"),
+                CACHE_REDIS_URL="",
+                REDIS_PASSWORD=self.redis_password("worker"),
             )
             env.update(self.config.worker_env.get(name, {}), WORKER_ID=self.worker_id(name))
             return self.config.worker_argv.get(name, [str(VENV_BIN / "ml-worker")]), env
+        if name == "trainer":
+            return [str(VENV_BIN / "python"), "-m", "ml_worker.trainer"], env
         if name == "api":
             metrics_dir = self.config.run_dir / "prometheus"
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -305,8 +313,9 @@ class Stack:
         return conf
 
     def _redis_acl(self, role: str) -> list[str]:
-        """No anonymous access; `api` gets data commands on our keys; `worker` (queue only) just
-        the job streams, serving sets, replies, heartbeats and model records; `admin` is for tools and tests."""
+        """No anonymous access; `api` gets data commands on our keys; `worker` just the job streams,
+        serving sets, replies, heartbeats and model records on the queue, and reading custom heads
+        on the store; `admin` is for tools and tests. The trainer runs as `api`."""
         from imgclf_contract import keys
 
         acl = [
@@ -317,12 +326,13 @@ class Stack:
             f"user api on {_quoted('>' + self.redis_password('api'))} ~{keys.PREFIX}:* resetchannels "
             f"{_DATA_COMMANDS} {'+@scripting ' if role == 'queue' else ''}-@dangerous",
         ]
+        worker = f"user worker on {_quoted('>' + self.redis_password('worker'))} resetchannels"
         if role == "queue":
             patterns = " ".join(f"~{pattern}" for pattern in keys.WORKER_KEY_PATTERNS)
-            acl.append(
-                f"user worker on {_quoted('>' + self.redis_password('worker'))} {patterns} resetchannels "
-                f"{_DATA_COMMANDS} -@dangerous"
-            )
+            acl.append(f"{worker} {patterns} {_DATA_COMMANDS} -@dangerous")
+        if role == "store":  # custom heads, read-only: HGETALL and the connection's own commands
+            patterns = " ".join(f"%R~{pattern}" for pattern in keys.WORKER_STORE_READ_PATTERNS)
+            acl.append(f"{worker} {patterns} -@all +@connection +hgetall -@dangerous")
         return acl
 
     def _nginx_conf(self) -> Path:
@@ -379,6 +389,8 @@ class Stack:
                 return bool(self.redis(role).ping()) if role else self.worker_live(name)
             except redis.RedisError:
                 return False
+        if name == "trainer":
+            return "trainer ready" in self.log_path(name).read_text(errors="replace")
         if name == "api":
             return _http_ok(f"http://{self.config.host}:{self.config.api_port}/api/v1/health")
         return _http_ok(f"{self.config.url}/api/v1/ready")

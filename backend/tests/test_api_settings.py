@@ -45,8 +45,9 @@ def test_bad_values_name_the_variable(env, message):
 
 
 def test_the_readme_documents_every_setting_of_both_services():
-    from ml_worker.settings import WorkerSettings
+    from ml_worker.settings import TrainerSettings, WorkerSettings
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, re.MULTILINE))
-    assert documented == {f.name.upper() for settings in (ApiSettings, WorkerSettings) for f in fields(settings)}
+    services = (ApiSettings, WorkerSettings, TrainerSettings)
+    assert documented == {f.name.upper() for settings in services for f in fields(settings)}

@@ -120,11 +120,11 @@ def test_the_api_user_is_confined_to_our_keys(live_stack):
     assert api.get(keys.feedback("no-such-id")) is None
 
 
-def test_a_worker_reaches_the_queue_only(live_stack):
-    """A worker's password opens the job stream and its replies, not feedback or the cache."""
-    for role in ("store", "cache"):
-        with pytest.raises(redis.AuthenticationError):
-            _as(live_stack, role, "worker").ping()
+def test_a_worker_reaches_the_queue_and_only_reads_heads_in_the_store(live_stack):
+    """A worker's password opens the job stream and its replies, not feedback or the cache; in the
+    store it may read a custom head (HGETALL) and nothing else: no write, no other key, no other command."""
+    with pytest.raises(redis.AuthenticationError):
+        _as(live_stack, "cache", "worker").ping()
     worker = _as(live_stack, "queue", "worker")
     assert worker.xlen(keys.jobs("efficientnet_lite0", "1")) >= 0
     for key in (keys.feedback("x"), keys.prediction("x"), keys.cache("m", "1", "x"), keys.rate_limit("1.2.3.4", 1)):
@@ -132,6 +132,22 @@ def test_a_worker_reaches_the_queue_only(live_stack):
             worker.get(key)
     with pytest.raises(redis.exceptions.NoPermissionError):
         worker.flushall()
+    admin(live_stack, "store").hset(keys.head("acl-probe", "1"), mapping={"shape": "1x2"})
+    store = _as(live_stack, "store", "worker")
+    assert store.hgetall(keys.head("acl-probe", "1")) == {b"shape": b"1x2"}
+    refused = [
+        lambda: store.hset(keys.head("acl-probe", "1"), "shape", "9x9"),  # read-only even on heads
+        lambda: store.delete(keys.head("acl-probe", "1")),
+        lambda: store.hgetall(keys.dataset_embeddings("x")),  # only head keys
+        lambda: store.hgetall(keys.feedback("x")),
+        lambda: store.get(keys.head("acl-probe", "1")),  # only HGETALL
+        lambda: store.flushall(),
+    ]
+    for command in refused:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            command()
+    assert admin(live_stack, "store").hget(keys.head("acl-probe", "1"), "shape") == b"1x2"
+    admin(live_stack, "store").delete(keys.head("acl-probe", "1"))
 
 
 def test_memory_is_capped_and_only_the_cache_may_evict(live_stack):

@@ -23,7 +23,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 schema = schemathesis.openapi.from_dict(json.loads(json.dumps(spec())))
 # A schema-valid binary (say a 1x1 PNG) may still be refused by content (422): OpenAPI cannot
 # express "an image of at least 16x16", so uploads may answer a documented 4xx to valid data.
+# Likewise a well-formed dataset, training or model name may name nothing (404) or a dataset
+# too small to train (422): what exists is state, not schema.
 UPLOADS = {"/api/v1/predictions", "/predict"}
+STATEFUL = ("/api/v1/datasets", "/api/v1/trainings", "/rollback", "/export")
 
 
 def test_served_openapi_is_the_fuzzed_one(live_stack):
@@ -35,5 +38,6 @@ def test_served_openapi_is_the_fuzzed_one(live_stack):
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_openapi(case, live_stack):
-    excluded = [positive_data_acceptance] if case.operation.path in UPLOADS else []
+    path = case.operation.path
+    excluded = [positive_data_acceptance] if path in UPLOADS or any(part in path for part in STATEFUL) else []
     case.call_and_validate(base_url=live_stack.config.url, timeout=15, excluded_checks=excluded)

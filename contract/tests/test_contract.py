@@ -98,6 +98,15 @@ PER_ID_KEYS = {
     "feedback": keys.feedback,
     "image": keys.image,
     "rate_limit": lambda i: keys.rate_limit(i, 0),
+    "dataset": keys.dataset,
+    "dataset_labels": keys.dataset_labels,
+    "dataset_embeddings": keys.dataset_embeddings,
+    "dataset_image": lambda i: keys.dataset_image(i, i),
+    "head": lambda i: keys.head(i, i),
+    "head_pin": keys.head_pin,
+    "export": lambda i: keys.export(i, i),
+    "training": keys.training,
+    "training_lock": keys.training_lock,
 }
 
 
@@ -115,6 +124,13 @@ def test_fixed_keys_lie_outside_every_per_id_family():
     for fixed in keys.FIXED_KEYS:
         assert not any(fixed.startswith(prefix) for prefix in keys.FAMILIES.values()), fixed
     assert keys.feedback("ids") != keys.FEEDBACK_INDEX
+
+
+def test_no_family_is_a_prefix_of_another():
+    """ "dataset:" and "dataset-labels:" must not share keys: a SCAN of one family never meets another's."""
+    prefixes = list(keys.FAMILIES.values())
+    for prefix in prefixes:
+        assert [p for p in prefixes if p.startswith(prefix)] == [prefix], prefix
 
 
 def test_redis_roles_fall_back_to_one_redis():

@@ -41,6 +41,7 @@ NOT_IN_CONFIGMAP = {
     "IMAGENET_SAMPLE_DIR": "the build's accuracy measurement; evaluation photos are never in an image",
     "WORKER_ID": "defaults to <pod name>-<pid>, unique per replica",
     "FAULT_INFERENCE_DELAY_MS": "fault tests only",
+    "TRAINER_NICE": "the trainer's; the trainer is not deployed to Kubernetes yet",
 }
 COMPONENTS = ("nginx", "api", "worker", "redis")
 # Compose shares every setting; the API keys' Secret goes to the API only. Compose hands the Redis

@@ -25,12 +25,15 @@ function remember(name) {
 }
 
 /**
- * Text of one option: name, accuracy where measured, and a note when no worker serves it.
- * @param {{name:string, measured?:{top1:number}|null, available:boolean}} model
+ * Text of one option: name, accuracy where measured (a custom model's on its hold-out images),
+ * and a note when no worker serves it.
+ * @param {{name:string, measured?:{top1:number}|null, available:boolean, base?:string|null}} model
  */
 export function optionText(model) {
-  const accuracy = model.measured ? ` · ${(model.measured.top1 * 100).toFixed(1)} % top-1` : '';
-  return `${model.name}${accuracy}${model.available ? '' : ' (unavailable)'}`;
+  const what = model.base ? 'hold-out' : 'top-1';
+  const accuracy = model.measured ? ` · ${(model.measured.top1 * 100).toFixed(1)} % ${what}` : '';
+  const custom = model.base ? ` · custom on ${model.base.split(':')[0]}` : '';
+  return `${model.name}${custom}${accuracy}${model.available ? '' : ' (unavailable)'}`;
 }
 
 /**

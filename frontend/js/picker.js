@@ -122,7 +122,7 @@ export class Picker {
         'aria-selected': 'false',
         'data-testid': 'picker-option',
         dataset: { classIndex: label.index },
-        title: `${label.name} (class ${label.index}, ${label.wnid})`,
+        title: `${label.name} (class ${label.index}${label.wnid ? `, ${label.wnid}` : ''})`,
       },
       [label.name, extra && el('span', { class: 'picker__extra', text: extra })],
     );

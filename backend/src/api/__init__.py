@@ -10,7 +10,7 @@ from api.settings import ApiSettings
 def create_app(settings: ApiSettings | None = None) -> Flask:
     """Build the app; settings come from the environment unless given (tests)."""
     from api import errors, metrics, middleware
-    from api.routes import compat, feedback, meta, predictions
+    from api.routes import compat, datasets, feedback, meta, predictions
     from api.services import EXTENSION, Services
 
     settings = settings or ApiSettings.from_env()
@@ -31,6 +31,6 @@ def create_app(settings: ApiSettings | None = None) -> Flask:
     middleware.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
-    for blueprint in (predictions.bp, feedback.bp, meta.bp, compat.bp, metrics.bp):
+    for blueprint in (predictions.bp, feedback.bp, datasets.bp, meta.bp, compat.bp, metrics.bp):
         app.register_blueprint(blueprint)
     return app

@@ -60,6 +60,7 @@ class _Inference:
     batch: dict | None = None
     queue_ms: float = 0.0
     inference_ms: float = 0.0
+    embedding: str | None = None  # base64 float32, when asked for
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,9 @@ def _batch_info(result: Result) -> dict:
     }
 
 
-def _from_worker(record: ModelRecord, tensor: bytes, deadline_ms: int) -> _Inference:
+def _from_worker(record: ModelRecord, tensor: bytes, deadline_ms: int, embed: bool = False) -> _Inference:
     queue = services().queue
-    job = queue.submit(g.request_id, record, tensor, deadline_ms)
+    job = queue.submit(g.request_id, record, tensor, deadline_ms, embed=embed)
     waited = time.perf_counter()
     result = queue.wait(job)
     wait_ms = (time.perf_counter() - waited) * 1000
@@ -129,6 +130,7 @@ def _from_worker(record: ModelRecord, tensor: bytes, deadline_ms: int) -> _Infer
         batch=_batch_info(result),
         queue_ms=max(wait_ms - result.inference_ms, 0.0),
         inference_ms=result.inference_ms,
+        embedding=result.embedding,
     )
 
 
@@ -199,9 +201,9 @@ def classify(data: bytes, model: str | None = None) -> Answer:
         s.queue.admit(record)  # refuse an overload before spending a decode on it
     decoded = _decode(data, deadline_ms, record.input_size)
     cached = inference is not None
-    if inference is None:
+    if inference is None:  # a custom model's embedding is kept with the prediction: feedback can train on it
         _check_deadline(deadline_ms)
-        inference = _from_worker(record, decoded.image.tensor.tobytes(), deadline_ms)
+        inference = _from_worker(record, decoded.image.tensor.tobytes(), deadline_ms, embed=record.is_custom)
         metrics.QUEUE_SECONDS.observe(inference.queue_ms / 1000)
     predictions = _labelled(inference.name, inference.version, inference.top)
     if not cached:
@@ -212,6 +214,7 @@ def classify(data: bytes, model: str | None = None) -> Answer:
         "model_name": inference.name,
         "model_version": inference.version,
         "predictions": predictions[:STORED_TOP],
+        **({"embedding": inference.embedding} if inference.embedding else {}),
     }
     s.predictions.save(prediction_id, record, data if s.settings.keep_feedback_images else None)
     timings = {
@@ -239,3 +242,22 @@ def classify(data: bytes, model: str | None = None) -> Answer:
         batch=inference.batch,
         image=image_info,
     )
+
+
+@dataclass(frozen=True)
+class Embedded:
+    sha256: str
+    embedding: str  # base64 float32
+
+
+def embed_upload(data: bytes, base: ModelRecord) -> Embedded:
+    """The upload's pooled embedding from ``base``, through the same admission, preprocessing and queue."""
+    s = services()
+    deadline_ms = now_ms() + int(s.settings.request_timeout_s * 1000)
+    s.queue.admit(base)
+    decoded = _decode(data, deadline_ms, base.input_size)
+    _check_deadline(deadline_ms)
+    inference = _from_worker(base, decoded.image.tensor.tobytes(), deadline_ms, embed=True)
+    if inference.embedding is None:
+        raise ServiceError(ErrorCode.INTERNAL_ERROR, "The worker answered without an embedding; upgrade the workers.")
+    return Embedded(hashlib.sha256(data).hexdigest(), inference.embedding)

@@ -54,3 +54,14 @@ def first_message(exc: ValidationError) -> str:
     field, messages = next(iter(exc.normalized_messages().items()))
     text = messages[0] if isinstance(messages, list) else str(messages)
     return f"Invalid field '{field}': {text}"
+
+
+def load_json(schema: Schema, request: Request) -> dict:
+    """The JSON object body validated by ``schema``, or a 400 saying what was wrong."""
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise ServiceError(ErrorCode.INVALID_REQUEST, "Send a JSON object (Content-Type: application/json).")
+    try:
+        return schema.load(payload)
+    except ValidationError as exc:
+        raise ServiceError(ErrorCode.INVALID_REQUEST, first_message(exc), {"fields": exc.messages}) from None

@@ -72,8 +72,9 @@ class JobQueue:
         self._admit = client.register_script(_ADMIT)
 
     def _checks(self, record: ModelRecord) -> tuple[list[str], list]:
-        """The model version's stream and its serving set (the liveness rule reads KEYS[2])."""
-        script_keys = [keys.jobs(record.name, record.version), keys.serving(record.name, record.version)]
+        """The stream and serving set of the version that runs the model (a custom model's base)
+        (the liveness rule reads KEYS[2])."""
+        script_keys = [keys.jobs(*record.backbone), keys.serving(*record.backbone)]
         return script_keys, [int(self.stale_s * 1000), self.max_queue]
 
     def admit(self, record: ModelRecord) -> None:
@@ -81,8 +82,10 @@ class JobQueue:
         script_keys, args = self._checks(record)
         self._raise_for(record, self._admit(keys=script_keys, args=args))
 
-    def submit(self, request_id: str, record: ModelRecord, tensor: bytes, deadline_ms: int) -> Job:
-        job = Job(uuid.uuid4().hex, request_id, deadline_ms, record.name, record.version, tensor)
+    def submit(self, request_id: str, record: ModelRecord, tensor: bytes, deadline_ms: int, embed: bool = False) -> Job:
+        """Queue one image for ``record``; a custom model's job goes to its base with the head named."""
+        head = f"{record.name}:{record.version}" if record.is_custom else ""
+        job = Job(uuid.uuid4().hex, request_id, deadline_ms, *record.backbone, tensor, head=head, embed=embed)
         script_keys, args = self._checks(record)
         for name, value in job.to_fields().items():
             args.extend((name, value))

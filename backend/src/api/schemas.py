@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from imgclf_contract.jobs import RESULT_TOP_K
 from imgclf_contract.model_record import IMAGENET_CLASSES, NAME_PATTERN, VERSION_PATTERN
+from imgclf_contract.training import LABEL_MAX_CHARS, label_problem
 
 LAST_CLASS = IMAGENET_CLASSES - 1
 MODEL_REF_PATTERN = rf"^{NAME_PATTERN}(:{VERSION_PATTERN})?$"
+NAME_FIELD_PATTERN = rf"^{NAME_PATTERN}$"
 
 
 class ErrorBodySchema(Schema):
@@ -41,7 +43,7 @@ class PredictionFormSchema(Schema):
 class ClassScoreSchema(Schema):
     label = fields.Str(required=True)
     class_index = fields.Int(required=True, validate=validate.Range(0, LAST_CLASS))
-    wnid = fields.Str(required=True)
+    wnid = fields.Str(required=True, allow_none=True, metadata={"description": "null for a custom model's labels"})
     score = fields.Float(required=True, validate=validate.Range(0, 1))
 
 
@@ -176,6 +178,10 @@ class ModelSummarySchema(Schema):
         metadata={"description": "top-1/top-5 the build measured on the labelled sample set"},
     )
     workers = fields.List(fields.Str(), required=True, metadata={"description": "live workers serving it"})
+    base = fields.Str(allow_none=True, metadata={"description": "a custom model's base model, name:version"})
+    pinned = fields.Str(allow_none=True, metadata={"description": "the version a rollback made answer the name"})
+    labels = fields.List(fields.Str(), allow_none=True, metadata={"description": "a custom model's labels"})
+    report = fields.Dict(allow_none=True, metadata={"description": "a custom model's hold-out report"})
 
 
 class ModelInfoSchema(Schema):
@@ -195,7 +201,7 @@ class ModelInfoSchema(Schema):
 
 class LabelSchema(Schema):
     index = fields.Int(required=True)
-    wnid = fields.Str(required=True)
+    wnid = fields.Str(required=True, allow_none=True)
     name = fields.Str(required=True)
     synonyms = fields.List(fields.Str(), metadata={"description": "other names of the class (searchable)"})
 
@@ -228,3 +234,104 @@ class CompatPredictionSchema(Schema):
 class CompatFeedbackSchema(Schema):
     success = fields.Bool(required=True)
     id = fields.Str(allow_none=True)
+
+
+def _label(value: str) -> None:
+    if problem := label_problem(value):
+        raise ValidationError(problem)
+
+
+def _name_field(**kwargs) -> fields.Str:
+    return fields.Str(
+        validate=[validate.Length(1, 64), validate.Regexp(NAME_FIELD_PATTERN, error="lower-case letters, digits, '_'")],
+        **kwargs,
+    )
+
+
+class DatasetCreateSchema(Schema):
+    name = _name_field(required=True, metadata={"example": "flowers"})
+    base_model = _name_field(load_default=None, metadata={"description": "default: DEFAULT_MODEL"})
+
+
+class DatasetImageFormSchema(Schema):
+    label = fields.Str(required=True, validate=_label, metadata={"maxLength": LABEL_MAX_CHARS, "example": "tulip"})
+
+
+class DatasetSchema(Schema):
+    name = fields.Str(required=True)
+    base_model = fields.Str(required=True)
+    base_version = fields.Str(required=True)
+    created_at = fields.Str(required=True)
+    images = fields.Int(required=True)
+    labels = fields.Dict(
+        keys=fields.Str(), values=fields.Int(), required=True, metadata={"description": "images per label"}
+    )
+    max_images = fields.Int(required=True)
+
+
+class DatasetListSchema(Schema):
+    datasets = fields.List(fields.Nested(DatasetSchema), required=True)
+
+
+class HeldImageSchema(Schema):
+    sha256 = fields.Str(required=True)
+    label = fields.Str(required=True)
+
+
+class DatasetImageSchema(HeldImageSchema):
+    created = fields.Bool(required=True, metadata={"description": "false: it was already there (label updated)"})
+
+
+class DatasetImagesSchema(Schema):
+    images = fields.List(fields.Nested(HeldImageSchema), required=True)
+
+
+class RemovedSchema(Schema):
+    removed = fields.Int(required=True)
+
+
+class FeedbackImportSchema(Schema):
+    feedback_ids = fields.List(
+        fields.Str(validate=validate.Length(1, 64)),
+        load_default=None,
+        validate=validate.Length(max=10_000),
+        metadata={"description": "default: every feedback on the model named like the dataset"},
+    )
+
+
+class FeedbackImportResultSchema(Schema):
+    added = fields.Int(required=True)
+    skipped = fields.Dict(keys=fields.Str(), values=fields.Int(), required=True)
+
+
+class TrainingRequestSchema(Schema):
+    dataset = _name_field(required=True)
+    model = _name_field(load_default=None, metadata={"description": "model name to publish; default: the dataset's"})
+    holdout = fields.Float(load_default=0.2, validate=validate.Range(0.05, 0.5))
+
+
+class TrainingSchema(Schema):
+    id = fields.Str(required=True)
+    model = fields.Str(required=True)
+    dataset = fields.Str(required=True)
+    status = fields.Str(required=True, metadata={"description": "queued | running | succeeded | failed"})
+    phase = fields.Str(
+        required=True, metadata={"description": "queued, loading, training, publishing, exporting, done"}
+    )
+    holdout = fields.Float(required=True)
+    images = fields.Int(required=True)
+    counts = fields.Dict(keys=fields.Str(), values=fields.Int(), required=True)
+    epoch = fields.Int()
+    max_epochs = fields.Int()
+    holdout_accuracy = fields.Float(metadata={"description": "hold-out top-1 of the best epoch so far"})
+    created_ms = fields.Int(required=True)
+    started_ms = fields.Int()
+    finished_ms = fields.Int()
+    heartbeat_ms = fields.Int()
+    version = fields.Str(metadata={"description": "the published version"})
+    error = fields.Str()
+    report = fields.Dict(metadata={"description": "top1, per_label precision/recall, confusions"})
+
+
+class RollbackSchema(Schema):
+    version = fields.Str(required=True, validate=validate.Regexp(rf"^{VERSION_PATTERN}$"))

@@ -14,11 +14,13 @@ from flask import current_app
 from api.queue import JobQueue
 from api.settings import ApiSettings
 from api.slots import FifoSlots
+from api.store.datasets import Datasets
 from api.store.feedback import FeedbackLog
 from api.store.models import ModelCatalogue
 from api.store.predictions import Predictions
 from api.store.rate_limits import RateLimits
 from api.store.results import ResultCache
+from api.store.trainings import Trainings
 from api.store.workers import Workers
 from imgclf_contract import redis_client
 
@@ -35,6 +37,8 @@ class Services:
     results: ResultCache
     predictions: Predictions
     feedback: FeedbackLog
+    datasets: Datasets
+    trainings: Trainings
     rate_limits: RateLimits
     queue: JobQueue
     decode_slots: FifoSlots
@@ -57,16 +61,19 @@ class Services:
                 ),
             )
         store, queue, cache = pools[settings.redis_url], pools[settings.queue_url], pools[settings.cache_url]
-        workers = Workers(queue, settings.heartbeat_stale_s)  # heartbeats and model records: the queue role
+        # Heartbeats and base model records live in the queue, custom models' records in the store.
+        workers = Workers(queue, store, settings.heartbeat_stale_s)
         return cls(
             settings=settings,
             redis=store,
             redis_pools=tuple(pools.values()),
             workers=workers,
-            models=ModelCatalogue(queue, workers, settings.heartbeat_stale_s, settings.default_model),
+            models=ModelCatalogue(queue, store, workers, settings.heartbeat_stale_s, settings.default_model),
             results=ResultCache(cache, settings.cache_ttl_s),
             predictions=Predictions(store, settings.prediction_ttl_s),
             feedback=FeedbackLog(store),
+            datasets=Datasets(store),
+            trainings=Trainings(store),
             rate_limits=RateLimits(queue),
             queue=JobQueue(queue, settings),
             decode_slots=FifoSlots(settings.decode_concurrency),

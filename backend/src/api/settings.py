@@ -18,6 +18,8 @@ class ApiSettings(SharedSettings):
     cache_ttl_s: int = 86_400
     prediction_ttl_s: int = 7 * 86_400
     keep_feedback_images: bool = False
+    keep_dataset_images: bool = False  # keep dataset uploads' bytes beside their embeddings
+    max_dataset_images: int = 20_000  # images in one dataset
     api_processes: int = 1  # gunicorn processes; one suffices (Pillow decodes outside the GIL)
     decode_concurrency: int = 2  # images decoded at once per API process, first come first served
     api_threads: int = 64  # threads per process; each waiting request holds one (nginx admits this many)
@@ -35,6 +37,7 @@ class ApiSettings(SharedSettings):
         "api_processes",
         "api_threads",
         "decode_concurrency",
+        "max_dataset_images",
     )
     NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("cache_ttl_s", "rate_limit_per_minute", "feedback_rate_limit_per_minute")
 

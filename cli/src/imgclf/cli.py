@@ -13,11 +13,12 @@ from tqdm import tqdm
 
 from imgclf.client import DEFAULT_URL, ApiError, Client, RetryPolicy, ServerGone, Unreachable
 from imgclf.evaluate import Evaluation, labelled_files
-from imgclf.files import PathsProblem, collect
+from imgclf.files import PathsProblem, collect, labelled_images
 from imgclf.organize import Organizer
 from imgclf.results import ResultWriter, Row, latest_rows, resume
 from imgclf.runner import classify_all, stop_on_sigint
 from imgclf.summary import Summary
+from imgclf.train import follow, print_status, render_report, upload
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_STATUS = (
@@ -104,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="one subfolder per class, named by label or WordNet id; or files named <wnid>_*.JPEG directly in DIR",
     )
     evaluate.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+
+    train = commands.add_parser("train", parents=[common], help="teach the service your own labels from a folder")
+    train.add_argument("root", type=Path, metavar="DIR", help="one subfolder per label (any nesting below it)")
+    train.add_argument("--name", required=True, help="dataset and model name (lower-case letters, digits, '_')")
+    train.add_argument("--base", default=None, help="base model (default: the server's default model)")
+    train.add_argument("--holdout", type=float, default=0.2, help="share of each label kept out (default %(default)s)")
+
+    feedback = commands.add_parser("add-feedback", parents=[common],
+                                   help="add the feedback on model NAME's predictions to its dataset")  # fmt: skip
+    feedback.add_argument("name", metavar="NAME")
     return parser
 
 
@@ -203,7 +214,7 @@ def _render_top5(row: Row) -> str:
     if not row.ok:
         return f"{row.path}\n  error: {row.error}"
     lines = [row.path]
-    lines += [f"  {i}. {p['label']:<30} {p['score']:7.2%}  {p['wnid']}" for i, p in enumerate(row.top5 or [], 1)]
+    lines += [f"  {i}. {p['label']:<30} {p['score']:7.2%}  {p['wnid'] or ''}" for i, p in enumerate(row.top5 or [], 1)]
     return "\n".join(lines)
 
 
@@ -245,12 +256,52 @@ def evaluate(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if client.stop.is_set() else EXIT_OK
 
 
+def train(args: argparse.Namespace) -> int:
+    if not args.root.is_dir():
+        print(f"imgclf: {args.root} is not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    files = labelled_images(args.root)
+    if not files:
+        print(f"imgclf: no images in the subfolders of {args.root}", file=sys.stderr)
+        return EXIT_USAGE
+    client = _client(args)
+    try:
+        client.create_dataset(args.name, args.base)
+        with _bar(args, len(files)) as bar:
+            sent = upload(client, args.name, files, args.concurrency, bar.update)
+        print(f"uploaded {sent.sent}, already there {sent.skipped}, refused {sum(map(len, sent.errors.values()))}",
+              file=sys.stderr)  # fmt: skip
+        for code, paths in sent.errors.items():
+            print(f"  {code}: {', '.join(paths[:5])}{' ...' if len(paths) > 5 else ''}", file=sys.stderr)
+        state = follow(client, client.start_training(args.name, args.holdout)["id"], print_status)
+    finally:
+        client.close()
+    if state["status"] != "succeeded":
+        print(f"imgclf: training failed: {state.get('error')}", file=sys.stderr)
+        return EXIT_FAILED
+    print(render_report(state))
+    return EXIT_OK
+
+
+def add_feedback(args: argparse.Namespace) -> int:
+    client = _client(args)
+    try:
+        result = client.import_feedback(args.name)
+    finally:
+        client.close()
+    skipped = ", ".join(f"{n} {why}" for why, n in result["skipped"].items() if n)
+    print(f"added {result['added']} images to dataset {args.name}" + (f" (skipped: {skipped})" if skipped else ""))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "classify" and (args.link or args.min_score) and not args.organize:
         build_parser().error("--link and --min-score need --organize DEST")
     try:
-        return {"classify": classify, "predict": predict, "evaluate": evaluate}[args.command](args)
+        commands = {"classify": classify, "predict": predict, "evaluate": evaluate, "train": train,
+                    "add-feedback": add_feedback}  # fmt: skip
+        return commands[args.command](args)
     except PathsProblem as exc:  # before anything was sent
         print(f"imgclf: {exc}; nothing was classified", file=sys.stderr)
         return EXIT_USAGE

@@ -191,6 +191,28 @@ class Client:
         path = f"/api/v1/models/{quote(name, safe='')}/labels" if name else "/api/v1/labels"
         return self._request("GET", path)["labels"]
 
+    def create_dataset(self, name: str, base: str | None) -> dict:
+        return self._request("POST", "/api/v1/datasets", json={"name": name, "base_model": base})
+
+    def dataset_images(self, name: str) -> dict[str, str]:
+        """sha256 -> label of what the dataset already holds."""
+        images = self._request("GET", f"/api/v1/datasets/{quote(name, safe='')}/images")["images"]
+        return {image["sha256"]: image["label"] for image in images}
+
+    def add_image(self, dataset: str, filename: str, data: bytes, label: str) -> dict:
+        files = {"image": (filename, data, "application/octet-stream")}
+        return self._request("POST", f"/api/v1/datasets/{quote(dataset, safe='')}/images", files=files,
+                             data={"label": label})  # fmt: skip
+
+    def start_training(self, dataset: str, holdout: float) -> dict:
+        return self._request("POST", "/api/v1/trainings", json={"dataset": dataset, "holdout": holdout})
+
+    def training(self, training_id: str) -> dict:
+        return self._request("GET", f"/api/v1/trainings/{quote(training_id, safe='')}")
+
+    def import_feedback(self, dataset: str) -> dict:
+        return self._request("POST", f"/api/v1/datasets/{quote(dataset, safe='')}/feedback", json={})
+
     def check_ready(self) -> str | None:
         """GET /api/v1/ready once, within seconds: None when ready, the server's reason when not yet.
 

@@ -16,12 +16,20 @@ def _key(name: str) -> str:
 
 
 def label_index(labels: list[dict]) -> dict[str, set[str]]:
-    """Folder key -> the wnids it may mean (ImageNet has a few duplicate names, e.g. two 'crane's)."""
+    """Folder key -> the class ids it may mean (ImageNet has a few duplicate names, e.g. two 'crane's).
+
+    A class id is the wnid, or for a custom model's labels (no wnid) the label itself.
+    """
     index: dict[str, set[str]] = {}
     for label in labels:
-        for key in (_key(label["name"]), _key(label["wnid"])):
-            index.setdefault(key, set()).add(label["wnid"])
+        ident = class_id(label["wnid"], label["name"])
+        for key in {_key(label["name"]), _key(ident)}:
+            index.setdefault(key, set()).add(ident)
     return index
+
+
+def class_id(wnid: str | None, name: str) -> str:
+    return wnid or name
 
 
 @dataclass
@@ -45,7 +53,7 @@ class Evaluation:
             stats.errors += 1
             return
         stats.images += 1
-        predicted = [p["wnid"] for p in row.top5 or []]
+        predicted = [class_id(p["wnid"], p["label"]) for p in row.top5 or []]
         hit = bool(predicted) and predicted[0] in wnids
         stats.top1 += hit
         stats.top5 += bool(wnids.intersection(predicted))

@@ -45,3 +45,27 @@ def collect(paths: Iterable[str | Path]) -> list[Path]:
         names = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise PathsProblem(f"no image files in {', '.join(map(str, given))} (looked for {names})")
     return list(seen.values())
+
+
+# Leading bytes of the formats the server accepts (JPEG, PNG, GIF, WebP, BMP, TIFF).
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def looks_like_image(path: Path) -> bool:
+    """Decided by the file's first bytes, not its name (a .txt that is a JPEG counts; a .jpg of text does not)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def labelled_images(root: Path) -> list[tuple[Path, str]]:
+    """(file, label) for every image under each immediate subfolder of root (any depth below it)."""
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for dirpath, dirs, names in os.walk(folder):
+            dirs.sort()
+            found.extend((Path(dirpath) / n, folder.name) for n in sorted(names) if looks_like_image(Path(dirpath) / n))
+    return found

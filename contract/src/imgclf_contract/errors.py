@@ -13,6 +13,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"  # nginx only: /metrics from a non-local address
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     URI_TOO_LONG = "uri_too_long"  # nginx only, as the four below
     RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
@@ -41,6 +42,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.CONFLICT: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.URI_TOO_LONG: 414,
     ErrorCode.RANGE_NOT_SATISFIABLE: 416,

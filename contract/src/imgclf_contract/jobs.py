@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -26,6 +27,8 @@ class Job:
     model: str
     version: str
     tensor: bytes  # (size, size, 3) uint8, C order, size: the model's input size
+    head: str = ""  # "name:version" of a custom head to apply to the embedding; empty: the model's own classes
+    embed: bool = False  # answer the pooled embedding too (dataset uploads, custom-model predictions)
 
     def to_fields(self) -> dict[str, bytes | str]:
         return {
@@ -36,6 +39,8 @@ class Job:
             "model": self.model,
             "version": self.version,
             "tensor": self.tensor,
+            "head": self.head,
+            "embed": "1" if self.embed else "0",
         }
 
     @classmethod
@@ -51,6 +56,8 @@ class Job:
                 model=fields[b"model"].decode(),
                 version=fields[b"version"].decode(),
                 tensor=fields[b"tensor"],
+                head=fields.get(b"head", b"").decode(),
+                embed=fields.get(b"embed", b"0") == b"1",
             )
         except (KeyError, UnicodeDecodeError) as exc:
             raise ValueError(f"malformed job: {exc}") from None
@@ -81,6 +88,10 @@ class Result:
     deliveries: int = 1  # > 1: the job was re-claimed from a worker that died
     top: list[tuple[int, float]] = field(default_factory=list)  # (class index, probability)
     error: str | None = None
+    embedding: str | None = None  # base64 of float32 bytes, when the job asked for it
+
+    def embedding_array(self) -> np.ndarray | None:
+        return None if self.embedding is None else decode_vector(self.embedding)
 
     def to_json(self) -> str:
         return json.dumps({"v": SCHEMA_VERSION, **asdict(self)}, separators=(",", ":"))
@@ -93,3 +104,12 @@ class Result:
         data = {k: v for k, v in data.items() if k in known}
         data["top"] = [(int(i), float(p)) for i, p in data.get("top", [])]
         return cls(**data)
+
+
+def encode_vector(vector: np.ndarray) -> str:
+    """A float32 vector as base64 text (what a JSON message can carry exactly)."""
+    return base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode()
+
+
+def decode_vector(text: str | bytes) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4")

@@ -42,10 +42,25 @@ class ModelRecord:
     input_size: int
     preprocessing: str
     num_classes: int
-    labels: list[dict]  # {"index", "wnid", "name", "synonyms"}
+    labels: list[dict]  # {"index", "wnid", "name", "synonyms"}; wnid None for a custom model's labels
     embedding_size: int = 0
     published_top1: float | None = None
     measured: dict | None = None  # accuracy on the labelled sample set, as the model card states it
+    # A custom model: a head on the embedding of ``base``:``base_version``, published by the trainer.
+    base: str = ""
+    base_version: str = ""
+    report: dict | None = None  # the training's hold-out report (per-label precision/recall, confusions)
+    dataset_fingerprint: str = ""
+    created_at: str = ""
+
+    @property
+    def is_custom(self) -> bool:
+        return bool(self.base)
+
+    @property
+    def backbone(self) -> tuple[str, str]:
+        """The model version whose worker runs this one (and whose stream its jobs queue on)."""
+        return (self.base, self.base_version) if self.base else (self.name, self.version)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

@@ -63,3 +63,13 @@ class WorkerSettings(SharedSettings):
     def reply_ttl_s(self) -> int:
         """How long an answer waits for its API request: past the deadline, then it expires."""
         return int(self.request_timeout_s) + 5
+
+
+@dataclass(frozen=True)
+class TrainerSettings(SharedSettings):
+    """The trainer process (``python -m ml_worker.trainer``): where base models are, how nice it runs."""
+
+    artifacts_dir: Path = DEFAULT_ARTIFACTS  # the base models' model.keras, for exports
+    trainer_nice: int = 19  # added niceness: training never competes with serving for the CPU
+
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("trainer_nice",)

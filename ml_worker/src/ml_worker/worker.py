@@ -14,7 +14,6 @@ product per image, not a second backbone pass.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 import time
@@ -25,19 +24,22 @@ import numpy as np
 import redis
 
 from imgclf_contract import keys, logs, redis_client
-from imgclf_contract.jobs import RESULT_TOP_K, Result, now_ms
-from imgclf_contract.model_record import ModelRecord
+from imgclf_contract.heads import Head, load_head
+from imgclf_contract.jobs import RESULT_TOP_K, Result, encode_vector, now_ms
+from imgclf_contract.model_record import ModelRecord, parse_model_ref
 from ml_worker import artifacts
-from ml_worker.backends import Backend, load_backend, softmax, top_k
+from ml_worker.backends import Backend, Outputs, load_backend, softmax, top_k
 from ml_worker.heartbeat import Heartbeat
 from ml_worker.queue import Batch, Delivery, JobConsumer
 from ml_worker.settings import WorkerSettings
+from ml_worker.shutdown import stop_on_signals
 from ml_worker.stats import WorkerStats
 
 log = logging.getLogger("ml_worker.worker")
 BLOCK_MS = 500  # how long one read waits before checking for shutdown
 REDIS_RETRY_S = 0.5
 DRAIN_PASSES = 4
+MAX_CACHED_HEADS = 256
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,41 @@ class ServedModel:
         return {"name": self.record.name, "version": self.record.version}
 
 
+class HeadCache:
+    """Custom heads by "name:version", fetched from Redis the first time a job names one.
+
+    A published version never changes, so a cached head is never stale: a new version is
+    simply a new key, which is how workers pick up new models without a restart.
+    """
+
+    def __init__(self, client: redis.Redis, limit: int = MAX_CACHED_HEADS) -> None:
+        self.client = client
+        self.limit = limit
+        self._heads: dict[str, Head] = {}
+
+    def get(self, ref: str) -> Head:
+        head = self._heads.pop(ref, None)  # re-inserted below: the dict's order is least recently used first
+        if head is None:
+            name, version = parse_model_ref(ref)
+            head = load_head(self.client, name, version)
+            if head is None:
+                raise LookupError(f"custom model {ref} has no published head")
+            while len(self._heads) >= self.limit:
+                self._heads.pop(next(iter(self._heads)))
+        self._heads[ref] = head
+        return head
+
+
 class Worker:
     def __init__(
-        self, settings: WorkerSettings, models: list[ServedModel], client: redis.Redis, block_ms: int = BLOCK_MS
+        self,
+        settings: WorkerSettings,
+        models: list[ServedModel],
+        client: redis.Redis,
+        block_ms: int = BLOCK_MS,
+        store: redis.Redis | None = None,
     ) -> None:
+        """``client``: the queue Redis; ``store``: where custom heads are read (default: the same Redis)."""
         self.settings = settings
         self.block_ms = block_ms
         self.models = {m.stream: m for m in models}
@@ -69,6 +102,7 @@ class Worker:
         self.consumer = JobConsumer(
             client, self.worker_id, list(self.models), settings.claim_idle_ms, settings.reply_ttl_s
         )
+        self.heads = HeadCache(client if store is None else store)
         self.stats = WorkerStats()
         self.stopping = threading.Event()
         self.last_loop = time.monotonic()  # the heartbeat stops vouching for a loop that hangs
@@ -76,10 +110,11 @@ class Worker:
     def _result(
         self, model: ServedModel, delivery: Delivery, batch_id: str, size: int, elapsed_s: float, **answer
     ) -> Result:
+        name, _, version = delivery.job.head.partition(":")  # a custom model answers in its own name
         return Result(
             job_id=delivery.job.job_id,
-            model_name=model.record.name,
-            model_version=model.record.version,
+            model_name=name or model.record.name,
+            model_version=version or model.record.version,
             backend=model.backend.name,
             worker_id=self.worker_id,
             batch_id=batch_id,
@@ -95,7 +130,8 @@ class Worker:
         started = time.perf_counter()
         try:
             batch = np.stack([d.job.array(model.record.input_size) for d in live])
-            probabilities = softmax(model.backend.run(batch).logits)
+            outputs = model.backend.run(batch)
+            answers = [self._answer(d, outputs, i) for i, d in enumerate(live)]
         except Exception as exc:  # answer every job of the batch with the failure
             log.exception("inference failed", extra={"batch_id": batch_id, "model": model.record.name})
             self.stats.add(failed_total=len(live))
@@ -105,10 +141,19 @@ class Worker:
         request_ids = [d.job.request_id for d in live]
         figures = {"batch_id": batch_id, "size": len(live), "inference_ms": round(elapsed * 1000, 2)}
         log.info("batch answered", extra={**figures, "model": model.record.name, "request_ids": request_ids})
-        return [
-            self._result(model, d, batch_id, len(live), elapsed, top=top_k(p, RESULT_TOP_K))
-            for d, p in zip(live, probabilities, strict=True)
-        ]
+        return [self._result(model, d, batch_id, len(live), elapsed, **a) for d, a in zip(live, answers, strict=True)]
+
+    def _answer(self, delivery: Delivery, outputs: Outputs, row: int) -> dict:
+        """Top classes of the base model, or of the job's custom head applied to the same embedding."""
+        embedding = outputs.embedding[row : row + 1]
+        if delivery.job.head:
+            probabilities = self.heads.get(delivery.job.head).probabilities(embedding)[0]
+        else:
+            probabilities = softmax(outputs.logits[row])
+        answer: dict = {"top": top_k(probabilities, RESULT_TOP_K)}
+        if delivery.job.embed:
+            answer["embedding"] = encode_vector(embedding[0])
+        return answer
 
     def process(self, batch: Batch) -> None:
         """Infer one batch and answer every job in it (expired and malformed ones are only acked)."""
@@ -221,15 +266,13 @@ def serve(settings: WorkerSettings, models: list[ServedModel], started: float) -
     client = redis_client.connect(
         settings, settings.queue_url, socket_timeout=BLOCK_MS / 1000 + 5, health_check_interval=10
     )
-    worker = Worker(settings, models, client)
+    store = None  # custom heads live in the store: a second connection only where it is another Redis
+    if settings.redis_url != settings.queue_url:
+        store = redis_client.connect(settings, settings.redis_url, socket_timeout=5, health_check_interval=10)
+    worker = Worker(settings, models, client, store=store)
     heartbeat = worker.heartbeat()
 
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("received %s, finishing the batch in hand", signal.Signals(signum).name)
-        worker.stopping.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop_on_signals(worker.stopping, "finishing the batch in hand")
     worker.prepare()
     heartbeat.start()
     startup_s = round(time.monotonic() - started, 3)

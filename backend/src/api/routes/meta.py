@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import redis
-from flask import Blueprint, Response, jsonify, send_from_directory
+from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from api import openapi
-from api.schemas import HealthSchema, LabelsSchema, ModelInfoSchema, ModelSummarySchema, ReadySchema
+from api.forms import load_json
+from api.schemas import HealthSchema, LabelsSchema, ModelInfoSchema, ModelSummarySchema, ReadySchema, RollbackSchema
 from api.services import services
 from api.store.models import ModelEntry
+from imgclf_contract import keys
 from imgclf_contract.errors import ErrorCode, ServiceError
 from imgclf_contract.jobs import RESULT_TOP_K
 from imgclf_contract.preprocess import (
@@ -36,6 +38,19 @@ def _summary(entry: ModelEntry) -> dict:
         "published_top1": record.published_top1,
         "measured": record.measured,
         "workers": entry.workers,
+        **(_custom(entry) if entry.custom else {}),
+    }
+
+
+def _custom(entry: ModelEntry) -> dict:
+    """A custom model's base, labels and hold-out report (of the version that answers its name)."""
+    answering = entry.answering()
+    record = (answering or entry.latest).record
+    return {
+        "base": f"{record.base}:{record.base_version}",
+        "pinned": entry.pinned or None,
+        "labels": [label["name"] for label in record.labels],
+        "report": record.report,
     }
 
 
@@ -85,6 +100,45 @@ def _labels(entry: ModelEntry) -> Response:
     response = jsonify(LabelsSchema().dump(body))
     response.cache_control.public = True
     response.cache_control.max_age = 3600
+    return response
+
+
+def _custom_entry(name: str) -> ModelEntry:
+    entry = services().models.entry(name, fresh=True)
+    if not entry.custom:
+        raise ServiceError(ErrorCode.INVALID_REQUEST, f"{name} is a built-in model; only custom models roll back "
+                           "or export here.", {"model": name})  # fmt: skip
+    return entry
+
+
+def _version_of(entry: ModelEntry, version: str) -> str:
+    versions = [v.record.version for v in entry.versions]
+    if version not in versions:
+        message = f"Model {entry.name} has no version {version}. Versions: {', '.join(versions)}."
+        raise ServiceError(ErrorCode.NOT_FOUND, message, {"model": entry.name, "versions": versions})
+    return version
+
+
+@bp.post("/models/<name>/rollback")
+def rollback(name: str):
+    """Make ``version`` answer the bare name until the next successful training publishes a newer one."""
+    entry = _custom_entry(name)
+    version = _version_of(entry, load_json(RollbackSchema(), request)["version"])
+    services().redis.set(keys.head_pin(name), version)
+    return ModelSummarySchema().dump(_summary(services().models.entry(name, fresh=True))), 200
+
+
+@bp.get("/models/<name>/export")
+def export(name: str):
+    """The standalone bundle (zip: fused .tflite, labels.txt, model_card.json) of a version (default: newest)."""
+    entry = _custom_entry(name)
+    version = _version_of(entry, request.args.get("version") or entry.latest.record.version)
+    data = services().redis.get(keys.export(name, version))
+    if data is None:
+        message = f"The export of {name}:{version} is still being built by the trainer; try again shortly."
+        raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, message, {"model": name, "version": version}, retry_after_s=5)
+    response = Response(data, mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}-{version}.zip"'
     return response
 
 

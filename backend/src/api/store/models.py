@@ -1,7 +1,8 @@
 """The models the API knows, which live workers serve each, and which version answers a request.
 
 Workers publish a record per model version (``keys.model``), list it in
-``keys.MODELS_SET`` and stamp themselves in the version's ``keys.serving`` set
+``keys.MODELS_SET`` (in the queue; the trainer does the same for custom models in the store)
+and stamp themselves in the version's ``keys.serving`` set
 with every heartbeat; the API reads only these, so it needs no model files.
 A model is *known* once a worker has published it (the configured default
 always is); it is *available* while a live worker serves one of its versions.
@@ -36,6 +37,11 @@ class ModelEntry:
     name: str
     default: bool
     versions: list[ModelVersion]
+    pinned: str = ""  # a custom model rolled back: this version answers the bare name
+
+    @property
+    def custom(self) -> bool:
+        return self.latest.record.is_custom
 
     @property
     def latest(self) -> ModelVersion:
@@ -46,14 +52,18 @@ class ModelEntry:
         return sorted({w for v in self.versions for w in v.workers})
 
     def answering(self, version: str = "") -> ModelVersion | None:
-        """The version that answers: the one asked for, or the newest one a live worker serves."""
+        """The version that answers: the one asked for, else the pinned one, else the newest one served."""
         served = [v for v in self.versions if v.workers and version in ("", v.record.version)]
-        return served[-1] if served else None
+        pinned = [v for v in served if v.record.version == self.pinned] if not version else []
+        return (pinned or served or [None])[-1]
 
 
 class ModelCatalogue:
-    def __init__(self, client: redis.Redis, workers: Workers, stale_s: float, default_model: str) -> None:
-        self.client = client
+    def __init__(
+        self, client: redis.Redis, store: redis.Redis, workers: Workers, stale_s: float, default_model: str
+    ) -> None:
+        self.client = client  # the queue: base models published by workers, who serves what
+        self.store = store  # custom models (trainer) and their rollback pins
         self.workers = workers  # reads (and keeps) the published records
         self.stale_s = stale_s
         self.default_model = default_model
@@ -62,7 +72,8 @@ class ModelCatalogue:
     def _published(self) -> dict[str, list[str]]:
         """Model name -> published versions, oldest first."""
         versions: dict[str, list[str]] = {self.default_model: []}
-        for ref in sorted(m.decode() for m in self.client.smembers(keys.MODELS_SET)):
+        refs = self.client.smembers(keys.MODELS_SET) | self.store.smembers(keys.MODELS_SET)
+        for ref in sorted(m.decode() for m in refs):
             name, _, version = ref.partition(":")
             versions.setdefault(name, []).append(version)
         return {name: sorted(v, key=version_key) for name, v in versions.items()}
@@ -84,16 +95,23 @@ class ModelCatalogue:
         return entries
 
     def _read_entries(self) -> list[ModelEntry]:
+        """A custom model is served by the workers that serve its base model version."""
         published = self._published()
-        pairs = [(name, v) for name, versions in published.items() for v in versions]
+        records = {
+            name: [r for v in versions if (r := self.workers.model_record(name, v)) is not None]
+            for name, versions in published.items()
+        }
+        pairs = sorted({r.backbone for found in records.values() for r in found})
         workers = dict(zip(pairs, self._serving(pairs), strict=True))
-        entries = []
-        for name, versions in published.items():
-            records = [(v, self.workers.model_record(name, v)) for v in versions]
-            found = [ModelVersion(r, workers[(name, v)]) for v, r in records if r is not None]
-            if found:
-                entries.append(ModelEntry(name, name == self.default_model, found))
-        return sorted(entries, key=lambda e: (not e.default, e.name))
+        custom = [name for name, found in records.items() if found and found[-1].is_custom]
+        pins = dict(zip(custom, self.store.mget([keys.head_pin(n) for n in custom]), strict=True)) if custom else {}
+        entries = [
+            ModelEntry(name, name == self.default_model, [ModelVersion(r, workers[r.backbone]) for r in found],
+                       pinned=(pins.get(name) or b"").decode())
+            for name, found in records.items()
+            if found
+        ]  # fmt: skip
+        return sorted(entries, key=lambda e: (e.custom, not e.default, e.name))
 
     def entry(self, name: str, fresh: bool = False) -> ModelEntry:
         """One known model, or a 404 naming the known ones (never decided on a stale view)."""

@@ -21,8 +21,9 @@ class _Snapshot:
 
 
 class Workers:
-    def __init__(self, client: redis.Redis, stale_s: float) -> None:
-        self.client = client
+    def __init__(self, client: redis.Redis, store: redis.Redis, stale_s: float) -> None:
+        self.client = client  # the queue: heartbeats and the base models' records
+        self.store = store  # custom models' records (durable, written by the trainer)
         self.stale_s = stale_s
         self._snapshot = _Snapshot([], 0.0)
         self._models: dict[tuple[str, str], ModelRecord] = {}
@@ -37,7 +38,7 @@ class Workers:
     def model_record(self, name: str, version: str) -> ModelRecord | None:
         record = self._models.get((name, version))
         if record is None:
-            raw = self.client.get(keys.model(name, version))
+            raw = self.client.get(keys.model(name, version)) or self.store.get(keys.model(name, version))
             if raw is None:
                 return None
             record = self._models[(name, version)] = ModelRecord.from_json(raw)

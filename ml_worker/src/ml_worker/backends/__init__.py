@@ -12,7 +12,10 @@ from typing import Protocol
 
 import numpy as np
 
+from imgclf_contract.heads import softmax
 from ml_worker.artifacts import ModelArtifacts
+
+__all__ = ["Backend", "Outputs", "load_backend", "softmax", "top_k"]
 
 
 @dataclass(frozen=True)
@@ -43,14 +46,9 @@ def load_backend(
     raise ValueError(f"unknown backend {name!r}")
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted, dtype=np.float64)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
 def top_k(probabilities: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """Best k (class index, probability) of one image, highest first."""
-    idx = np.argpartition(-probabilities, k)[:k]
+    """Best k (class index, probability) of one image, highest first (all of them if fewer)."""
+    k = min(k, probabilities.shape[-1])
+    idx = np.argpartition(-probabilities, k - 1)[:k]
     idx = idx[np.argsort(-probabilities[idx], kind="stable")]
     return [(int(i), float(probabilities[i])) for i in idx]
