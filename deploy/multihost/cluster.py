@@ -3,7 +3,8 @@ the same services `make up` runs, started through scripts/stack.py with each hos
 address, state directory and mount namespace.
 
 Hosts on 198.19.50.0/24: client .2 (the test's load generator), redis .10, web .20
-(nginx + API), worker-a .31 and worker-b .32; worker-c .33 joins during the tests.
+(nginx + API), trainer .25 (custom heads, published into Redis), worker-a .31 and
+worker-b .32; worker-c .33 joins during the tests.
 Every service listens on its standard port (8080, 8000, 6379) of its own host's address.
 """
 
@@ -25,7 +26,7 @@ STATE_ROOT = ROOT / ".test-run" / f"multihost-{os.getpid()}"
 NGINX_PORT, API_PORT, REDIS_PORT = 8080, 8000, 6379
 WORKER_HOSTS = {"worker-a": (31, "worker-1"), "worker-b": (32, "worker-2")}
 LATE_WORKER_HOST = ("worker-c", 33, "worker-3")
-REDIS_OCTET, WEB_OCTET, CLIENT_OCTET = 10, 20, 2
+REDIS_OCTET, WEB_OCTET, TRAINER_OCTET, CLIENT_OCTET = 10, 20, 25, 2
 
 
 def why_not_runnable() -> str:
@@ -98,7 +99,9 @@ def build(network: hostlib.Network) -> Cluster:
     cluster.add_host("client", CLIENT_OCTET)
     cluster.add_host("redis", REDIS_OCTET)
     cluster.add_host("web", WEB_OCTET)
+    cluster.add_host("trainer", TRAINER_OCTET)
     cluster.start("redis", *REDIS_SERVICES)  # the store, the queue and the cache
+    cluster.start("trainer", "trainer")  # reaches Redis only; workers read the heads it publishes
     for name, (octet, service) in WORKER_HOSTS.items():
         cluster.add_worker_host(name, octet, service)
     cluster.start("web", "api", "nginx")  # nginx is ready once /api/v1/ready sees a live worker

@@ -1,19 +1,21 @@
 """The service spread over separate hosts (network namespaces, see conftest.py): both
-worker hosts share the load, a worker host killed under load loses no accepted request, a
-worker host joining later gets jobs, a partitioned worker host heals, and an API cut off
-from Redis answers 503 envelopes and recovers. The tests run in this order, on one cluster.
-
-Not covered yet: a custom model trained through the API served by workers on both hosts
-(needs the training feature, issue "Your own categories", which does not exist yet).
+worker hosts share the load, a custom model trained through the API (by the trainer on its
+own host) is served by workers on both worker hosts, a worker host killed under load loses
+no accepted request, a worker host joining later gets jobs, a partitioned worker host heals,
+and an API cut off from Redis answers 503 envelopes and recovers. The tests run in this
+order, on one cluster.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import signal
 import statistics
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 import requests
@@ -21,6 +23,7 @@ import requests
 from deploy.multihost import hosts as hostlib
 from deploy.multihost.cluster import API_PORT, LATE_WORKER_HOST, ROOT, WORKER_HOSTS, Cluster
 from imgclf_contract.liveness import live_workers
+from loadtest import shapes
 from scripts.stack import REDIS_ROLES
 from testsupport import faults as fl
 from testsupport.processes import wait_until
@@ -30,6 +33,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures
 WORKER_IDS = {host: f"{service}@8080" for host, (_octet, service) in WORKER_HOSTS.items()}
 CLAIM_IDLE_S = int(fl.FAST_ENV["CLAIM_IDLE_MS"]) / 1000
 OUTAGE_BOUND_S = fl.TIMEOUT_S + 4  # the API's Redis socket timeout (REQUEST_TIMEOUT_S + 2) and a margin
+CUSTOM_MODEL, CUSTOM_LABELS, PER_LABEL = "shapes_multihost", ("circle", "stripes", "checks"), 8
+TRAINING_TIMEOUT_S, EXPORT_TIMEOUT_S = 120, 120
 
 
 def _run_load(url: str, clients: int, requests_total: int, max_s: float = 60) -> list[fl.Outcome]:
@@ -108,6 +113,90 @@ def test_jobs_from_concurrent_requests_are_answered_by_both_worker_hosts(cluster
     figures["redis per image"] = (
         f"{(cpu_after - cpu_before) / len(outcomes) * 1000:.2f} ms CPU, "
         f"{(bytes_after - bytes_before) / len(outcomes) / 1024:.0f} KiB network in+out"
+    )
+
+
+class PeakRss(threading.Thread):
+    """Samples the RSS of a process and its children (the trainer and its export) every 0.1 s."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(name="peak-rss", daemon=True)
+        self.process, self.peak, self.done = psutil.Process(pid), 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            try:
+                family = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in family if p.is_running()))
+            except psutil.NoSuchProcess:
+                continue
+
+    def stop(self) -> int:
+        self.done.set()
+        self.join()
+        return self.peak
+
+
+def _fill_dataset(url: str) -> None:
+    requests.post(f"{url}/api/v1/datasets", json={"name": CUSTOM_MODEL}, timeout=10).raise_for_status()
+    rng = np.random.default_rng(7)
+    for label in CUSTOM_LABELS:
+        for _ in range(PER_LABEL):
+            files = {"image": ("x.png", shapes.image(label, rng))}
+            answer = requests.post(f"{url}/api/v1/datasets/{CUSTOM_MODEL}/images", files=files,
+                                   data={"label": label}, timeout=10)  # fmt: skip
+            assert answer.status_code == 201, answer.text
+
+
+def _train(url: str) -> dict:
+    started = requests.post(f"{url}/api/v1/trainings", json={"dataset": CUSTOM_MODEL}, timeout=10)
+    assert started.status_code == 202, started.text
+    state_url = f"{url}/api/v1/trainings/{started.json()['id']}"
+    state = wait_until(lambda: (s := requests.get(state_url, timeout=10).json())["status"] in ("succeeded", "failed")
+                       and s, TRAINING_TIMEOUT_S, interval_s=0.2)  # fmt: skip
+    assert state and state["status"] == "succeeded", state
+    return state
+
+
+def _predict_custom(url: str, data: bytes) -> dict:
+    answer = requests.post(f"{url}/api/v1/predictions", files={"image": ("x.png", data)},
+                           data={"model": CUSTOM_MODEL}, timeout=fl.TIMEOUT_S + 5)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_custom_model_trained_through_the_api_is_served_by_both_worker_hosts(cluster: Cluster, figures: dict) -> None:
+    """Dataset uploaded and trained through nginx from the client host; the trainer runs on its own host
+    and publishes into Redis; fresh images of the model then go to the workers on both worker hosts."""
+    assert {w["host"] for w in live_workers(cluster.redis(), stale_s=2)} == set(WORKER_HOSTS)
+    sampler = PeakRss(cluster.pid("trainer", "trainer"))
+    sampler.start()
+    try:
+        _fill_dataset(cluster.url)
+        began = time.monotonic()
+        state = _train(cluster.url)
+        trained_s = time.monotonic() - began
+        rng = np.random.default_rng(99)  # images it never saw
+        jobs = [(label, shapes.image(label, rng)) for label in CUSTOM_LABELS for _ in range(40)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            bodies = list(pool.map(lambda job: _predict_custom(cluster.url, job[1]), jobs))
+        export_url = f"{cluster.url}/api/v1/models/{CUSTOM_MODEL}/export"
+        exported = wait_until(lambda: requests.get(export_url, timeout=30).status_code == 200, EXPORT_TIMEOUT_S)
+    finally:
+        peak = sampler.stop()
+
+    assert all(b["model"]["name"] == CUSTOM_MODEL and b["model"]["version"] == state["version"] for b in bodies)
+    assert {p["label"] for b in bodies for p in b["predictions"]} <= set(CUSTOM_LABELS)
+    right = sum(b["predictions"][0]["label"] == label for (label, _data), b in zip(jobs, bodies, strict=True))
+    assert right >= 0.8 * len(jobs), f"{right}/{len(jobs)} fresh images right"
+    by_host = {host: sum(b["batch"]["worker_id"] == wid for b in bodies) for host, wid in WORKER_IDS.items()}
+    assert all(by_host.values()), by_host
+    assert exported, "the trainer host never built the export"
+    figures["custom model (trainer on its own host)"] = (
+        f"{len(CUSTOM_LABELS)} x {PER_LABEL} images trained in {trained_s:.1f} s, hold-out accuracy "
+        f"{state.get('holdout_accuracy')}; {right}/{len(jobs)} fresh images right; split "
+        + ", ".join(f"{h} {n}" for h, n in by_host.items())
+        + f"; trainer + export peak RSS {peak / 2**20:.0f} MiB"
     )
 
 

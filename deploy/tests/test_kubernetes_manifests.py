@@ -7,6 +7,7 @@ contract's Redis keys, so the three ways of running the service cannot drift apa
 from __future__ import annotations
 
 import copy
+import importlib.util
 import math
 import re
 import shutil
@@ -22,7 +23,7 @@ from api import create_app
 from api.settings import ApiSettings
 from imgclf_contract import keys
 from ml_worker.build import DEFAULT_MODELS, MODEL_VERSION
-from ml_worker.settings import WorkerSettings
+from ml_worker.settings import TrainerSettings, WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIRS = {"base": ROOT / "deploy/kubernetes/base", "example": ROOT / "deploy/kubernetes/overlays/example"}
@@ -41,9 +42,8 @@ NOT_IN_CONFIGMAP = {
     "IMAGENET_SAMPLE_DIR": "the build's accuracy measurement; evaluation photos are never in an image",
     "WORKER_ID": "defaults to <pod name>-<pid>, unique per replica",
     "FAULT_INFERENCE_DELAY_MS": "fault tests only",
-    "TRAINER_NICE": "the trainer's; the trainer is not deployed to Kubernetes yet",
 }
-COMPONENTS = ("nginx", "api", "worker", "redis")
+COMPONENTS = ("nginx", "api", "worker", "trainer", "redis")
 # Compose shares every setting; the API keys' Secret goes to the API only. Compose hands the Redis
 # password over as a file its redis service writes (REDIS_PASSWORD_FILE); here it comes from a Secret.
 WITHHELD = {"api": {"REDIS_PASSWORD_FILE"}, "worker": {"API_KEYS", "REDIS_PASSWORD_FILE"}}
@@ -151,8 +151,8 @@ def test_the_validator_catches_a_broken_manifest(example: list[dict]) -> None:
 
 def test_no_secret_value_is_committed(rendered: list[dict]) -> None:
     assert not [doc for doc in rendered if doc["kind"] == "Secret"]
-    for component in ("api", "worker", "redis"):
-        source = _env(rendered, "redis" if component == "redis" else component)["REDIS_PASSWORD"]
+    for component in ("api", "worker", "trainer", "redis"):
+        source = _env(rendered, component)["REDIS_PASSWORD"]
         assert source == {"secretKeyRef": {"name": "imgclf-redis", "key": "password"}}, component
 
 
@@ -165,7 +165,7 @@ def test_the_configmap_mirrors_the_configuration_table(base: list[dict]) -> None
     assert settings.keys() == table.keys() - NOT_IN_CONFIGMAP.keys()
     compared = settings.keys() - {"REDIS_URL"}  # the table's default is loopback; in a cluster, the Service
     assert {n: settings[n] for n in compared} == {n: table[n] for n in compared}
-    for parser in (ApiSettings, WorkerSettings):  # every value parses and validates on both sides
+    for parser in (ApiSettings, WorkerSettings, TrainerSettings):  # every value parses and validates everywhere
         parser.from_env(settings)
 
 
@@ -175,7 +175,7 @@ def test_the_overlay_changes_only_the_settings_it_lists(base: list[dict], exampl
     kustomization = yaml.safe_load((KUSTOMIZE_DIRS["example"] / "kustomization.yaml").read_text())
     (generator,) = kustomization["configMapGenerator"]
     assert changed == {literal.split("=", 1)[0] for literal in generator["literals"]}
-    for parser in (ApiSettings, WorkerSettings):
+    for parser in (ApiSettings, WorkerSettings, TrainerSettings):
         parser.from_env(after)
 
 
@@ -233,8 +233,33 @@ def test_images_are_the_ones_compose_builds(base: list[dict], example: list[dict
     the overlay moves each to its registry."""
     for component in ("api", "worker", "nginx"):
         assert "build" in compose["services"][component], component
+    for component in ("api", "worker", "nginx", "trainer"):
         assert _container(base, component)["image"] == f"imgclf-{component}"
         assert _container(example, component)["image"] == f"registry.example.com/imgclf/{component}:1.0.0"
+
+
+def test_the_trainer_runs_once_as_the_module_make_up_starts(rendered: list[dict]) -> None:
+    """One replica of `python -m ml_worker.trainer` (the module scripts/stack.py starts), on the
+    shared settings and the Redis Secret only."""
+    trainer = _container(rendered, "trainer")
+    assert trainer["command"] == ["python", "-m", "ml_worker.trainer"]
+    assert importlib.util.find_spec(trainer["command"][-1]) is not None
+    assert '"-m", "ml_worker.trainer"' in (ROOT / "scripts/stack.py").read_text()
+    assert _workload(rendered, "trainer")["spec"]["replicas"] == 1
+    assert _env(rendered, "trainer").keys() == {*_settings(rendered), "REDIS_PASSWORD"}
+
+
+def test_the_trainer_matches_compose(rendered: list[dict], compose: dict) -> None:
+    """Compose's trainer (when it has one) builds the worker Dockerfile's `trainer` stage (the image
+    imgclf-trainer names), on the internal network only, with the settings the Deployment gets."""
+    service = compose["services"].get("trainer")
+    if service is None:
+        pytest.skip("docker-compose.yml has no trainer service yet")
+    assert service["build"]["dockerfile"] == "ml_worker/Dockerfile" and service["build"]["target"] == "trainer"
+    assert re.search(r"^FROM .* AS trainer$", (ROOT / "ml_worker/Dockerfile").read_text(), flags=re.M)
+    assert set(service.get("networks", [])) == {"data"}
+    missing = _compose_env(compose, "trainer").keys() - _env(rendered, "trainer").keys() - {"REDIS_PASSWORD_FILE"}
+    assert not missing, missing
 
 
 # -- scaling -------------------------------------------------------------------------------
@@ -306,11 +331,12 @@ def test_network_policies_mirror_the_compose_networks(rendered: list[dict], comp
                 component = source.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component")
                 if component and "namespaceSelector" not in source:
                     allowed.add((component, target))
-    assert allowed == {("nginx", "api"), ("api", "redis"), ("worker", "redis")}
+    assert allowed == {("nginx", "api"), ("api", "redis"), ("worker", "redis"), ("trainer", "redis")}
     networks = {name: set(service.get("networks", [])) for name, service in compose["services"].items()}
-    assert all(networks[a] & networks[b] for a, b in allowed), "a path compose's networks do not allow"
+    in_compose = {(a, b) for a, b in allowed if a in networks and b in networks}  # the trainer: see its own test
+    assert all(networks[a] & networks[b] for a, b in in_compose), "a path compose's networks do not allow"
     assert compose["networks"]["data"]["internal"] is True
-    for component in ("worker", "redis"):  # compose's internal network: no way out
+    for component in ("worker", "trainer", "redis"):  # compose's internal network: no way out
         egress = policies[component].get("egress", [])
         assert all(rule.get("to") or {p["port"] for p in rule["ports"]} == {53} for rule in egress), component
     assert "egress" not in policies["redis"]
