@@ -259,6 +259,16 @@ def check_a_custom_training_is_served(stack: Compose) -> None:
         assert body["predictions"][0]["label"] in CUSTOM_LABELS, (label, body["predictions"])
 
 
+def check_the_trainer_runs_at_low_priority(stack: Compose) -> None:
+    """PID 1 of the trainer container is the trainer, niced by TRAINER_NICE (19) as under make up."""
+    stat = stack.exec("trainer", "cat", "/proc/1/stat")
+    assert stat.returncode == 0, stat.stderr
+    command, after = stat.stdout.split("(", 1)[1].rsplit(")", 1)
+    nice = int(after.split()[16])  # field 19 of proc(5); the fields after the command start at 3
+    cmdline = stack.exec("trainer", "cat", "/proc/1/cmdline").stdout.split("\0")
+    assert "ml_worker.trainer" in cmdline and nice == 19, (command, cmdline, nice)
+
+
 def check_error_envelopes(stack: Compose) -> None:
     assert_envelope(predict(stack.url, "notes.txt", b"not an image at all"), 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     too_big = b"\xff\xd8\xff" + bytes(DEFAULTS.max_upload_bytes + 2 * 1024 * 1024)  # past nginx's limit too
@@ -405,6 +415,7 @@ CHECKS: tuple[Callable[[Compose], None], ...] = (
     check_golden_photos,
     check_model_choice_lite2,
     check_a_custom_training_is_served,
+    check_the_trainer_runs_at_low_priority,
     check_error_envelopes,
     check_redis_requires_its_password,
     check_every_service_runs_as_non_root,
