@@ -85,8 +85,9 @@ test-fast: setup test-js
 
 # Builds the compose stack's images (Docker's engine and the Debian base made when missing),
 # runs the stack on 127.0.0.1:$${COMPOSE_TEST_PORT:-18080}, tests it through nginx, tears it down.
+# PYTHONPATH: the checks draw their training images with loadtest/shapes.py.
 test-compose: setup
-	$(PY) scripts/compose_test.py
+	PYTHONPATH=. $(PY) scripts/compose_test.py
 
 # What needs no process at all (the Dockerfiles' test stages run the same selection).
 test-unit: setup test-js

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Entrypoint of the api and worker images (and their healthchecks): exports REDIS_PASSWORD
+# Entrypoint of the api, worker and trainer images (and their healthchecks): exports REDIS_PASSWORD
 # from REDIS_PASSWORD_FILE, the secret the redis service writes, then runs the command.
 # Without REDIS_PASSWORD_FILE the environment is passed on as it is.
 set -eu

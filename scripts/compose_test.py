@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import requests
 from docker_engine import (
     DOCKER,
@@ -50,6 +51,7 @@ from docker_engine import (
 
 from imgclf_contract.errors import ErrorCode
 from imgclf_contract.settings import SharedSettings
+from loadtest import shapes
 from ml_worker.golden import PHOTOS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +60,12 @@ HEALTHY_TIMEOUT_S = 300.0
 DEFAULTS = SharedSettings()  # the stack runs with the defaults: Compose.env passes none of the shell's settings
 CLIENT_TIMEOUT_S = 3 * DEFAULTS.request_timeout_s  # well past nginx's own timeout: a hang, not a slow answer
 SECRET_FILE = "/run/secrets/redis/password"
+SERVICES = 5  # nginx, api, worker, trainer, redis
+LITE2 = "efficientnet_lite2"
+CUSTOM_DATASET = "compose_shapes"
+CUSTOM_LABELS = ("circle", "stripes", "checks")
+CUSTOM_PER_LABEL = 8  # enough for a hold-out of each label, few enough for one busy worker
+TRAINING_TIMEOUT_S = 300.0  # the trainer runs at niceness 19 on a shared machine
 
 
 class StepError(RuntimeError):
@@ -154,9 +162,11 @@ def unique_photo(index: int = 0) -> tuple[str, bytes, frozenset[str]]:
     return f"variant-{index}{photo.path.suffix}", data, photo.accepted
 
 
-def predict(url: str, name: str, data: bytes, session: requests.Session | None = None) -> requests.Response:
+def predict(url: str, name: str, data: bytes, session: requests.Session | None = None,
+            **form: str | int) -> requests.Response:  # fmt: skip
+    """POST /predictions; `form`: the request's other fields (model, top_k)."""
     post = (session or requests).post
-    return post(f"{url}/api/v1/predictions", files={"image": (name, data)}, timeout=CLIENT_TIMEOUT_S)
+    return post(f"{url}/api/v1/predictions", files={"image": (name, data)}, data=form, timeout=CLIENT_TIMEOUT_S)
 
 
 def assert_envelope(response: requests.Response, status: int, code: ErrorCode) -> None:
@@ -192,6 +202,73 @@ def check_golden_photos(stack: Compose) -> None:
         assert top["label"] in photo.accepted and top["score"] >= photo.min_score, (photo.file, top)
 
 
+def check_model_choice_lite2(stack: Compose) -> None:
+    """Every golden photo asked of Lite2 by name: Lite2 answers, and answers right."""
+    for photo in PHOTOS:
+        response = predict(stack.url, photo.file, photo.path.read_bytes(), model=LITE2, top_k=5)
+        assert response.status_code == 200, (photo.file, response.text[:300])
+        body = response.json()
+        assert body["model"]["name"] == LITE2, (photo.file, body["model"])
+        failure = photo.failure([(p["label"], p["score"]) for p in body["predictions"]])
+        assert failure is None, failure
+
+
+def post_json(stack: Compose, path: str, body: dict) -> requests.Response:
+    return requests.post(f"{stack.url}/api/v1/{path}", json=body, timeout=CLIENT_TIMEOUT_S)
+
+
+def fill_dataset(stack: Compose, rng: np.random.Generator) -> None:
+    """The dataset made and filled with drawn shapes (loadtest/shapes.py), every upload through nginx."""
+    created = post_json(stack, "datasets", {"name": CUSTOM_DATASET})
+    assert created.status_code == 201, created.text[:300]
+    for label in CUSTOM_LABELS:
+        for index in range(CUSTOM_PER_LABEL):
+            files = {"image": (f"{label}-{index}.png", shapes.image(label, rng))}
+            added = requests.post(f"{stack.url}/api/v1/datasets/{CUSTOM_DATASET}/images", files=files,
+                                  data={"label": label}, timeout=CLIENT_TIMEOUT_S)  # fmt: skip
+            assert added.status_code == 201, (label, index, added.text[:300])
+
+
+def finished_training(stack: Compose, training_id: str) -> dict:
+    """The training's state once it has succeeded or failed; AssertionError past TRAINING_TIMEOUT_S."""
+    deadline, state = time.monotonic() + TRAINING_TIMEOUT_S, {}
+    while time.monotonic() < deadline:
+        state = requests.get(f"{stack.url}/api/v1/trainings/{training_id}", timeout=10).json()
+        if state["status"] in ("succeeded", "failed"):
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"training {training_id} not finished in {TRAINING_TIMEOUT_S:.0f} s: {state}")
+
+
+def check_a_custom_training_is_served(stack: Compose) -> None:
+    """Dataset -> training by the trainer service -> the custom model answers in the dataset's labels."""
+    rng = np.random.default_rng(7)
+    fill_dataset(stack, rng)
+    started = post_json(stack, "trainings", {"dataset": CUSTOM_DATASET})
+    assert started.status_code == 202, started.text[:300]
+    began = time.monotonic()
+    state = finished_training(stack, started.json()["id"])
+    assert state["status"] == "succeeded", state
+    print(f"    trained {state['images']} images in {time.monotonic() - began:.1f} s "
+          f"(hold-out accuracy {state.get('holdout_accuracy')})")  # fmt: skip
+    for label in CUSTOM_LABELS:
+        response = predict(stack.url, f"new-{label}.png", shapes.image(label, rng), model=state["model"])
+        assert response.status_code == 200, (label, response.text[:300])
+        body = response.json()
+        assert (body["model"]["name"], body["model"]["version"]) == (state["model"], state["version"]), body["model"]
+        assert body["predictions"][0]["label"] in CUSTOM_LABELS, (label, body["predictions"])
+
+
+def check_the_trainer_runs_at_low_priority(stack: Compose) -> None:
+    """PID 1 of the trainer container is the trainer, niced by TRAINER_NICE (19) as under make up."""
+    stat = stack.exec("trainer", "cat", "/proc/1/stat")
+    assert stat.returncode == 0, stat.stderr
+    command, after = stat.stdout.split("(", 1)[1].rsplit(")", 1)
+    nice = int(after.split()[16])  # field 19 of proc(5); the fields after the command start at 3
+    cmdline = stack.exec("trainer", "cat", "/proc/1/cmdline").stdout.split("\0")
+    assert "ml_worker.trainer" in cmdline and nice == 19, (command, cmdline, nice)
+
+
 def check_error_envelopes(stack: Compose) -> None:
     assert_envelope(predict(stack.url, "notes.txt", b"not an image at all"), 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     too_big = b"\xff\xd8\xff" + bytes(DEFAULTS.max_upload_bytes + 2 * 1024 * 1024)  # past nginx's limit too
@@ -207,7 +284,7 @@ def check_feedback_survives_a_redis_restart(stack: Compose) -> None:
     created = requests.post(f"{stack.url}/api/v1/feedback", json=body, timeout=10)
     assert created.status_code == 201, created.text[:300]
     stack.run("restart", "redis")
-    stack.wait_healthy(expected=4, timeout_s=120)
+    stack.wait_healthy(expected=SERVICES, timeout_s=120)
     again = requests.get(f"{stack.url}/api/v1/feedback/{created.json()['id']}", timeout=10)
     assert again.status_code == 200, again.text[:300]
     assert again.json() == created.json()
@@ -218,13 +295,13 @@ def check_redis_requires_its_password(stack: Compose) -> None:
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr, (anonymous.stdout, anonymous.stderr)
     mode = stack.exec("redis", "stat", "-c", "%a %U %G", SECRET_FILE)
     assert mode.stdout.split() == ["440", "redis", "app"], mode.stdout + mode.stderr
-    for service in ("api", "worker"):  # read-only for them
+    for service in ("api", "worker", "trainer"):  # read-only for them
         touched = stack.exec(service, "sh", "-c", f"echo x > {SECRET_FILE}")
         assert touched.returncode != 0, service
 
 
 def check_every_service_runs_as_non_root(stack: Compose) -> None:
-    for service in ("nginx", "api", "worker", "redis"):
+    for service in ("nginx", "api", "worker", "trainer", "redis"):
         uid = stack.exec(service, "id", "-u")
         assert uid.returncode == 0 and uid.stdout.strip() not in ("", "0"), (service, uid.stdout, uid.stderr)
         processes = stack.exec(service, "sh", "-c", "stat -c %u /proc/[0-9]*")
@@ -248,14 +325,15 @@ def reaches(stack: Compose, service: str, address: str, port: int) -> bool:
     return stack.exec(service, "python", "-c", probe, address, str(port)).returncode == 0
 
 
-def check_internal_network_keeps_the_worker_in(stack: Compose) -> None:
-    """The worker (data network only) cannot leave it: not even nginx, which the api reaches."""
+def check_internal_network_keeps_the_worker_and_trainer_in(stack: Compose) -> None:
+    """The worker and trainer (data network only) cannot leave it: not even nginx, which the api reaches."""
     networks = {name.split("_", 1)[-1]: info for name, info in inspect_networks(stack).items()}
     assert networks["data"]["Internal"] is True and networks["edge"]["Internal"] is False, networks
     nginx = inspect(stack.containers("nginx")[0])
     nginx_ip = next(iter(nginx["NetworkSettings"]["Networks"].values()))["IPAddress"]
     assert reaches(stack, "api", nginx_ip, 8080), "the probe itself does not work"
-    assert not reaches(stack, "worker", nginx_ip, 8080), f"the worker reached nginx at {nginx_ip}"
+    for service in ("worker", "trainer"):
+        assert not reaches(stack, service, nginx_ip, 8080), f"the {service} reached nginx at {nginx_ip}"
 
 
 def inspect_networks(stack: Compose) -> dict[str, dict]:
@@ -291,7 +369,7 @@ def worker_of(answer: requests.Response) -> str:
 
 def check_two_workers_share_the_jobs(stack: Compose) -> None:
     stack.run("up", "-d", "--no-recreate", "--scale", "worker=2", timeout=300)
-    stack.wait_healthy(expected=5, timeout_s=180)
+    stack.wait_healthy(expected=SERVICES + 1, timeout_s=180)
     assert requests.get(f"{stack.url}/api/v1/ready", timeout=10).json()["workers"] == 2
     workers: set[str] = set()
     for _ in range(3):  # a burst the first worker could drain alone is retried, at most three times
@@ -335,11 +413,14 @@ CHECKS: tuple[Callable[[Compose], None], ...] = (
     check_page,
     check_health_and_ready,
     check_golden_photos,
+    check_model_choice_lite2,
+    check_a_custom_training_is_served,
+    check_the_trainer_runs_at_low_priority,
     check_error_envelopes,
     check_redis_requires_its_password,
     check_every_service_runs_as_non_root,
     check_only_nginx_is_published_on_loopback,
-    check_internal_network_keeps_the_worker_in,
+    check_internal_network_keeps_the_worker_and_trainer_in,
     check_feedback_survives_a_redis_restart,
     check_two_workers_share_the_jobs,
     check_a_killed_worker_loses_no_request,
@@ -394,7 +475,8 @@ def prepare(engine: Engine, stack: Compose, report: Report) -> int:
 def run_stack(stack: Compose, report: Report) -> None:
     stack.run("down", "-v", "--remove-orphans", timeout=180)  # leftovers of an interrupted run
     report.timed("up", lambda: stack.run("up", "-d", timeout=300))
-    if report.check("all four services healthy", lambda: report.timed("healthy", lambda: stack.wait_healthy(4))):
+    if report.check(f"all {SERVICES} services healthy",
+                    lambda: report.timed("healthy", lambda: stack.wait_healthy(SERVICES))):  # fmt: skip
         report.timed("tests", lambda: run_checks(stack, report))
 
 

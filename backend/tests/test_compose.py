@@ -26,7 +26,7 @@ import yaml
 
 from api.settings import ApiSettings
 from imgclf_contract.settings import ConfigError
-from ml_worker.settings import WorkerSettings
+from ml_worker.settings import TrainerSettings, WorkerSettings
 from scripts.ports import unused_port
 from scripts.stack import Stack, StackConfig
 
@@ -93,13 +93,13 @@ def dockerfile_lines(dockerfile: Path, instruction: str) -> list[str]:
 # -- compose structure ---------------------------------------------------------
 
 
-def test_the_four_services() -> None:
-    assert set(services()) == {"nginx", "api", "worker", "redis"}
+def test_the_five_services() -> None:
+    assert set(services()) == {"nginx", "api", "worker", "trainer", "redis"}
 
 
 def test_only_nginx_is_published_on_loopback_8080() -> None:
     published = {name: [interpolate(p, {}) for p in svc.get("ports", [])] for name, svc in services().items()}
-    assert published == {"nginx": ["127.0.0.1:8080:8080"], "api": [], "worker": [], "redis": []}
+    assert published == {"nginx": ["127.0.0.1:8080:8080"], "api": [], "worker": [], "trainer": [], "redis": []}
 
 
 def test_redis_keeps_an_append_only_file_on_a_named_volume() -> None:
@@ -114,14 +114,15 @@ def test_redis_keeps_an_append_only_file_on_a_named_volume() -> None:
     assert "ports" not in redis_service and "expose" not in redis_service
 
 
-def test_api_and_worker_read_the_redis_password_from_its_volume() -> None:
+def test_api_worker_and_trainer_read_the_redis_password_from_its_volume() -> None:
     secret_file = services()["redis"]["environment"]["REDIS_PASSWORD_FILE"]
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "trainer"):
         service = services()[name]
         assert service["environment"]["REDIS_PASSWORD_FILE"] == secret_file
         assert "REDIS_PASSWORD" not in service["environment"]
         assert service["volumes"] == [f"redis-secret:{Path(secret_file).parent}:ro"]
-    assert services()["worker"]["healthcheck"]["test"][:2] == ["CMD", "with-redis-password"]
+    for name in ("worker", "trainer"):
+        assert services()[name]["healthcheck"]["test"][:2] == ["CMD", "with-redis-password"]
 
 
 def test_every_service_has_a_healthcheck() -> None:
@@ -139,6 +140,7 @@ def test_start_order_waits_for_health() -> None:
         "nginx": {"api": "service_healthy"},
         "api": {"redis": "service_healthy"},
         "worker": {"redis": "service_healthy"},
+        "trainer": {"redis": "service_healthy"},
         "redis": {},
     }
 
@@ -198,6 +200,24 @@ def test_docker_compose_accepts_the_file() -> None:
     assert resolved["nginx"]["ports"] == ["0.0.0.0:9090:8080/tcp"]
     assert resolved["redis"]["environment"]["REDIS_PASSWORD"] == "pw"
     assert "pw" not in json.dumps(resolved["redis"]["command"])  # never in argv
+
+
+def test_the_trainer_runs_like_make_ups_on_the_internal_network_only(tmp_path: Path) -> None:
+    trainer, worker = services()["trainer"], services()["worker"]
+    assert trainer["build"] == {"context": ".", "dockerfile": "ml_worker/Dockerfile", "target": "trainer"}
+    assert trainer["networks"] == ["data"] and compose()["networks"]["data"]["internal"] is True
+    assert "ports" not in trainer and trainer["read_only"] is True
+    assert trainer["environment"] == {**worker["environment"], "TRAINER_NICE": "${TRAINER_NICE:-}"}
+    assert {f.name.upper() for f in fields(TrainerSettings)} - set(trainer["environment"]) == {
+        "REDIS_PASSWORD", "ARTIFACTS_DIR"}  # fmt: skip
+    steps = stages(PYTHON_DOCKERFILES["worker"])["trainer"]
+    command, _env = Stack(StackConfig(run_dir=tmp_path, trainer=True))._service_command("trainer")
+    assert f'CMD ["python", "-m", "{command[-1]}"]' in steps and command[-2] == "-m"  # make up's trainer
+    assert 'ENTRYPOINT ["with-redis-password"]' in steps
+    assert [s.split()[1].split(":")[0] for s in steps if s.startswith("USER ")] == ["10001"]
+    # TensorFlow and the base models' model.keras from the builder: no second download, no second build
+    assert "COPY --from=builder /opt/venv /opt/venv" in steps
+    assert "COPY --from=builder /app/artifacts /app/artifacts" in steps
 
 
 # -- Dockerfiles ---------------------------------------------------------------
