@@ -49,6 +49,7 @@ from docker_engine import (
     prune_build_leftovers,
 )
 
+from imgclf_contract import keys
 from imgclf_contract.errors import ErrorCode
 from imgclf_contract.settings import SharedSettings
 from loadtest import shapes
@@ -60,7 +61,7 @@ HEALTHY_TIMEOUT_S = 300.0
 DEFAULTS = SharedSettings()  # the stack runs with the defaults: Compose.env passes none of the shell's settings
 CLIENT_TIMEOUT_S = 3 * DEFAULTS.request_timeout_s  # well past nginx's own timeout: a hang, not a slow answer
 SECRET_FILE = "/run/secrets/redis/password"
-SERVICES = 5  # nginx, api, worker, trainer, redis
+SERVICES = 7  # nginx, api, worker, trainer, and Redis as store, queue and cache
 LITE2 = "efficientnet_lite2"
 CUSTOM_DATASET = "compose_shapes"
 CUSTOM_LABELS = ("circle", "stripes", "checks")
@@ -300,8 +301,19 @@ def check_redis_requires_its_password(stack: Compose) -> None:
         assert touched.returncode != 0, service
 
 
+def check_no_upload_reaches_a_disk(stack: Compose) -> None:
+    """Jobs carry image crops: they live in the queue Redis, which keeps nothing on disk; the store's
+    append-only file (feedback, datasets, heads) holds no job, after the photos classified above."""
+    ask = 'REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")" redis-cli config get appendonly; ls -A /data'
+    for service in ("redis-queue", "redis-cache"):
+        persistence = stack.exec(service, "sh", "-c", ask)
+        assert persistence.stdout.split() == ["appendonly", "no"], (service, persistence.stdout, persistence.stderr)
+    aof = stack.exec("redis", "grep", "-rlF", keys.FAMILIES["jobs"], "/data")
+    assert aof.returncode == 1 and not aof.stdout, aof.stdout + aof.stderr  # 1: grep read it and found nothing
+
+
 def check_every_service_runs_as_non_root(stack: Compose) -> None:
-    for service in ("nginx", "api", "worker", "trainer", "redis"):
+    for service in ("nginx", "api", "worker", "trainer", "redis", "redis-queue", "redis-cache"):
         uid = stack.exec(service, "id", "-u")
         assert uid.returncode == 0 and uid.stdout.strip() not in ("", "0"), (service, uid.stdout, uid.stderr)
         processes = stack.exec(service, "sh", "-c", "stat -c %u /proc/[0-9]*")
@@ -418,6 +430,7 @@ CHECKS: tuple[Callable[[Compose], None], ...] = (
     check_the_trainer_runs_at_low_priority,
     check_error_envelopes,
     check_redis_requires_its_password,
+    check_no_upload_reaches_a_disk,
     check_every_service_runs_as_non_root,
     check_only_nginx_is_published_on_loopback,
     check_internal_network_keeps_the_worker_and_trainer_in,

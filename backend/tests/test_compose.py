@@ -93,13 +93,13 @@ def dockerfile_lines(dockerfile: Path, instruction: str) -> list[str]:
 # -- compose structure ---------------------------------------------------------
 
 
-def test_the_five_services() -> None:
-    assert set(services()) == {"nginx", "api", "worker", "trainer", "redis"}
+def test_the_seven_services() -> None:
+    assert set(services()) == {"nginx", "api", "worker", "trainer", "redis", "redis-queue", "redis-cache"}
 
 
 def test_only_nginx_is_published_on_loopback_8080() -> None:
     published = {name: [interpolate(p, {}) for p in svc.get("ports", [])] for name, svc in services().items()}
-    assert published == {"nginx": ["127.0.0.1:8080:8080"], "api": [], "worker": [], "trainer": [], "redis": []}
+    assert published == {"nginx": ["127.0.0.1:8080:8080"]} | {name: [] for name in services() if name != "nginx"}
 
 
 def test_redis_keeps_an_append_only_file_on_a_named_volume() -> None:
@@ -112,6 +112,22 @@ def test_redis_keeps_an_append_only_file_on_a_named_volume() -> None:
     assert mounts == {"/data": "redis-data", "/run/secrets/redis": "redis-secret"}
     assert set(mounts.values()) <= set(compose()["volumes"])
     assert "ports" not in redis_service and "expose" not in redis_service
+
+
+def test_nothing_from_an_upload_reaches_a_disk() -> None:
+    """Jobs (with their crops) and cached answers live in Redis servers with no AOF, no snapshots
+    and no volume (issue "Reliability and security round 2"); the queue never evicts a job."""
+    settings = compose()["x-settings"]
+    assert interpolate(settings["QUEUE_REDIS_URL"], {}) == "redis://redis-queue:6379/0"
+    assert interpolate(settings["CACHE_REDIS_URL"], {}) == "redis://redis-cache:6379/0"
+    for name, policy in (("redis-queue", "noeviction"), ("redis-cache", "allkeys-lru")):
+        service = services()[name]
+        command = [interpolate(part, {}) for part in service["command"]]
+        assert command[command.index("--appendonly") + 1] == "no" and command[command.index("--save") + 1] == ""
+        assert command[command.index("--maxmemory-policy") + 1] == policy
+        assert service["volumes"] == ["redis-secret:/run/secrets/redis:ro"]  # the password, nothing else
+        assert service["read_only"] is True and "ports" not in service
+        assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}  # it writes the password
 
 
 def test_api_worker_and_trainer_read_the_redis_password_from_its_volume() -> None:
@@ -131,6 +147,9 @@ def test_every_service_has_a_healthcheck() -> None:
         assert test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, name
 
 
+ALL_REDIS = {"redis": "service_healthy", "redis-queue": "service_healthy", "redis-cache": "service_healthy"}
+
+
 def test_start_order_waits_for_health() -> None:
     waits = {
         name: {dep: cond["condition"] for dep, cond in svc.get("depends_on", {}).items()}
@@ -138,10 +157,12 @@ def test_start_order_waits_for_health() -> None:
     }
     assert waits == {
         "nginx": {"api": "service_healthy"},
-        "api": {"redis": "service_healthy"},
-        "worker": {"redis": "service_healthy"},
-        "trainer": {"redis": "service_healthy"},
+        "api": ALL_REDIS,
+        "worker": ALL_REDIS,
+        "trainer": ALL_REDIS,
         "redis": {},
+        "redis-queue": {"redis": "service_healthy"},
+        "redis-cache": {"redis": "service_healthy"},
     }
 
 

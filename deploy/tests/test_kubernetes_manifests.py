@@ -258,7 +258,9 @@ def test_the_trainer_matches_compose(rendered: list[dict], compose: dict) -> Non
     assert service["build"]["dockerfile"] == "ml_worker/Dockerfile" and service["build"]["target"] == "trainer"
     assert re.search(r"^FROM .* AS trainer$", (ROOT / "ml_worker/Dockerfile").read_text(), flags=re.M)
     assert set(service.get("networks", [])) == {"data"}
-    missing = _compose_env(compose, "trainer").keys() - _env(rendered, "trainer").keys() - {"REDIS_PASSWORD_FILE"}
+    # The password comes from the Secret, not a file; API_KEYS (a Secret) goes to the API only.
+    not_needed = {"REDIS_PASSWORD_FILE", "API_KEYS"}
+    missing = _compose_env(compose, "trainer").keys() - _env(rendered, "trainer").keys() - not_needed
     assert not missing, missing
 
 
