@@ -43,7 +43,10 @@ NOT_IN_CONFIGMAP = {
     "WORKER_ID": "defaults to <pod name>-<pid>, unique per replica",
     "FAULT_INFERENCE_DELAY_MS": "fault tests only",
 }
-COMPONENTS = ("nginx", "api", "worker", "trainer", "redis")
+REDIS_ROLES = ("redis", "redis-queue", "redis-cache")  # compose's store, queue and cache
+COMPONENTS = ("nginx", "api", "worker", "trainer", *REDIS_ROLES)
+# The settings naming the queue's and the cache's Redis: the table's default is empty (the store's).
+ROLE_URLS = {"redis-queue": "QUEUE_REDIS_URL", "redis-cache": "CACHE_REDIS_URL"}
 # Compose shares every setting; the API keys' Secret goes to the API only. Compose hands the Redis
 # password over as a file its redis service writes (REDIS_PASSWORD_FILE); here it comes from a Secret.
 WITHHELD = {"api": {"REDIS_PASSWORD_FILE"}, "worker": {"API_KEYS", "REDIS_PASSWORD_FILE"}}
@@ -114,10 +117,15 @@ def _readme_table() -> dict[str, str]:
     return table
 
 
+def _compose_default(value: object) -> str:
+    """A compose value with ${VAR:-default} resolved to its default."""
+    return re.sub(r"\$\{\w+:-(.*)\}", r"\1", str(value))
+
+
 def _compose_env(compose: dict, service: str) -> dict[str, str]:
     """A compose service's environment with ${VAR:-default} resolved to its default."""
     env = compose["services"][service].get("environment") or {}
-    return {k: re.sub(r"\$\{\w+:-(.*)\}", r"\1", str(v)) for k, v in env.items()}
+    return {k: _compose_default(v) for k, v in env.items()}
 
 
 def _published_target(port: str | dict) -> int:
@@ -151,7 +159,7 @@ def test_the_validator_catches_a_broken_manifest(example: list[dict]) -> None:
 
 def test_no_secret_value_is_committed(rendered: list[dict]) -> None:
     assert not [doc for doc in rendered if doc["kind"] == "Secret"]
-    for component in ("api", "worker", "trainer", "redis"):
+    for component in ("api", "worker", "trainer", *REDIS_ROLES):
         source = _env(rendered, component)["REDIS_PASSWORD"]
         assert source == {"secretKeyRef": {"name": "imgclf-redis", "key": "password"}}, component
 
@@ -163,7 +171,8 @@ def test_the_configmap_mirrors_the_configuration_table(base: list[dict]) -> None
     table, settings = _readme_table(), _settings(base)
     assert len(table) >= 25, "the README's configuration table was not found"
     assert settings.keys() == table.keys() - NOT_IN_CONFIGMAP.keys()
-    compared = settings.keys() - {"REDIS_URL"}  # the table's default is loopback; in a cluster, the Service
+    # The table's REDIS_URL is loopback and its queue and cache URLs empty; in a cluster, the Services.
+    compared = settings.keys() - {"REDIS_URL", *ROLE_URLS.values()}
     assert {n: settings[n] for n in compared} == {n: table[n] for n in compared}
     for parser in (ApiSettings, WorkerSettings, TrainerSettings):  # every value parses and validates everywhere
         parser.from_env(settings)
@@ -186,7 +195,8 @@ def test_every_service_gets_the_settings_compose_gives_it(rendered: list[dict], 
         assert not missing, (service, missing)
     for service in ("api", "worker"):
         assert _env(rendered, service)["REDIS_PASSWORD"]["secretKeyRef"]["name"] == "imgclf-redis", service
-    assert _settings(rendered)["REDIS_URL"] == _compose_env(compose, "api")["REDIS_URL"]
+    for url in ("REDIS_URL", *ROLE_URLS.values()):
+        assert _settings(rendered)[url] == _compose_env(compose, "api")[url], url
     api = _env(rendered, "api")
     assert api["MALLOC_ARENA_MAX"] == _compose_env(compose, "api")["MALLOC_ARENA_MAX"]
     # No proxy range compose does not trust (compose adds 198.18.0.0/15, where CI's engine keeps its networks).
@@ -198,12 +208,14 @@ def test_every_service_gets_the_settings_compose_gives_it(rendered: list[dict], 
 
 def test_images_ports_probes_and_grace_periods_match_compose(rendered: list[dict], compose: dict) -> None:
     services = compose["services"]
-    redis = _container(rendered, "redis")
     # Compose builds its Redis on Debian (redis-server/Dockerfile, whose entrypoint adds the password);
-    # here the same redis-server 7 flags, the password from the Secret.
-    assert redis["image"] == "redis:7"
-    assert redis["args"][:-2] == services["redis"]["command"]
-    assert redis["args"][-2:] == ["--requirepass", "$(REDIS_PASSWORD)"]
+    # here the same redis-server 7 flags (compose's default memory limits), the password from the Secret.
+    for role in REDIS_ROLES:
+        redis = _container(rendered, role)
+        assert redis["image"] == "redis:7", role
+        assert redis["args"][:-2] == [_compose_default(arg) for arg in services[role]["command"]], role
+        assert redis["args"][-2:] == ["--requirepass", "$(REDIS_PASSWORD)"], role
+        assert redis["readinessProbe"] == _container(rendered, "redis")["readinessProbe"], role
     api, nginx, worker = (_container(rendered, c) for c in ("api", "nginx", "worker"))
     api_check = " ".join(services["api"]["healthcheck"]["test"])
     assert api["livenessProbe"]["httpGet"]["path"] in api_check and ":8000/" in api_check
@@ -215,7 +227,9 @@ def test_images_ports_probes_and_grace_periods_match_compose(rendered: list[dict
         "test"
     ][1:]
     assert worker["readinessProbe"]["exec"] == worker["startupProbe"]["exec"] == worker["livenessProbe"]["exec"]
-    assert _settings(rendered)["REDIS_URL"].startswith("redis://redis:6379/")
+    for role, url in {"redis": "REDIS_URL", **ROLE_URLS}.items():
+        assert _settings(rendered)[url].startswith(f"redis://{role}:6379/"), url
+        assert _one(rendered, "Service", role)["spec"]["ports"][0]["port"] == 6379, role
     for component in ("api", "worker"):
         grace = _workload(rendered, component)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         assert f"{grace}s" == services[component]["stop_grace_period"], component
@@ -283,10 +297,11 @@ def test_worker_autoscaling_reads_the_job_streams_of_the_contract(rendered: list
         assert auth["spec"]["secretTargetRef"] == [{"parameter": "password", "name": "imgclf-redis", "key": "password"}]
 
 
-def test_keda_finds_redis_in_the_overlays_namespace(example: list[dict]) -> None:
+def test_keda_finds_the_queues_redis_in_the_overlays_namespace(example: list[dict]) -> None:
+    """The job streams are in the queue's Redis (QUEUE_REDIS_URL), not the store."""
     addresses = {t["metadata"]["address"] for t in _one(example, "ScaledObject")["spec"]["triggers"]}
-    namespace = _workload(example, "redis")["metadata"]["namespace"]
-    assert addresses == {f"redis.{namespace}.svc:6379"}
+    namespace = _workload(example, "redis-queue")["metadata"]["namespace"]
+    assert addresses == {f"redis-queue.{namespace}.svc:6379"}
 
 
 def test_nginx_admits_what_the_autoscaled_api_can_hold(rendered: list[dict]) -> None:
@@ -322,23 +337,54 @@ def test_every_pod_runs_unprivileged_with_requests_and_limits(rendered: list[dic
         assert {"cpu", "memory"} <= resources["requests"].keys() and {"cpu", "memory"} <= resources["limits"].keys()
 
 
+def test_nothing_derived_from_an_upload_reaches_a_volume(rendered: list[dict], compose: dict) -> None:
+    """Issue #12: jobs (with their crops) and cached results live in Redis that never writes to a
+    disk, as compose's redis-queue and redis-cache; only the store has a volume and AOF."""
+    for role in ROLE_URLS:
+        workload = _workload(rendered, role)
+        assert workload["spec"]["replicas"] == 1 and workload["spec"]["strategy"] == {"type": "Recreate"}, role
+        pod = workload["spec"]["template"]["spec"]
+        assert "volumes" not in pod and "volumeMounts" not in _container(rendered, role), role
+        args = _container(rendered, role)["args"]
+        assert args[args.index("--appendonly") + 1] == "no" and args[args.index("--save") + 1] == "", role
+        assert "volumes" not in compose["services"][role] or all(
+            volume.endswith(":ro") for volume in compose["services"][role]["volumes"]
+        ), role
+    persistent = set()
+    for workload in (d for d in rendered if d["kind"] in ("StatefulSet", "Deployment")):
+        volumes = workload["spec"]["template"]["spec"].get("volumes", [])
+        if workload["spec"].get("volumeClaimTemplates") or any(v.keys() - {"name", "emptyDir"} for v in volumes):
+            persistent.add(workload["metadata"]["name"])
+    assert persistent == {"redis"}, "only the store keeps anything (the other pods' /tmp is an emptyDir)"
+    assert "--maxmemory-policy" not in _container(rendered, "redis")["args"], "the store never evicts"
+
+
 def test_network_policies_mirror_the_compose_networks(rendered: list[dict], compose: dict) -> None:
     """Who may connect to whom is exactly who shares a compose network and talks (plus DNS and KEDA)."""
     policies = {p["metadata"]["name"]: p["spec"] for p in rendered if p["kind"] == "NetworkPolicy"}
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-    allowed = set()
+    allowed, from_namespaces = set(), set()
     for target, spec in policies.items():
         for rule in spec.get("ingress", []):
             for source in rule.get("from", []):
                 component = source.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component")
-                if component and "namespaceSelector" not in source:
+                if "namespaceSelector" in source:
+                    from_namespaces.add(target)
+                elif component:
                     allowed.add((component, target))
-    assert allowed == {("nginx", "api"), ("api", "redis"), ("worker", "redis"), ("trainer", "redis")}
+    clients = ("api", "worker", "trainer")
+    assert allowed == {("nginx", "api")} | {(client, role) for client in clients for role in REDIS_ROLES}
+    assert from_namespaces == {"redis-queue"}, "only KEDA, only to the job streams"
+    for client in clients:  # and the clients' egress reaches the three Redis, nothing else but DNS
+        (to_redis,) = [rule for rule in policies[client]["egress"] if rule.get("to")]
+        reached = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in to_redis["to"]}
+        assert reached == set(REDIS_ROLES), client
     networks = {name: set(service.get("networks", [])) for name, service in compose["services"].items()}
     in_compose = {(a, b) for a, b in allowed if a in networks and b in networks}  # the trainer: see its own test
     assert all(networks[a] & networks[b] for a, b in in_compose), "a path compose's networks do not allow"
     assert compose["networks"]["data"]["internal"] is True
-    for component in ("worker", "trainer", "redis"):  # compose's internal network: no way out
+    for component in ("worker", "trainer", *REDIS_ROLES):  # compose's internal network: no way out
         egress = policies[component].get("egress", [])
         assert all(rule.get("to") or {p["port"] for p in rule["ports"]} == {53} for rule in egress), component
-    assert "egress" not in policies["redis"]
+    for role in REDIS_ROLES:
+        assert "egress" not in policies[role], role
