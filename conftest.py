@@ -150,6 +150,20 @@ def _reap_abandoned_sessions() -> None:
             shutil.rmtree(session, ignore_errors=True)
 
 
+def stack_base_port() -> int:
+    """Ports for one more stack (nginx, API, three Redis) from TEST_PORT_BASE up: below the kernel's
+    ephemeral range, where outgoing connections could take one between the check and the bind."""
+    port = free_base_port(_next_port[0])
+    _next_port[0] = port + 10
+    return port
+
+
+@pytest.fixture
+def stack_port() -> int:
+    """The base port for a stack a test starts by itself (e.g. `stack.py up` in a subprocess)."""
+    return stack_base_port()
+
+
 @pytest.fixture(scope="session")
 def stack_factory() -> Iterator[Callable[..., Stack]]:
     """Start a stack with its own ports and run dir; all are stopped at session end. Its workers
@@ -168,8 +182,7 @@ def stack_factory() -> Iterator[Callable[..., Stack]]:
         worker_argv: dict[str, list[str]] | None = None,
         trainer: bool = False,
     ) -> Stack:
-        port = free_base_port(_next_port[0])
-        _next_port[0] = port + 10
+        port = stack_base_port()
         config = StackConfig(
             run_dir=SESSION_DIR / name,
             port=port,

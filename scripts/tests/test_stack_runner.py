@@ -14,7 +14,7 @@ import psutil
 import pytest
 import requests
 
-from scripts.ports import free_base_port, unused_port
+from scripts.ports import unused_port
 from scripts.stack import ROOT, VENV_BIN, Stack, StackConfig
 from testsupport.processes import wait_until
 
@@ -58,9 +58,9 @@ def test_down_stops_exactly_what_up_started(stack_factory):
 
 
 @pytest.mark.stack  # runs `make up`'s runner as a process, which starts Redis and a worker
-def test_failed_start_names_the_service_and_its_log(tmp_path):
+def test_failed_start_names_the_service_and_its_log(tmp_path, stack_port):
     """A worker that cannot load its model makes `up` fail with the service and log named."""
-    port = free_base_port(unused_port())
+    port = stack_port
     env = {**os.environ, "RUN_DIR": str(tmp_path / "run"), "PORT": str(port), "ARTIFACTS_DIR": str(tmp_path / "none")}
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "stack.py"), "up"], env=env, capture_output=True, text=True, timeout=120
