@@ -107,7 +107,9 @@ def test_a_request_whose_client_left_is_not_decoded(one_slot):
     blocker.join(timeout=TIMEOUT)
     time.sleep(3)  # the abandoned requests get the slot one by one (or time out) meanwhile
     decoded = metric(url, decodes) - before
-    assert decoded <= 2, f"{decoded:.0f} decodes for 1 kept and 5 abandoned requests"
+    # Without the check all six are decoded. One abandoned request may still be: its close travels
+    # client -> nginx -> API, and it can reach its slot before nginx has closed the upstream side.
+    assert decoded <= 3, f"{decoded:.0f} decodes for 1 kept and 5 abandoned requests"
 
 
 # -- 6: bounded labels --------------------------------------------------------------------------

@@ -282,7 +282,8 @@ def test_a_server_that_goes_away_ends_the_run_after_max_wait(slow_stack, collect
     finally:
         slow_stack.start("nginx")
     assert proc.returncode == 1
-    assert 3 <= waited < 15, waited  # run-wide: --max-wait once, not per file
+    # run-wide: --max-wait (3 s) once, not per file; its clock may start a moment before `gone`
+    assert 2.5 <= waited < 15, waited
     assert stdout.startswith("stopped: ")
     assert "gave up: " in stdout and "Connection refused" in stdout
     rows = _by_path(out)  # a valid file; the files not done yet are simply not in it
