@@ -26,11 +26,27 @@ def test_output_is_a_contiguous_uint8_tensor(golden_dir):
     assert (result.format, result.width, result.height) == ("PNG", 600, 400)
 
 
+def test_the_tensor_is_a_view_of_the_job_bytes(golden_dir):
+    """One buffer from Pillow to the job: the tensor reads the payload's bytes, it is no copy of them."""
+    result = preprocess((golden_dir / "rocket.jpg").read_bytes(), 40_000_000, size=260)
+    assert isinstance(result.pixels, bytes) and len(result.pixels) == 260 * 260 * 3
+    assert result.tensor.shape == (260, 260, 3) and result.tensor.base is not None
+    assert np.shares_memory(result.tensor, np.frombuffer(result.pixels, np.uint8))
+    assert not result.tensor.flags.writeable  # nobody can change the payload through the view
+
+
+def test_an_rgb_image_is_not_converted_again(golden_dir):
+    rgb = Image.open(golden_dir / "rocket.jpg")
+    assert rgb.mode == "RGB" and to_rgb(rgb) is rgb
+    grey = rgb.convert("L")
+    assert to_rgb(grey).mode == "RGB" and np.array_equal(np.asarray(to_rgb(grey))[..., 1], np.asarray(grey))
+
+
 def test_resize_keeps_aspect_and_crops_the_centre():
     # Left third red, middle green, right third blue: the centre crop of a 3:1 image is all green.
     array = np.zeros((300, 900, 3), np.uint8)
     array[:, :300, 0] = array[:, 300:600, 1] = array[:, 600:, 2] = 255
-    out = resize_and_crop(Image.fromarray(array))
+    out = np.asarray(resize_and_crop(Image.fromarray(array)))
     assert out.shape == (224, 224, 3)
     assert out[:, :, 1].min() > 200 and out[:, :, 0].max() < 60 and out[:, :, 2].max() < 60
 
@@ -55,7 +71,7 @@ def test_large_jpeg_uses_draft_decoding_within_tolerance(golden_dir):
     photo = Image.open(golden_dir / "coffee.png").convert("RGB").resize((2400, 1600), Image.Resampling.BICUBIC)
     data = encode(photo, "JPEG", quality=92)
     fast = preprocess(data, 40_000_000).tensor.astype(np.int16)
-    full = resize_and_crop(Image.open(io.BytesIO(data)).convert("RGB")).astype(np.int16)
+    full = np.asarray(resize_and_crop(Image.open(io.BytesIO(data)).convert("RGB")), dtype=np.int16)
     assert np.abs(fast - full).mean() < 3.0
 
 

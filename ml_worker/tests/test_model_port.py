@@ -30,10 +30,13 @@ def reference(each_model: artifacts.ModelArtifacts) -> dict[str, np.ndarray]:
 
 
 def test_reference_inputs_are_todays_preprocessing(reference, each_model):
-    """If preprocessing changed, the reference would be comparing different inputs."""
+    """If preprocessing changed, the reference would be comparing different inputs. The reference
+    was made with round 1's whole-image resize; resampling only the crop's region (round 2) moves
+    a few pixels by one level (Pillow's float box coordinates), which is the contract's tolerance."""
     assert list(reference["files"]) == [p.file for p in golden.PHOTOS]
     assert reference["tensors"].shape[1:] == (each_model.input_size, each_model.input_size, 3)
-    np.testing.assert_array_equal(golden.tensors(each_model.input_size), reference["tensors"])
+    difference = np.abs(golden.tensors(each_model.input_size).astype(np.int16) - reference["tensors"])
+    assert difference.max() <= 1 and np.count_nonzero(difference) <= 0.001 * difference.size
 
 
 def test_model_card_states_its_input_size(each_model):

@@ -203,7 +203,7 @@ def classify(data: bytes, model: str | None = None) -> Answer:
     cached = inference is not None
     if inference is None:  # a custom model's embedding is kept with the prediction: feedback can train on it
         _check_deadline(deadline_ms)
-        inference = _from_worker(record, decoded.image.tensor.tobytes(), deadline_ms, embed=record.is_custom)
+        inference = _from_worker(record, decoded.image.pixels, deadline_ms, embed=record.is_custom)
         metrics.QUEUE_SECONDS.observe(inference.queue_ms / 1000)
     predictions = _labelled(inference.name, inference.version, inference.top)
     if not cached:
@@ -257,7 +257,7 @@ def embed_upload(data: bytes, base: ModelRecord) -> Embedded:
     s.queue.admit(base)
     decoded = _decode(data, deadline_ms, base.input_size)
     _check_deadline(deadline_ms)
-    inference = _from_worker(base, decoded.image.tensor.tobytes(), deadline_ms, embed=True)
+    inference = _from_worker(base, decoded.image.pixels, deadline_ms, embed=True)
     if inference.embedding is None:
         raise ServiceError(ErrorCode.INTERNAL_ERROR, "The worker answered without an embedding; upgrade the workers.")
     return Embedded(hashlib.sha256(data).hexdigest(), inference.embedding)

@@ -8,6 +8,10 @@ allocate), apply EXIF orientation, take the first frame, composite transparency
 on white, resize the shorter side to round(size / 0.875) with antialiased bicubic,
 centre-crop ``size`` (the model's input size: 224 for EfficientNet-Lite0, 260 for Lite2).
 
+Only the source region that becomes the crop is resampled (the same filter, scale and
+sampling positions as resizing the whole image and cropping it), and the crop's pixels
+leave Pillow once, as the bytes the job carries.
+
 Memory: a small file may declare a big image, so everything past the decode works
 on a box-reduced copy (at least 3x the target size) and never makes another
 full-size copy: no float64, no full-size conversion or compositing.
@@ -16,6 +20,7 @@ full-size copy: no float64, no full-size conversion or compositing.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from functools import partial
 
@@ -32,6 +37,8 @@ NORM_STD = 128.0
 MIN_SIDE = 16
 MAX_DECODE_BYTES = SharedSettings.max_decode_bytes  # default: a 40 MP RGB(A) bitmap fits
 MAX_TILE_SIDE = 1024  # a TIFF tile may exceed the image, but not by more than this (libtiff allocates it whole)
+_BICUBIC_SUPPORT = 2.0  # Pillow's bicubic kernel reaches this far, times the downscale factor
+REDUCING_GAP = 3.0  # resize() box-reduces first while the bicubic pass keeps at least this much oversampling
 _BAND_ROWS = 16  # reduce_for_resize() works on bands of this many output rows
 _REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F")  # modes Image.reduce() handles (alpha-aware)
 ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
@@ -78,12 +85,31 @@ _UNDO_ORIENTATION = {  # as ImageOps.exif_transpose
 }
 
 
+# Each transpose as steps on the stored pixels: (swap the axes, then mirror x, mirror y).
+_TRANSPOSE_STEPS: dict[Image.Transpose | None, tuple[bool, bool, bool]] = {
+    None: (False, False, False),
+    Image.Transpose.FLIP_LEFT_RIGHT: (False, True, False),
+    Image.Transpose.FLIP_TOP_BOTTOM: (False, False, True),
+    Image.Transpose.ROTATE_180: (False, True, True),
+    Image.Transpose.TRANSPOSE: (True, False, False),
+    Image.Transpose.ROTATE_90: (True, False, True),
+    Image.Transpose.ROTATE_270: (True, True, False),
+    Image.Transpose.TRANSVERSE: (True, True, True),
+}
+
+
 @dataclass(frozen=True)
 class Preprocessed:
-    tensor: np.ndarray  # (size, size, 3) uint8, C-contiguous
+    pixels: bytes  # size x size RGB, row by row: the job's payload as it is
+    size: int
     format: str
     width: int
     height: int
+
+    @property
+    def tensor(self) -> np.ndarray:
+        """(size, size, 3) uint8, C-contiguous: a read-only view of ``pixels``, no copy."""
+        return np.frombuffer(self.pixels, np.uint8).reshape(self.size, self.size, 3)
 
 
 def _sniff(data: bytes) -> str:
@@ -250,6 +276,8 @@ def reduce_for_resize(image: Image.Image, size: int = INPUT_SIZE) -> tuple[Image
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any mode to RGB; transparency (alpha or palette transparency) composited on white."""
+    if image.mode == "RGB":
+        return image  # convert() would copy it
     if _is_wide_grey(image):
         image = _grey_to_8bit(image, _grey_peak(image))
     if image.mode == "P" and "transparency" in image.info:
@@ -261,32 +289,97 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # L, P, CMYK (Pillow undoes Adobe's inversion), YCbCr, ...
 
 
+def _stored_region(
+    region: tuple[int, int, int, int], shown_size: tuple[int, int], transpose: Image.Transpose | None
+) -> tuple[int, int, int, int]:
+    """A (left, top, right, bottom) region of the transposed image, in the image before ``transpose``."""
+    left, top, right, bottom = region
+    width, height = shown_size
+    swap, mirror_x, mirror_y = _TRANSPOSE_STEPS[transpose]
+    if mirror_x:
+        left, right = width - right, width - left
+    if mirror_y:
+        top, bottom = height - bottom, height - top
+    return (top, left, bottom, right) if swap else (left, top, right, bottom)
+
+
+def _reduce_as_resize_would(
+    image: Image.Image, box_size: tuple[float, float], new_size: tuple[int, int]
+) -> tuple[Image.Image, tuple[float, float]]:
+    """The integer box-reduce resize(reducing_gap=REDUCING_GAP) makes before a big bicubic pass,
+    over the whole image: a box over part of it would start its blocks elsewhere (other values)."""
+    factors = [int(box / new / REDUCING_GAP) or 1 for box, new in zip(box_size, new_size, strict=True)]
+    if factors == [1, 1]:
+        return image, box_size
+    return image.reduce((factors[0], factors[1])), (box_size[0] / factors[0], box_size[1] / factors[1])
+
+
+def _horizontal_first(image_size: tuple[int, int], new_size: tuple[int, int]) -> bool:
+    """The order of Pillow's (13.x) two resampling passes when it resizes a whole image."""
+    (width, height), (new_width, new_height) = image_size, new_size
+    return not (height - new_height > 0 and height - new_height > 2 * (width - new_width))
+
+
+def _with_extent(box: tuple[float, float, float, float], axis: int, low: float, high: float) -> tuple[float, ...]:
+    """``box`` (left, top, right, bottom) with its extent along ``axis`` (0: x, 1: y) replaced."""
+    edges = list(box)
+    edges[axis], edges[axis + 2] = low, high
+    return tuple(edges)
+
+
+def _resample_region(
+    image: Image.Image, box: tuple[float, float, float, float], size: int, horizontal_first: bool
+) -> Image.Image:
+    """``box`` of ``image`` resampled to size x size, one axis after the other in the given order.
+
+    Pillow rounds to 8 bits between its two passes and orders them by the sizes involved,
+    so one resize(box=...) may run them the other way round from the whole resize (up to 18
+    levels apart on ImageNet photos). The first pass runs over a strip of the lines the
+    second one reads (bicubic support and a line of rounding margin)."""
+    first, second = (0, 1) if horizontal_first else (1, 0)
+    low, high = box[second], box[second + 2]
+    reach = _BICUBIC_SUPPORT * max(1.0, (high - low) / size) + 1
+    start, stop = max(0, math.floor(low - reach)), min(image.size[second], math.ceil(high + reach))
+    strip = image.crop(_with_extent((0, 0, *image.size), second, start, stop))
+    once = strip.resize(
+        (size, strip.height) if first == 0 else (strip.width, size),
+        Image.Resampling.BICUBIC,
+        box=_with_extent((0, 0, *strip.size), first, box[first], box[first + 2]),
+        reducing_gap=None,
+    )
+    return once.resize(
+        (size, size),
+        Image.Resampling.BICUBIC,
+        box=_with_extent((0, 0, size, size), second, low - start, high - start),
+        reducing_gap=None,
+    )
+
+
 def resize_and_crop(
     image: Image.Image,
     size: int = INPUT_SIZE,
     factor: int = 1,
     source_size: tuple[int, int] | None = None,
     transpose: Image.Transpose | None = None,
-) -> np.ndarray:
+) -> Image.Image:
     """Shorter side to resize_target(size) (bicubic, antialiased), then the central size x size.
 
-    ``factor``/``source_size``: ``image`` is reduce_for_resize()'s copy of an image that size,
-    resampled over exactly the source's area. ``transpose`` (EXIF orientation) is applied to
-    the small resized image: resampling is symmetric, so the result is the same.
+    Only the region that becomes the crop is resampled, at the whole resize's scale, sampling
+    positions and pass order. ``factor``/``source_size``: ``image`` is reduce_for_resize()'s copy
+    of an image that size, resampled over exactly the source's area. ``transpose`` (EXIF
+    orientation) is applied to the crop; the region is the one that lands in the centre.
     """
     width, height = source_size or image.size
     scale = resize_target(size) / min(width, height)
     new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
-    # reducing_gap: big images are first box-reduced by an integer factor, keeping at least
-    # 3x the target size for the bicubic pass (Pillow: indistinguishable, several times faster).
-    box = (0, 0, width / factor, height / factor)
-    resized = image.resize(new_size, Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
-    if transpose is not None:
-        resized = resized.transpose(transpose)
-    left = (resized.width - size) // 2
-    top = (resized.height - size) // 2
-    cropped = resized.crop((left, top, left + size, top + size))
-    return np.asarray(cropped, dtype=np.uint8).copy(order="C")
+    shown_size = new_size[::-1] if _TRANSPOSE_STEPS[transpose][0] else new_size
+    left, top = (shown_size[0] - size) // 2, (shown_size[1] - size) // 2
+    region = _stored_region((left, top, left + size, top + size), shown_size, transpose)
+    image, (box_width, box_height) = _reduce_as_resize_would(image, (width / factor, height / factor), new_size)
+    x_scale, y_scale = box_width / new_size[0], box_height / new_size[1]
+    box = (region[0] * x_scale, region[1] * y_scale, region[2] * x_scale, region[3] * y_scale)
+    cropped = _resample_region(image, box, size, _horizontal_first(image.size, new_size))
+    return cropped if transpose is None else cropped.transpose(transpose)
 
 
 def _orientation_transpose(image: Image.Image) -> Image.Transpose | None:
@@ -315,8 +408,8 @@ def preprocess(
         transpose = _orientation_transpose(image)
         source_size = image.size
         image, factor = reduce_for_resize(image, size)
-        tensor = resize_and_crop(to_rgb(image), size, factor, source_size, transpose)
+        pixels = resize_and_crop(to_rgb(image), size, factor, source_size, transpose).tobytes()
     # TypeError: Pillow's TIFF decoder trips over a damaged tag (a rational where an integer belongs).
     except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
         raise unsupported(f"image/{fmt.lower()} (corrupt)", str(exc)) from None
-    return Preprocessed(tensor, fmt, width, height)
+    return Preprocessed(pixels, size, fmt, width, height)
