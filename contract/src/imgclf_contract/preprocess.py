@@ -336,6 +336,8 @@ def _resample_region(
     so one resize(box=...) may run them the other way round from the whole resize (up to 18
     levels apart on ImageNet photos). The first pass runs over a strip of the lines the
     second one reads (bicubic support and a line of rounding margin)."""
+    if _horizontal_first(image.size, (size, size)) == horizontal_first:  # Pillow's own order is the same
+        return image.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=None)
     first, second = (0, 1) if horizontal_first else (1, 0)
     low, high = box[second], box[second + 2]
     reach = _BICUBIC_SUPPORT * max(1.0, (high - low) / size) + 1
