@@ -334,8 +334,9 @@ def _resample_region(
 
     Pillow rounds to 8 bits between its two passes and orders them by the sizes involved,
     so one resize(box=...) may run them the other way round from the whole resize (up to 18
-    levels apart on ImageNet photos). The first pass runs over a strip of the lines the
-    second one reads (bicubic support and a line of rounding margin)."""
+    levels apart on ImageNet photos). Where its order is the given one, one call does it;
+    elsewhere the first pass runs alone over a strip of the lines the second one reads
+    (bicubic support and a line of rounding margin), then the second."""
     if _horizontal_first(image.size, (size, size)) == horizontal_first:  # Pillow's own order is the same
         return image.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=None)
     first, second = (0, 1) if horizontal_first else (1, 0)
