@@ -26,7 +26,10 @@ from testsupport.round1_preprocess import round1_tensor
 MAX_PIXELS = 40_000_000
 SIZES = (224, 260)  # Lite0 and Lite2: the shorter side goes to 256 and to 297
 SAMPLE_DIR = WorkerSettings.from_env().imagenet_sample_dir  # IMAGENET_SAMPLE_DIR, default beside the checkout
-PORTRAIT = (301, 517)  # odd sides: the centre crop's offsets round, and must round as round 1 did
+# Sizes whose resized sides leave an odd margin around the crop (441 - 224, 385 - 224; 297 - 260):
+# the centre crop's offsets round down, so a mirrored orientation must take the other side's.
+PORTRAIT = (301, 518)
+LANDSCAPE = (601, 400)
 SAMPLE_EVERY = 5  # 100 of the 500 photos: both orientations and many sizes, in a few seconds
 
 
@@ -104,7 +107,10 @@ GENERATED: dict[str, Callable[[], bytes]] = {
     "png-rgba-3000x2000": lambda: badinput.transparent_png(photo("chelsea.png", (3000, 2000))),
     "gif-palette-2400x1800": lambda: badinput.encode(photo("rocket.jpg", (2400, 1800)).convert("P"), "GIF"),
     "png-grey-16bit-2000x1600": lambda: badinput.grey16_png(photo("coffee.png", (2000, 1600))),
-    **{f"jpeg-exif-{o}-landscape": (lambda o=o: with_orientation(photo("coffee.png"), o)) for o in range(1, 9)},
+    **{
+        f"jpeg-exif-{o}-landscape": (lambda o=o: with_orientation(photo("coffee.png", LANDSCAPE), o))
+        for o in range(1, 9)
+    },
     **{
         f"jpeg-exif-{o}-portrait": (lambda o=o: with_orientation(photo("rocket.jpg", PORTRAIT), o)) for o in range(1, 9)
     },
