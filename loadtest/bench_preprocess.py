@@ -12,12 +12,10 @@ the median of the runs, and the load average.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,13 +34,9 @@ PHONE = SIZES.index((4032, 3024, "JPEG", 92))  # the generator's 12 MP JPEG, eve
 def module_at(revision: str) -> ModuleType:
     """The preprocessing contract as it was at ``revision``, importable beside today's."""
     source = subprocess.run(["git", "show", f"{revision}:{CONTRACT}"], cwd=ROOT, check=True, capture_output=True)
-    path = Path(tempfile.mkdtemp(prefix="bench-preprocess-")) / "preprocess_before.py"
-    path.write_bytes(source.stdout)
-    spec = importlib.util.spec_from_file_location("preprocess_before", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    module = ModuleType("preprocess_before")
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
+    exec(compile(source.stdout, f"{revision}:{CONTRACT}", "exec"), module.__dict__)  # our own contract, from git
     return module
 
 
