@@ -83,9 +83,10 @@ def human_size(size: int) -> str:
 
 
 def read_upload(file: FileStorage) -> bytes:
-    """The file's bytes, refusing one byte over MAX_UPLOAD_BYTES (413)."""
+    """The file's bytes, refusing one byte over MAX_UPLOAD_BYTES (413). The part is a BytesIO
+    (``forms.InMemoryUploads``) whose getvalue() hands over its buffer without a copy."""
     limit = services().settings.max_upload_bytes
-    data = file.stream.read(limit + 1)
+    data = file.stream.getvalue()
     if len(data) > limit:
         raise ServiceError(
             ErrorCode.PAYLOAD_TOO_LARGE,
