@@ -4,14 +4,21 @@ hit is answered from the image header without decoding. All on real Redis server
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
 import tempfile
 
 import pytest
 import werkzeug.formparser
 
+from api.services import EXTENSION, Services
 from testsupport import badinput
 
 BIG_LIMIT = 2_000_000  # well over werkzeug's 500 KB spooling threshold
+
+
+def services_of(app) -> Services:
+    return app.extensions[EXTENSION]
 
 
 @pytest.fixture
@@ -52,3 +59,24 @@ def test_a_big_upload_one_byte_over_the_limit_is_413_in_memory(big_client, no_te
     assert body["error"]["code"] == "payload_too_large"
     assert body["error"]["details"]["max_upload_bytes"] == BIG_LIMIT
     assert no_temp_files == []
+
+
+# -- hiredis --------------------------------------------------------------------------------
+@pytest.mark.parametrize("package", ["imgclf-api", "ml-worker"])
+def test_hiredis_is_a_dependency_of_every_hot_redis_user(package: str):
+    requirements = importlib.metadata.requires(package) or []
+    assert any(re.match(r"hiredis\b", r) for r in requirements), requirements
+
+
+def test_redis_py_parses_with_hiredis(app):
+    """Every Redis role's client of the API (and any client from redis_client.connect, which the
+    workers use too) reads replies with the C parser, not redis-py's pure-Python one."""
+    from redis._parsers import _HiredisParser
+
+    for client in services_of(app).redis_pools:
+        assert client.ping()
+        connection = client.connection_pool.get_connection()
+        try:
+            assert isinstance(connection._parser, _HiredisParser), type(connection._parser)
+        finally:
+            client.connection_pool.release(connection)
