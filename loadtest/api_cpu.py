@@ -6,6 +6,10 @@ Starts its own stack (``PORT``, default 24900; run directory ``.run-api-cpu``), 
 and reports per request: the CPU of the API's gunicorn processes (from /proc), each Redis
 role's CPU and its commands (INFO commandstats deltas), with the medians over the rounds
 and the load average. Every round is bounded in count and in time.
+
+``--code LABEL=DIR`` (repeatable) compares versions of the API in one run: one stack per
+version, each API importing its code from DIR first (PYTHONPATH; e.g. ``git archive`` of an
+older commit's ``backend/src``), rounds interleaved so the machine's noise hits all alike.
 """
 
 from __future__ import annotations
@@ -72,32 +76,52 @@ def one_round(stack: Stack, photos: list[bytes], n: int, concurrency: int) -> di
     return {"ok": ok, "errors": n - ok, "images_per_s": ok / elapsed, "cpu_ms": cpu, "commands": commands}
 
 
+def _variants(specs: list[str]) -> dict[str, str]:
+    """LABEL=DIR pairs; none: this checkout's code alone."""
+    pairs = dict(spec.split("=", 1) for spec in specs)
+    return pairs or {"current": ""}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--photos", type=int, default=48)
+    parser.add_argument("--code", action="append", default=[], metavar="LABEL=DIR")
     parser.add_argument("--out", type=Path, default=None, help="write the figures here as JSON")
     args = parser.parse_args()
     photos = [p.read_bytes() for p in sorted(SAMPLE.glob("*.JPEG"))[: args.photos]]
     if not photos:
         raise SystemExit(f"no photos in {SAMPLE} (set IMAGENET_SAMPLE_DIR)")
     port = int(os.environ.get("PORT", "24900"))
-    config = StackConfig(run_dir=ROOT / ".run-api-cpu", port=port, env={"CACHE_TTL_S": "0"}, trainer=False)
-    stack = Stack(config)
-    stack.down()
-    stack.up()
+    stacks = {}
+    for i, (label, code) in enumerate(_variants(args.code).items()):
+        env = {"CACHE_TTL_S": "0", **({"PYTHONPATH": code} if code else {})}
+        config = StackConfig(run_dir=ROOT / f".run-api-cpu-{i}", port=port + 10 * i, env=env, trainer=False)
+        stacks[label] = Stack(config)
+    rounds: dict[str, list[dict]] = {label: [] for label in stacks}
     try:
-        one_round(stack, photos, min(64, args.requests), args.concurrency)  # warm-up
-        rounds = [one_round(stack, photos, args.requests, args.concurrency) for _ in range(args.rounds)]
+        for stack in stacks.values():
+            stack.down()
+            stack.up()
+            one_round(stack, photos, min(64, args.requests), args.concurrency)  # warm-up
+        for _ in range(args.rounds):
+            for label, stack in stacks.items():
+                rounds[label].append(one_round(stack, photos, args.requests, args.concurrency))
     finally:
-        stack.down()
+        for stack in stacks.values():
+            stack.down()
     summary = {
         "load_average": os.getloadavg(),
         "rounds": rounds,
-        "median_cpu_ms": {k: round(statistics.median(r["cpu_ms"][k] for r in rounds), 3) for k in rounds[0]["cpu_ms"]},
-        "median_images_per_s": round(statistics.median(r["images_per_s"] for r in rounds), 1),
+        "median_cpu_ms": {
+            label: {k: round(statistics.median(r["cpu_ms"][k] for r in runs), 3) for k in runs[0]["cpu_ms"]}
+            for label, runs in rounds.items()
+        },
+        "median_images_per_s": {
+            label: round(statistics.median(r["images_per_s"] for r in runs), 1) for label, runs in rounds.items()
+        },
     }
     text = json.dumps(summary, indent=1)
     print(text)
