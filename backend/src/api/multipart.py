@@ -35,7 +35,9 @@ class InMemoryFormParser(FormDataParser):
     def _parse_multipart(
         self, stream: t.IO[bytes], mimetype: str, content_length: int | None, options: dict[str, str]
     ) -> tuple[t.IO[bytes], MultiDict, MultiDict]:
-        body = stream.read()  # a LimitedStream: never more than the whole-request limit
+        # A LimitedStream: never more than the whole-request limit. With the length known, one
+        # read; read() alone would gather the body 8 KB at a time.
+        body = stream.read() if content_length is None else stream.read(content_length)
         parts = self._canonical_parts(body, options.get("boundary", "").encode("ascii"))
         if parts is None:
             _, form, files = super()._parse_multipart(io.BytesIO(body), mimetype, len(body), options)
