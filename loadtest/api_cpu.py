@@ -1,11 +1,12 @@
 """API CPU and Redis commands per request, on a real stack with the result cache off.
 
-Starts its own stack (``PORT``, default 24900; run directory ``.run-api-cpu``), then runs
+Starts its own stack (``PORT``, default 24900; run directory ``.run-api-cpu-0``), then runs
 ``--rounds`` rounds of ``--requests`` uploads of ImageNet-size photos
 (IMAGENET_SAMPLE_DIR) from an ordinary client (threads + requests) at ``--concurrency``,
 and reports per request: the CPU of the API's gunicorn processes (from /proc), each Redis
 role's CPU and its commands (INFO commandstats deltas), with the medians over the rounds
-and the load average. Every round is bounded in count and in time.
+and the load average. Every round is bounded in count and in time. The result cache is off
+unless ``--cache`` (then, after the warm-up, every upload is a cache hit).
 
 ``--code LABEL=DIR`` (repeatable) compares versions of the API in one run: one stack per
 version, each API importing its code from DIR first (PYTHONPATH; e.g. ``git archive`` of an
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--photos", type=int, default=48)
     parser.add_argument("--code", action="append", default=[], metavar="LABEL=DIR")
+    parser.add_argument("--cache", action="store_true", help="result cache on: after the warm-up every upload is a hit")
     parser.add_argument("--out", type=Path, default=None, help="write the figures here as JSON")
     args = parser.parse_args()
     photos = [p.read_bytes() for p in sorted(SAMPLE.glob("*.JPEG"))[: args.photos]]
@@ -97,7 +99,7 @@ def main() -> None:
     port = int(os.environ.get("PORT", "24900"))
     stacks = {}
     for i, (label, code) in enumerate(_variants(args.code).items()):
-        env = {"CACHE_TTL_S": "0", **({"PYTHONPATH": code} if code else {})}
+        env = {"CACHE_TTL_S": "86400" if args.cache else "0", **({"PYTHONPATH": code} if code else {})}
         config = StackConfig(run_dir=ROOT / f".run-api-cpu-{i}", port=port + 10 * i, env=env, trainer=False)
         stacks[label] = Stack(config)
     rounds: dict[str, list[dict]] = {label: [] for label in stacks}
@@ -105,7 +107,7 @@ def main() -> None:
         for stack in stacks.values():
             stack.down()
             stack.up()
-            one_round(stack, photos, min(64, args.requests), args.concurrency)  # warm-up
+            one_round(stack, photos, max(64, len(photos)), args.concurrency)  # warm-up (caches every photo)
         for _ in range(args.rounds):
             for label, stack in stacks.items():
                 rounds[label].append(one_round(stack, photos, args.requests, args.concurrency))
