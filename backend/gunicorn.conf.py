@@ -3,6 +3,8 @@
 import ctypes
 import os
 
+from gunicorn.glogging import Logger
+
 from api.settings import ApiSettings
 
 _settings = ApiSettings.from_env()
@@ -42,6 +44,18 @@ limit_request_fields = 10_000  # 32 KB of headers is at most ~8,400 lines
 limit_request_field_size = 8190
 accesslog = None  # the app logs each request as a JSON line with its request id
 errorlog = "-"
+
+
+class AppLogsRequests(Logger):
+    """gunicorn's own access line would repeat the app's (without the request id): with a
+    logconfig_dict gunicorn writes it whatever ``accesslog`` says, after formatting a dozen
+    fields of every request. The app's line (``api.metrics``) is the access log."""
+
+    def access(self, resp, req, environ, request_time) -> None:
+        return None
+
+
+logger_class = AppLogsRequests
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -50,7 +64,6 @@ logconfig_dict = {
     "root": {"handlers": ["stderr"], "level": _settings.log_level.upper()},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": _settings.log_level.upper(), "propagate": False},
-        "gunicorn.access": {"handlers": ["stderr"], "level": _settings.log_level.upper(), "propagate": False},
     },
 }
 wsgi_app = "api.wsgi:app"

@@ -47,3 +47,15 @@ def test_waiters_get_the_slot_in_arrival_order():
     for t in threads:
         t.join(timeout=10)
     assert order == list(range(6))
+
+
+def test_a_waiter_that_times_out_leaves_the_queue_and_loses_no_slot():
+    slots = FifoSlots(1)
+    assert slots.acquire(timeout_s=0)
+    started = time.monotonic()
+    assert slots.acquire(timeout_s=0.05) is False
+    assert 0.04 < time.monotonic() - started < 2
+    assert not slots._waiters
+    slots.release()
+    assert slots.acquire(timeout_s=0)  # the slot came back, not to the waiter that left
+    slots.release()

@@ -10,12 +10,14 @@ from api.settings import ApiSettings
 def create_app(settings: ApiSettings | None = None) -> Flask:
     """Build the app; settings come from the environment unless given (tests)."""
     from api import errors, metrics, middleware
+    from api.forms import InMemoryUploads
     from api.routes import compat, datasets, feedback, meta, predictions
     from api.services import EXTENSION, Services
 
     settings = settings or ApiSettings.from_env()
     settings.validate()
     app = Flask(__name__)
+    app.request_class = InMemoryUploads
     # No redirects: werkzeug would merge "//" in paths with a 308 whose Location takes its host
     # from the request's Host header. "/api//v1/health" is simply not a route (404).
     app.url_map.merge_slashes = False

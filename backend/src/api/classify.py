@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import numpy as np
 from flask import g, request
 from werkzeug.datastructures import FileStorage
 
@@ -20,7 +21,7 @@ from api.services import services
 from imgclf_contract.errors import ErrorCode, ServiceError
 from imgclf_contract.jobs import Result, now_ms
 from imgclf_contract.model_record import ModelRecord
-from imgclf_contract.preprocess import Preprocessed, preprocess
+from imgclf_contract.preprocess import Preprocessed, displayed_size, open_checked, preprocess, unsupported
 
 STORED_TOP = 5  # what a prediction record keeps for feedback
 
@@ -63,6 +64,9 @@ class _Inference:
     embedding: str | None = None  # base64 float32, when asked for
 
 
+_NO_TENSOR = np.empty((0, 0, 3), np.uint8)  # a cache hit's: nothing was decoded
+
+
 @dataclass(frozen=True)
 class _Decoded:
     image: Preprocessed
@@ -83,9 +87,10 @@ def human_size(size: int) -> str:
 
 
 def read_upload(file: FileStorage) -> bytes:
-    """The file's bytes, refusing one byte over MAX_UPLOAD_BYTES (413)."""
+    """The file's bytes, refusing one byte over MAX_UPLOAD_BYTES (413). The part is a BytesIO
+    (``forms.InMemoryUploads``) whose getvalue() hands over its buffer without a copy."""
     limit = services().settings.max_upload_bytes
-    data = file.stream.read(limit + 1)
+    data = file.stream.getvalue()
     if len(data) > limit:
         raise ServiceError(
             ErrorCode.PAYLOAD_TOO_LARGE,
@@ -115,10 +120,8 @@ def _batch_info(result: Result) -> dict:
 
 
 def _from_worker(record: ModelRecord, tensor: bytes, deadline_ms: int, embed: bool = False) -> _Inference:
-    queue = services().queue
-    job = queue.submit(g.request_id, record, tensor, deadline_ms, embed=embed)
     waited = time.perf_counter()
-    result = queue.wait(job)
+    result = services().queue.run(g.request_id, record, tensor, deadline_ms, embed=embed)
     wait_ms = (time.perf_counter() - waited) * 1000
     if result.error:
         raise ServiceError(ErrorCode.INTERNAL_ERROR, "The model failed on this image; the failure has been logged.")
@@ -179,10 +182,52 @@ def _check_deadline(deadline_ms: int) -> None:
     _stop_if_client_gone()
 
 
-def _cached(record: ModelRecord, sha256: str) -> _Inference | None:
-    """This model version's cached answer for the upload (the cache key carries name and version)."""
-    hit = services().results.get(sha256, [(record.name, record.version)])
+def _cached_or_admitted(record: ModelRecord, sha256: str) -> _Inference | None:
+    """This model version's cached answer for the upload (the cache key carries name and version),
+    or None once admission has found a live worker and room in its queue (refusing an overload
+    before anything is decoded). Where the cache shares the queue's Redis, one script does both."""
+    s = services()
+    name, version = record.name, record.version
+    hit = None
+    try:
+        if s.results.enabled and s.results.client is s.queue.client:
+            raw = s.queue.admit(record, cache_key=s.results.key(sha256, name, version))
+            hit = s.results.parse(raw, name, version) if raw is not None else None
+        else:
+            hit = s.results.get(sha256, name, version)
+            if hit is None:
+                s.queue.admit(record)
+    finally:
+        metrics.CACHE_LOOKUPS.labels("hit" if hit else "miss").inc()
     return _Inference(hit.model_name, hit.model_version, hit.top) if hit else None
+
+
+def _header_only(data: bytes) -> _Decoded:
+    """What a cache hit answers about the image, from its header alone: no decode slot, no
+    decoding, no tensor (format and size as the photo is displayed, as preprocess() gives them)."""
+    began = time.perf_counter()
+    image = open_checked(data, services().settings.max_pixels)
+    fmt = image.format or "unknown"
+    try:
+        width, height = displayed_size(image)
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:  # as preprocess(): a damaged EXIF block
+        raise unsupported(f"image/{fmt.lower()} (corrupt)", str(exc)) from None
+    header = Preprocessed(_NO_TENSOR, fmt, width, height)
+    return _Decoded(header, slot_wait_ms=0.0, decode_ms=(time.perf_counter() - began) * 1000)
+
+
+def _remember(prediction_id: str, record: dict, data: bytes, fresh: _Inference | None) -> None:
+    """The prediction (for feedback) and a fresh answer for the cache: one pipeline where store
+    and cache share a Redis, else one each (none for the cache when there is nothing to put)."""
+    s = services()
+    store = s.predictions.client.pipeline(transaction=False)
+    cache = store if s.results.client is s.predictions.client else s.results.client.pipeline(transaction=False)
+    if fresh is not None:
+        s.results.put(cache, record["sha256"], fresh.name, fresh.version, fresh.top)
+    s.predictions.save(store, prediction_id, record, data if s.settings.keep_feedback_images else None)
+    store.execute()
+    if cache is not store:
+        cache.execute()  # no round trip when empty
 
 
 def classify(data: bytes, model: str | None = None) -> Answer:
@@ -195,41 +240,28 @@ def classify(data: bytes, model: str | None = None) -> Answer:
     deadline_ms = now_ms() + int(s.settings.request_timeout_s * 1000)
     record = s.models.resolve(model)  # 400/404/503 before anything is decoded
     sha256 = hashlib.sha256(data).hexdigest()
-    inference = _cached(record, sha256)
-    metrics.CACHE_LOOKUPS.labels("hit" if inference else "miss").inc()
-    if inference is None:
-        s.queue.admit(record)  # refuse an overload before spending a decode on it
-    decoded = _decode(data, deadline_ms, record.input_size)
+    inference = _cached_or_admitted(record, sha256)
     cached = inference is not None
+    decoded = _header_only(data) if cached else _decode(data, deadline_ms, record.input_size)
     if inference is None:  # a custom model's embedding is kept with the prediction: feedback can train on it
         _check_deadline(deadline_ms)
         inference = _from_worker(record, decoded.image.pixels, deadline_ms, embed=record.is_custom)
         metrics.QUEUE_SECONDS.observe(inference.queue_ms / 1000)
     predictions = _labelled(inference.name, inference.version, inference.top)
-    if not cached:
-        s.results.put(sha256, inference.name, inference.version, inference.top)
     prediction_id = uuid.uuid4().hex
-    record = {
+    stored = {
         "sha256": sha256,
         "model_name": inference.name,
         "model_version": inference.version,
         "predictions": predictions[:STORED_TOP],
         **({"embedding": inference.embedding} if inference.embedding else {}),
     }
-    s.predictions.save(prediction_id, record, data if s.settings.keep_feedback_images else None)
+    _remember(prediction_id, stored, data, None if cached else inference)
     timings = {
         "preprocess": decoded.decode_ms,
         "queue": decoded.slot_wait_ms + inference.queue_ms,
         "inference": inference.inference_ms,
         "total": (time.perf_counter() - started) * 1000,
-    }
-    image = decoded.image
-    image_info = {
-        "sha256": sha256,
-        "format": image.format,
-        "width": image.width,
-        "height": image.height,
-        "bytes": len(data),
     }
     return Answer(
         prediction_id=prediction_id,
@@ -240,7 +272,13 @@ def classify(data: bytes, model: str | None = None) -> Answer:
         cached=cached,
         timings_ms={k: round(v, 3) for k, v in timings.items()},
         batch=inference.batch,
-        image=image_info,
+        image={
+            "sha256": sha256,
+            "format": decoded.image.format,
+            "width": decoded.image.width,
+            "height": decoded.image.height,
+            "bytes": len(data),
+        },
     )
 
 

@@ -4,7 +4,9 @@ Each model version has its own stream (``keys.jobs``). The Lua script makes
 "is a worker serving this model alive, is there room in its stream, add the
 job" one atomic step, so no stream grows past MAX_QUEUE and a job is never
 queued when nobody will take it. The API then blocks on the job's reply list (BLPOP)
-until its deadline: no polling anywhere.
+until its deadline: no polling anywhere. Both go to Redis together, one round trip:
+a refused job's script pushes its refusal onto the reply list, so the BLPOP behind
+it returns at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import redis
+from redis.connection import AbstractConnection
 
 from api.settings import ApiSettings
 from imgclf_contract import keys
@@ -30,25 +33,42 @@ class Refusal(IntEnum):
     QUEUE_FULL = -2
 
 
-# KEYS: stream, workers zset; ARGV: staleness ms, MAX_QUEUE, then the job's field/value pairs.
+REFUSAL_TTL_S = 60  # a refusal nobody popped (the connection broke in between) does not linger
+_REFUSED = f"""
+if live == 0 then refusal = {Refusal.NO_WORKER.value}
+elseif redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then refusal = {Refusal.QUEUE_FULL.value} end
+"""
+
+# KEYS: stream, serving zset, reply list; ARGV: staleness ms, MAX_QUEUE, then the job's field/value pairs.
 _ENQUEUE = (
     LIVE_COUNT_LUA
+    + "local refusal = nil"
+    + _REFUSED
     + f"""
-if live == 0 then return {Refusal.NO_WORKER.value} end
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return {Refusal.QUEUE_FULL.value} end
+if refusal then
+  redis.call('RPUSH', KEYS[3], refusal)
+  redis.call('EXPIRE', KEYS[3], {REFUSAL_TTL_S})
+  return refusal
+end
 redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 return live
 """
 )
 
 # The same checks without adding anything: refuse an overload before spending a decode on it.
+# KEYS[3], when given, is the upload's result-cache key (the cache shares this Redis): a
+# cached answer is returned instead, and needs no worker.
 _ADMIT = (
-    LIVE_COUNT_LUA
-    + f"""
-if live == 0 then return {Refusal.NO_WORKER.value} end
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return {Refusal.QUEUE_FULL.value} end
-return live
+    """
+if KEYS[3] then
+  local hit = redis.call('GET', KEYS[3])
+  if hit then return hit end
+end
 """
+    + LIVE_COUNT_LUA
+    + "local refusal = nil"
+    + _REFUSED
+    + "return refusal or live\n"
 )
 
 
@@ -77,28 +97,63 @@ class JobQueue:
         script_keys = [keys.jobs(*record.backbone), keys.serving(*record.backbone)]
         return script_keys, [int(self.stale_s * 1000), self.max_queue]
 
-    def admit(self, record: ModelRecord) -> None:
-        """Cheap early check, before any decoding: a worker serving the model is live and its queue has room."""
+    def admit(self, record: ModelRecord, cache_key: str | None = None) -> bytes | None:
+        """Cheap early check, before any decoding: a worker serving the model is live and its queue
+        has room. With ``cache_key`` (a key in this Redis) its cached answer, when there is one, is
+        returned instead, in the same round trip."""
         script_keys, args = self._checks(record)
-        self._raise_for(record, self._admit(keys=script_keys, args=args))
+        status = self._admit(keys=[*script_keys, cache_key] if cache_key else script_keys, args=args)
+        if isinstance(status, bytes):
+            return status
+        self._raise_for(record, status)
+        return None
 
-    def submit(self, request_id: str, record: ModelRecord, tensor: bytes, deadline_ms: int, embed: bool = False) -> Job:
-        """Queue one image for ``record``; a custom model's job goes to its base with the head named."""
+    def run(self, request_id: str, record: ModelRecord, tensor: bytes, deadline_ms: int, embed: bool = False) -> Result:
+        """Queue one image for ``record`` and block until the worker answers or the deadline
+        passes (504); a custom model's job goes to its base with the head named."""
         head = f"{record.name}:{record.version}" if record.is_custom else ""
         job = Job(uuid.uuid4().hex, request_id, deadline_ms, *record.backbone, tensor, head=head, embed=embed)
         script_keys, args = self._checks(record)
         for name, value in job.to_fields().items():
             args.extend((name, value))
+        status, reply = self._enqueue_and_wait([*script_keys, keys.reply(job.job_id)], args, job.deadline_ms)
+        self._raise_for(record, status)
+        if reply is None:
+            raise timeout_error(self.timeout_s)
+        return Result.from_json(reply[1])
+
+    def _enqueue_and_wait(self, script_keys: list[str], args: list, deadline_ms: int) -> tuple[int, list | None]:
+        """EVALSHA and the BLPOP on the reply list, sent together: (the script's status, BLPOP's reply)."""
+        # A deadline already past still sends the job (the worker skips it) but waits only a moment.
+        timeout_s = max((deadline_ms - now_ms()) / 1000, 0.001)
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
         try:
-            status = self._enqueue(keys=script_keys, args=args)
+            try:
+                return self._send_both(connection, script_keys, args, timeout_s)
+            except redis.exceptions.NoScriptError:  # a restarted Redis: load the script, once
+                self.client.script_load(_ENQUEUE)
+                return self._send_both(connection, script_keys, args, timeout_s)
         except redis.exceptions.OutOfMemoryError:  # the queue Redis reached its maxmemory
             raise ServiceError(
                 ErrorCode.SERVICE_UNAVAILABLE,
                 "The job queue is out of memory right now; try again shortly.",
                 {"missing": "queue memory"},
             ) from None
-        self._raise_for(record, status)
-        return job
+        finally:
+            pool.release(connection)
+
+    def _send_both(
+        self, connection: AbstractConnection, script_keys: list[str], args: list, timeout_s: float
+    ) -> tuple[int, list | None]:
+        evalsha = ("EVALSHA", self._enqueue.sha, len(script_keys), *script_keys, *args)
+        connection.send_packed_command(connection.pack_commands([evalsha, ("BLPOP", script_keys[-1], timeout_s)]))
+        try:
+            status = connection.read_response()  # raises the script's error: then its BLPOP waits for nothing
+            return int(status), connection.read_response()
+        except BaseException:
+            connection.disconnect()  # drops whatever is still pending on it
+            raise
 
     def _raise_for(self, record: ModelRecord, status: int) -> None:
         if status == Refusal.NO_WORKER:
@@ -114,14 +169,6 @@ class JobQueue:
                 f"The service is busy ({self.max_queue} images are waiting); try again shortly.",
                 {"max_queue": self.max_queue},
             )
-
-    def wait(self, job: Job) -> Result:
-        """Block until the worker answers or the job's deadline passes (504)."""
-        remaining_s = (job.deadline_ms - now_ms()) / 1000
-        reply = self.client.blpop([keys.reply(job.job_id)], timeout=remaining_s) if remaining_s > 0 else None
-        if reply is None:
-            raise timeout_error(self.timeout_s)
-        return Result.from_json(reply[1])
 
     def depth(self, record: ModelRecord) -> QueueDepth:
         """How many jobs are in the model version's stream, and how many of them a worker holds."""

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 import redis
+from redis.client import Pipeline
 
 from imgclf_contract import keys
 
@@ -26,16 +27,22 @@ class ResultCache:
     def enabled(self) -> bool:
         return self.ttl_s > 0
 
-    def get(self, sha256: str, versions: list[tuple[str, str]]) -> CachedResult | None:
-        """The first of ``versions`` (name, version) with an answer cached for this upload."""
+    @staticmethod
+    def key(sha256: str, name: str, version: str) -> str:
+        return keys.cache(name, version, sha256)
+
+    @staticmethod
+    def parse(raw: bytes, name: str, version: str) -> CachedResult:
+        return CachedResult(name, version, [(int(i), float(p)) for i, p in json.loads(raw)])
+
+    def get(self, sha256: str, name: str, version: str) -> CachedResult | None:
+        """The answer cached for this upload by this model version (never asks Redis when the cache is off)."""
         if not self.enabled:
             return None
-        for name, version in versions:
-            raw = self.client.get(keys.cache(name, version, sha256))
-            if raw is not None:
-                return CachedResult(name, version, [(int(i), float(p)) for i, p in json.loads(raw)])
-        return None
+        raw = self.client.get(self.key(sha256, name, version))
+        return self.parse(raw, name, version) if raw is not None else None
 
-    def put(self, sha256: str, model_name: str, model_version: str, top: list[tuple[int, float]]) -> None:
+    def put(self, pipe: Pipeline, sha256: str, name: str, version: str, top: list[tuple[int, float]]) -> None:
+        """Adds the write to ``pipe`` (a pipeline of this cache's Redis), which the caller sends."""
         if self.enabled and top:
-            self.client.set(keys.cache(model_name, model_version, sha256), json.dumps(top), ex=self.ttl_s)
+            pipe.set(self.key(sha256, name, version), json.dumps(top), ex=self.ttl_s)
