@@ -62,3 +62,27 @@ def test_burst_is_answered_and_latency_recovers(smoke_report: dict) -> None:
 def test_every_service_reports_a_peak_rss(smoke_report: dict) -> None:
     rss = smoke_report["peak_rss"]["services_mb"]
     assert all(rss[name] > 1 for name in ("redis", "worker-1", "api", "nginx")), rss
+
+
+def test_ordinary_client_stage_against_the_float_reference_loop(smoke_report: dict) -> None:
+    section = smoke_report["ordinary"]
+    service = section["service"]
+    assert [f["concurrency"] for f in service["levels"]] == [1, 8]
+    for figures in service["levels"]:
+        assert figures["errors"] == 0, figures["status_counts"]
+        assert figures["service_cpu_ms_per_image"]["api"] > 0
+        assert figures["service_cpu_ms_per_image"]["worker-1"] > 0
+    loop = service["reference_loop"]
+    assert loop["model"].startswith("efficientnet_lite0:")
+    assert service["best_over_loop"] == round(service["best_images_per_s"] / loop["images_per_s"], 3)
+    photos = section["photos"]
+    assert len(photos["names"]) == 6
+    assert (photos["fallback_reason"] is None) == photos["source"].endswith("imagenet-sample-500")
+    assert section["bentoml"] == {"skipped": "BENCH_PEERS=0"}  # the smoke run leaves the peer out
+
+
+def test_targets_table_covers_every_target(smoke_report: dict) -> None:
+    rows = {row["target"]: row for row in smoke_report["targets"]}
+    assert len(rows) == 7
+    assert all(row["met"] in (True, False, None) for row in rows.values())
+    assert rows["p99 at c=32 (ordinary client), 0 errors"]["met"] is None  # the smoke run stops at c=8
