@@ -276,20 +276,9 @@ def level(stack: Stack, bodies: list, concurrency: int, plan: Plan, settings: Wo
     after_metrics = scrape(stack.config.api_port)
     ok = [s for s in samples if s.status == 200]
     return {
-        "concurrency": concurrency,
-        "wall_s": round(wall, 3),
-        "requests": len(samples),
-        "ok": len(ok),
-        "errors": len(samples) - len(ok),
-        "status_counts": {str(k): v for k, v in sorted(Counter(s.status for s in samples).items())},
-        "images_per_s": round(len(ok) / wall, 2),
-        "latency_ms": latency_summary([s.latency_s for s in ok]),
+        **ordinary.load_figures(concurrency, samples, wall, before_cpu, after_cpu),
         "breakdown": breakdown(ok),
         "metrics": metrics_delta(before_metrics, after_metrics),
-        "service_cpu_ms_per_image": {
-            name: round((after_cpu.get(name, 0) - before) * 1000 / max(len(ok), 1), 2)
-            for name, before in before_cpu.items()
-        },
         "loadgen_cpu": {"seconds": round(loadgen_cpu, 3), "percent_of_one_core": round(100 * loadgen_cpu / wall, 1)},
     }
 

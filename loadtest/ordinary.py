@@ -181,6 +181,16 @@ def level(target: Target, photos: list[images.Photo], concurrency: int, duration
     samples, wall = closed_loop(target.url, target.field, photos, concurrency, duration_s, timeout_s)
     client_cpu = time.process_time() - client_cpu
     after = target.cpu()
+    return {
+        **load_figures(concurrency, samples, wall, before, after),
+        "client_cpu_percent_of_one_core": round(100 * client_cpu / wall, 1),
+    }
+
+
+def load_figures(
+    concurrency: int, samples: list[Sample], wall: float, cpu_before: dict[str, float], cpu_after: dict[str, float]
+) -> dict:
+    """What both load generators report for one level: counts, rate, latency of the answered, CPU per image."""
     ok = [s for s in samples if s.status == 200]
     return {
         "concurrency": concurrency,
@@ -192,9 +202,9 @@ def level(target: Target, photos: list[images.Photo], concurrency: int, duration
         "images_per_s": round(len(ok) / wall, 2),
         "latency_ms": latency_summary([s.latency_s for s in ok]),
         "service_cpu_ms_per_image": {
-            name: round((after.get(name, 0.0) - spent) * 1000 / max(len(ok), 1), 2) for name, spent in before.items()
+            name: round((cpu_after.get(name, 0.0) - spent) * 1000 / max(len(ok), 1), 2)
+            for name, spent in cpu_before.items()
         },
-        "client_cpu_percent_of_one_core": round(100 * client_cpu / wall, 1),
     }
 
 
