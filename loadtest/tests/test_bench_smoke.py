@@ -11,6 +11,8 @@ from pathlib import Path
 import jsonschema_rs
 import pytest
 
+from loadtest import bench_tables
+
 LOADTEST = Path(__file__).resolve().parents[1]
 ROOT = LOADTEST.parent
 
@@ -86,3 +88,13 @@ def test_targets_table_covers_every_target(smoke_report: dict) -> None:
     assert len(rows) == 7
     assert all(row["met"] in (True, False, None) for row in rows.values())
     assert rows["p99 at c=32 (ordinary client), 0 errors"]["met"] is None  # the smoke run stops at c=8
+
+
+def test_readme_tables_render_every_run_and_the_median(smoke_report: dict) -> None:
+    other = json.loads(json.dumps(smoke_report))
+    other["ordinary"]["service"]["best_over_loop"] = smoke_report["ordinary"]["service"]["best_over_loop"] + 1.0
+    text = bench_tables.render([smoke_report, other, smoke_report])
+    first = smoke_report["ordinary"]["service"]["best_over_loop"]
+    row = next(line for line in text.splitlines() if line.startswith("| best images/s"))
+    assert f"{first:.3f}, {first + 1.0:.3f}, {first:.3f} → **{first:.3f}**" in row
+    assert "| BentoML, 2 workers, adaptive batching | not measured |" in text  # the smoke run has no peer
