@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 VENV = ROOT / ".venv-peers"
 REQUIREMENTS = HERE / "requirements.txt"
-INSTALL_TIMEOUT_S = 900
+INSTALL_TIMEOUT_S = 600
 STOP_TIMEOUT_S = 20
 
 
