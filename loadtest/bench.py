@@ -2,11 +2,15 @@
 
 Starts its own stack (result cache off), then in one run measures: the same
 photos through decode + preprocessing + LiteRT in this process (the limit);
-closed-loop load through nginx -> API -> Redis -> worker at several
-concurrencies; where the time goes (the responses' timings_ms, /metrics and
-each service's CPU); every service's peak RSS; recovery after a burst; and the
-bulk CLI's throughput when ``imgclf`` is installed. ``--smoke`` (or
-BENCH_SMOKE=1) runs a seconds-long version for CI. Prints a table and writes
+closed-loop load from a low-overhead generator through nginx -> API -> Redis ->
+worker at several concurrencies; where the time goes (the responses'
+timings_ms, /metrics and each service's CPU); the ordinary client of issue #15
+(threads + requests on six ImageNet photos, ``loadtest/ordinary.py``) after the
+float Lite0 reference loop; recovery after a burst; the bulk CLI against
+adjacent closed loops; every service's peak RSS; then, with the stack down, the
+BentoML peer in the same harness (``loadtest/peers/``); and the targets table
+(``loadtest/targets.py``). ``--smoke`` (or BENCH_SMOKE=1) runs a seconds-long
+version for CI (without the peer). Prints tables and writes
 ``loadtest/results/bench-<timestamp>.json`` plus ``latest.json``.
 """
 
@@ -625,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     data = run(Plan.make(args.smoke), args.out_dir)
     report(data)
     print(f"\nwrote {write_results('bench', data, args.out_dir)}")
-    return 1 if any(f["errors"] for f in data["end_to_end"]) else 0
+    levels = [*data["end_to_end"], *data["ordinary"]["service"]["levels"]]
+    return 1 if any(f["errors"] for f in levels) else 0  # the peer's errors are its own figures
 
 
 if __name__ == "__main__":
