@@ -14,6 +14,7 @@ from pathlib import Path
 
 from loadtest import targets
 from loadtest.ordinary import REFERENCE_PHOTOS
+from loadtest.peers import bentoml_peer
 
 Getter = Callable[[dict], float | None]
 
@@ -107,7 +108,7 @@ def ordinary_table(runs: list[dict]) -> list[str]:
     systems: list[tuple[str, Callable[[dict], dict | None], Getter]] = [
         ("this service", _ours, lambda r: r["peak_rss"]["total_mb"]),
         (
-            "BentoML 1.4.40, 2 workers, adaptive batching",
+            f"BentoML {bentoml_peer.version()}, 2 workers, adaptive batching",
             _peer,
             lambda r: (p := _peer(r)) and p["peak_rss"]["total_mb"],
         ),
@@ -138,8 +139,9 @@ def ordinary_table(runs: list[dict]) -> list[str]:
     return lines
 
 
-def cpu_table(runs: list[dict], concurrency: int = 16) -> list[str]:
-    """Median CPU ms per image of every service at one concurrency, both generators."""
+def cpu_table(runs: list[dict]) -> list[str]:
+    """Median CPU ms per image of every service at c=16 (a smoke run: its highest level below), both generators."""
+    concurrency = max(f["concurrency"] for f in _ours(runs[0])["levels"] if f["concurrency"] <= 16)
     names = list(_level(_ours(runs[0]), concurrency)["service_cpu_ms_per_image"])
     lines = [f"| at c={concurrency}, median of {len(runs)} | {' | '.join(names)} |", "|---|" + "---|" * len(names)]
     sources = [

@@ -12,6 +12,7 @@ import jsonschema_rs
 import pytest
 
 from loadtest import bench_tables
+from loadtest.peers import bentoml_peer
 
 LOADTEST = Path(__file__).resolve().parents[1]
 ROOT = LOADTEST.parent
@@ -97,4 +98,4 @@ def test_readme_tables_render_every_run_and_the_median(smoke_report: dict) -> No
     first = smoke_report["ordinary"]["service"]["best_over_loop"]
     row = next(line for line in text.splitlines() if line.startswith("| best images/s"))
     assert f"{first:.3f}, {first + 1.0:.3f}, {first:.3f} → **{first:.3f}**" in row
-    assert "| BentoML, 2 workers, adaptive batching | not measured |" in text  # the smoke run has no peer
+    assert f"| BentoML {bentoml_peer.version()}, 2 workers, adaptive batching | not measured |" in text  # no peer
