@@ -111,7 +111,7 @@ class RunningPeer:
         return {"total_mb": round(sum(proc_status_kb(pid, "VmHWM") for pid in pids) / 1024, 1), "processes": len(pids)}
 
 
-def _wait_ready(peer: RunningPeer, timeout_s: float) -> None:
+def wait_ready(peer: RunningPeer, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if peer.process.poll() is not None:
@@ -127,7 +127,7 @@ def _wait_ready(peer: RunningPeer, timeout_s: float) -> None:
     raise PeerUnavailable(f"bentoml serve was not ready within {timeout_s:g} s: {_last_line(peer.log.read_text())}")
 
 
-def _stop(peer: RunningPeer) -> None:
+def stop(peer: RunningPeer) -> None:
     """SIGTERM to the server (it stops its workers), then SIGKILL whatever of its tree is left."""
     pids = peer.pids()
     if peer.process.poll() is None:
@@ -165,7 +165,7 @@ def running(
         process = subprocess.Popen(argv, cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT)
     peer = RunningPeer(process, f"http://127.0.0.1:{port}", log)
     try:
-        _wait_ready(peer, start_timeout_s)
+        wait_ready(peer, start_timeout_s)
         yield peer
     finally:
-        _stop(peer)
+        stop(peer)
