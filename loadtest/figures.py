@@ -6,11 +6,23 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request of a load generator."""
+
+    started: float  # time.monotonic()
+    latency_s: float
+    status: int  # 0: no HTTP answer (connection error or client timeout)
+    timings: dict | None = None  # the API's timings_ms (the low-overhead generator parses them)
+    batch_size: int | None = None
 
 
 def percentile(values: Sequence[float], q: float) -> float:

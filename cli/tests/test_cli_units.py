@@ -4,9 +4,13 @@ CSV columns, idempotent organising and the summary's wording."""
 from __future__ import annotations
 
 import csv
+import http.server
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import requests
@@ -143,3 +147,54 @@ def test_cli_exits_2_on_a_missing_path(tmp_path: Path, golden_dir: Path, capsys)
     assert capsys.readouterr().err == f"imgclf: no such file or folder: {tmp_path / 'typo'}; nothing was classified\n"
     assert main(["predict", str(tmp_path / "typo.jpg")]) == 2
     assert not out.exists()
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every POST like the API would, and records the request line it got."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).seen.append(self.requestline)
+        body = b'{"predictions": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[int]:
+    _Recorder.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("no_proxy", "via_proxy"), [("", True), ("127.0.0.1", False)])
+def test_environment_proxy_settings_still_apply_though_read_once(
+    recorder: int, monkeypatch: pytest.MonkeyPatch, no_proxy: str, via_proxy: bool
+) -> None:
+    """HTTP_PROXY and NO_PROXY as requests honours them; changing them after the start changes nothing."""
+    target = _free_port() if via_proxy else recorder  # through the proxy, nothing needs to listen there
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{recorder}")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    client = Client(f"http://127.0.0.1:{target}", retry=RetryPolicy(max_tries=1, max_wait_s=0))
+    monkeypatch.setenv("NO_PROXY", "" if no_proxy else "127.0.0.1")  # read once: no effect any more
+    try:
+        assert client.classify("a.png", b"not read by the recorder") == {"predictions": []}
+    finally:
+        client.close()
+    path = "/api/v1/predictions HTTP/1.1"
+    assert _Recorder.seen == [f"POST http://127.0.0.1:{target}{path}" if via_proxy else f"POST {path}"]
+    assert client.session.trust_env is False
