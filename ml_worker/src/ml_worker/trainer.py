@@ -130,7 +130,7 @@ class Trainer:
             name=state["model"], version="", input_size=base_record.input_size,
             preprocessing=base_record.preprocessing, num_classes=len(data.labels),
             labels=[{"index": i, "wnid": None, "name": label} for i, label in enumerate(data.labels)],
-            embedding_size=base_record.embedding_size,
+            embedding_size=base_record.embedding_size, precision=base_record.precision,
             measured={"dataset": f"hold-out of {state['dataset']}", "images": report["holdout_images"],
                       "top1": report["top1"], "top5": report["top5"], "seconds": report["seconds"]},
             base=base_record.name, base_version=base_record.version, report=report,

@@ -35,6 +35,7 @@ def _summary(entry: ModelEntry) -> dict:
         "preprocessing": record.preprocessing,
         "num_labels": len(record.labels),
         "embedding_size": record.embedding_size,
+        "precision": record.precision,
         "published_top1": record.published_top1,
         "measured": record.measured,
         "workers": entry.workers,
