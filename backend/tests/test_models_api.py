@@ -120,6 +120,19 @@ def test_a_known_model_without_a_live_worker_is_503(client, worker, published_bu
     assert body["error"]["details"] == {"missing": "workers", "model": published_but_unserved}
 
 
+def test_a_head_on_an_int8_base_has_no_export_and_says_why(client, worker, redis_db):
+    """The fused download is built from the base's Keras model, which an int8 variant does not have."""
+    record = ModelRecord("flowers_q", "1", 224, "resize 256, crop 224", 2, [{"index": 0, "wnid": None, "name": "a"},
+                         {"index": 1, "wnid": None, "name": "b"}], 1280, precision="int8", base=LITE0_INT8,
+                         base_version="1")  # fmt: skip
+    redis_db.set(keys.model(record.name, record.version), record.to_json())
+    redis_db.sadd(keys.MODELS_SET, f"{record.name}:1")
+    assert wait_listed(client, record.name)["precision"] == "int8"
+    body = assert_envelope(client.get(f"/api/v1/models/{record.name}/export"), 404, "not_found")
+    assert body["error"]["details"] == {"model": "flowers_q", "version": "1", "base": LITE0_INT8}
+    assert f"Train on {LITE0}" in body["error"]["message"]
+
+
 def test_model_endpoints(client, worker):
     for name, size in ((LITE0, 224), (LITE2, 260), (LITE0_INT8, 224), (LITE2_INT8, 260)):
         summary = client.get(f"/api/v1/models/{name}").json

@@ -60,6 +60,12 @@ class ModelRecord:
         return bool(self.base)
 
     @property
+    def exportable(self) -> bool:
+        """A custom model whose standalone .tflite can be built: the fused model is made from its base's
+        Keras model, which an int8 variant (a .tflite only) does not have."""
+        return self.is_custom and self.precision == "float32"
+
+    @property
     def backbone(self) -> tuple[str, str]:
         """The model version whose worker runs this one (and whose stream its jobs queue on)."""
         return (self.base, self.base_version) if self.base else (self.name, self.version)
