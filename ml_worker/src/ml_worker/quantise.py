@@ -32,12 +32,11 @@ from imgclf_contract.preprocess import NORM_MEAN, NORM_STD
 from ml_worker import artifacts, calibration, golden
 from ml_worker.accuracy import measure_if_present
 from ml_worker.backends import softmax, top_k
-from ml_worker.build import INT8_SUFFIX, file_hashes, staged
+from ml_worker.build import INT8_SUFFIX, MODEL_VERSION, file_hashes, staged
 from ml_worker.settings import WorkerSettings
 
 log = logging.getLogger("ml_worker.quantise")
 
-MODEL_VERSION = "1"
 INPUT_SCALE, INPUT_ZERO_POINT = 1 / NORM_STD, int(NORM_MEAN)  # uint8 q -> (q - 127) / 128, the normalisation
 # Builtin ops whose float tensors are allowed: the input's uint8 -> int8 step and the outputs' dequantisation.
 BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
