@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
-BUILT_MODELS ?= efficientnet_lite0 efficientnet_lite2  # add efficientnet_lite1 to build it too
+# Each float model and its int8 variant (ml_worker.quantise); add efficientnet_lite1 (and _int8) to build it too.
+BUILT_MODELS ?= efficientnet_lite0 efficientnet_lite2 efficientnet_lite0_int8 efficientnet_lite2_int8
 ARTIFACTS := $(foreach model,$(BUILT_MODELS),ml_worker/artifacts/$(model)/1/model_card.json)
 SYSTEM_PACKAGES := redis-server nginx chromium docker-compose
 PYTEST_ARGS ?=
@@ -48,6 +49,11 @@ $(NODE_STAMP): package.json package-lock.json
 
 ml_worker/artifacts/%/1/model_card.json: $(STAMP) $(addprefix ml_worker/src/ml_worker/,build.py network.py weights.py pth_reader.py labels.py)
 	$(PY) -m ml_worker.build --force --model $*
+
+# An int8 variant is quantised from its float model's build (the stem is shorter, so this rule wins).
+ml_worker/artifacts/%_int8/1/model_card.json: ml_worker/artifacts/%/1/model_card.json \
+		$(addprefix ml_worker/src/ml_worker/,quantise.py calibration.py)
+	$(PY) -m ml_worker.build --force --model $*_int8
 
 artifacts: $(ARTIFACTS)
 

@@ -9,6 +9,9 @@ import pytest
 from e2e_ui import bar_labels, card_named, open_app, wait_done
 from playwright.sync_api import Page, expect
 
+from imgclf_contract.settings import SharedSettings
+from ml_worker.build import DEFAULT_MODELS
+
 pytestmark = pytest.mark.e2e
 LITE2 = "efficientnet_lite2"
 
@@ -17,8 +20,8 @@ def test_picked_model_answers_and_feeds_the_picker(page: Page, golden_dir: Path)
     open_app(page)
     selector = page.get_by_test_id("model-select")
     expect(selector).to_be_visible()
-    expect(selector.locator("option")).to_have_count(2)
-    expect(selector).to_have_value("efficientnet_lite0")  # the server's default
+    expect(selector.locator("option")).to_have_count(len(DEFAULT_MODELS))  # what the test stack serves
+    expect(selector).to_have_value(SharedSettings.default_model)  # the server's default
     expect(selector.locator("option").nth(1)).to_contain_text("% top-1")  # the measured accuracy
     selector.select_option(LITE2)
 

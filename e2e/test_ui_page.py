@@ -12,6 +12,8 @@ import requests
 from e2e_ui import card_named, open_app, wait_done
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
+from imgclf_contract.settings import SharedSettings
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +83,7 @@ def test_header_speaks_plainly_with_model_details_in_the_tooltip(page: Page) -> 
     open_app(page)
     info = page.get_by_test_id("model-info")
     expect(info).to_have_text("Names what is in your photos")
-    expect(info).to_have_attribute("title", re.compile(r"^Model: efficientnet_lite0 v\S+ \(\w+\)\. "))
+    expect(info).to_have_attribute("title", re.compile(rf"^Model: {SharedSettings.default_model} v\S+ \(\w+\)\. "))
 
 
 def test_phone_width_has_no_horizontal_scroll(page: Page, golden_dir: Path, tmp_path: Path) -> None:

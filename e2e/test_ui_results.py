@@ -13,6 +13,8 @@ from e2e_ui import bar_labels, card_named, cards, drop_files, open_app, wait_don
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from imgclf_contract.settings import SharedSettings
+
 pytestmark = pytest.mark.e2e
 
 TOP5_COLUMNS = [f"label_{i}" for i in range(1, 6)] + [f"score_{i}" for i in range(1, 6)]
@@ -45,7 +47,7 @@ def test_toolbar_summary_and_downloads_hold_every_result(page: Page, golden_dir:
     rows = {row["file"]: row for row in csv.DictReader(io.StringIO(text))}
     assert list(rows) == ["coffee.png", "chelsea.png", "notes.jpg"]  # in the order shown
     coffee = rows["coffee.png"]
-    assert coffee["status"] == "done" and coffee["model"].startswith("efficientnet_lite0 v")
+    assert coffee["status"] == "done" and coffee["model"].startswith(f"{SharedSettings.default_model} v")
     assert [coffee[f"label_{i}"] for i in range(1, 6)] == bar_labels(card_named(page, "coffee.png"))
     assert float(coffee["score_1"]) >= 0.9 and float(coffee["latency_ms"]) > 0 and coffee["error"] == ""
     failed = rows["notes.jpg"]

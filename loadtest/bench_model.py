@@ -6,8 +6,9 @@ come from a process that never imported TensorFlow and TensorFlow runs with the
 glibc malloc settings it needs for fair figures. The worker's start-to-ready
 time, lone-job round trip and peak RSS come from a real ``ml-worker`` process
 serving jobs from a real Redis (ready once its heartbeat is live), once with the
-default model only and once with every built model. Prints tables and writes JSON
-under ``loadtest/results/``.
+default model only and once with every built model. Each float model and its int8
+variant are timed side by side, in turn in one process (batch 1 on 1 and 2 threads,
+batch 8 on 1). Prints tables and writes JSON under ``loadtest/results/``.
 """
 
 from __future__ import annotations
@@ -20,17 +21,21 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from loadtest.figures import batch_figures, latency_summary, print_table, proc_status_kb, tile, write_results
 from ml_worker import golden
+from ml_worker.build import INT8_SUFFIX
 from scripts.ports import free_base_port
 from scripts.stack import Stack, StackConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZES = (1, 8, 16)
+PRECISION_SETTINGS = ((1, 1), (1, 2), (8, 1))  # (batch, LiteRT threads) for float vs int8: lone job idle/busy, batch
 TF_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184:glibc.malloc.arena_max=1"
 TARGETS = {"litert_b1_p50_ms": 10.0, "litert_b1_images_per_s": 120.0, "worker_ready_s": 3.0, "worker_rss_mb": 400.0}
 
@@ -61,31 +66,60 @@ def measure_backend(name: str, model_name: str, seconds: float) -> dict:
     }
 
 
-def interleaved_batch1(models: list[str], seconds: float, max_rounds: int = 5000) -> dict:
-    """LiteRT batch-1 latency of each model with calls alternating model by model in one process,
-    so a noisy (shared) machine slows them alike: what this is for is the ratio between models."""
+def interleave(calls: dict[str, Callable[[], object]], seconds: float, max_rounds: int = 5000) -> dict[str, dict]:
+    """Latency of each call, made in turn round by round in one process, so a noisy (shared) machine
+    slows them alike: what this is for is the ratios between them. Bounded by time and rounds."""
+    durations: dict[str, list[float]] = {name: [] for name in calls}
+    deadline = time.perf_counter() + seconds * len(calls)
+    for round_ in range(max_rounds):
+        if round_ >= 5 and time.perf_counter() > deadline:
+            break
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            durations[name].append(time.perf_counter() - started)
+    return {name: latency_summary(d[3:]) for name, d in durations.items()}  # the first calls plan the graph
+
+
+def interleaved_batch1(models: list[str], seconds: float) -> dict:
+    """LiteRT batch-1 latency of each model (the worker's thread settings), model by model in turn."""
     from ml_worker import artifacts
     from ml_worker.backends import load_backend
     from ml_worker.settings import WorkerSettings
 
     settings = WorkerSettings.from_env()
-    loaded = {}
+    calls = {}
     for name in models:
         model = artifacts.load(settings.artifacts_dir, name)
         backend = load_backend("litert", model, settings.num_threads, settings.batch_num_threads)
-        loaded[name] = (backend, golden.tensors(model.input_size)[:1])
-    durations: dict[str, list[float]] = {name: [] for name in models}
-    deadline = time.perf_counter() + seconds * len(models)
-    for round_ in range(max_rounds):
-        if round_ >= 5 and time.perf_counter() > deadline:
-            break
-        for name, (backend, tensor) in loaded.items():
-            started = time.perf_counter()
-            backend.run(tensor)
-            durations[name].append(time.perf_counter() - started)
-    figures = {name: latency_summary(d[3:]) for name, d in durations.items()}  # the first calls plan the graph
+        calls[name] = partial(backend.run, golden.tensors(model.input_size)[:1])
+    figures = interleave(calls, seconds)
     first = figures[models[0]]["p50"]
     return {name: {**f, "p50_vs_first": round(f["p50"] / first, 3)} for name, f in figures.items()}
+
+
+def float_vs_int8(pairs: list[tuple[str, str]], seconds: float) -> list[dict]:
+    """Each float model beside its int8 variant at every PRECISION_SETTINGS (batch, threads), the two
+    called in turn in this process; ``speedup``: float p50 / int8 p50."""
+    from ml_worker import artifacts
+    from ml_worker.backends.litert import LiteRTBackend
+    from ml_worker.settings import WorkerSettings
+
+    artifacts_dir = WorkerSettings.from_env().artifacts_dir
+    rows = []
+    for float_name, int8_name in pairs:
+        models = [artifacts.load(artifacts_dir, name) for name in (float_name, int8_name)]
+        tensors = golden.tensors(models[0].input_size)
+        for batch, threads in PRECISION_SETTINGS:
+            calls = {m.name: partial(LiteRTBackend(m.tflite, threads).run, tile(tensors, batch)) for m in models}
+            f, q = (interleave(calls, seconds)[m.name] for m in models)
+            rows.append({
+                "model": float_name, "batch": batch, "threads": threads, "float": f, "int8": q,
+                "float_images_per_s": round(batch * 1000 / f["p50"], 1),
+                "int8_images_per_s": round(batch * 1000 / q["p50"], 1),
+                "speedup": round(f["p50"] / q["p50"], 2),
+            })  # fmt: skip
+    return rows
 
 
 def run_backend_subprocess(name: str, model_name: str, seconds: float) -> dict:
@@ -224,6 +258,13 @@ def report(data: dict) -> None:
         rows.append([",".join(w["models"]), *figures, w["jobs_answered"]])
     print_table(["worker (litert) serving", "ready s", "lone job p50 ms", "peak RSS MB", "jobs"], rows)
     print()
+    print_table(
+        ["float vs int8, interleaved", "batch", "threads", "float p50 ms", "int8 p50 ms", "float img/s", "int8 img/s",
+         "speedup"],
+        [[r["model"], r["batch"], r["threads"], r["float"]["p50"], r["int8"]["p50"], r["float_images_per_s"],
+          r["int8_images_per_s"], r["speedup"]] for r in data["float_vs_int8"]],
+    )  # fmt: skip
+    print()
     pairs = data["interleaved_batch1"]
     print_table(
         ["litert batch 1, interleaved", "p50 ms", "p99 ms", "p50 vs first"],
@@ -257,10 +298,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     models = args.model or artifacts.built_names(settings.artifacts_dir)
     default = settings.default_model if settings.default_model in models else models[0]
-    backends = [run_backend_subprocess(b, m, args.seconds) for m in models for b in ("litert", "tensorflow")]
+    # An int8 variant has no SavedModel: only LiteRT runs it.
+    with_savedmodel = [m for m in models if artifacts.load(settings.artifacts_dir, m).saved_model is not None]
+    backends = [run_backend_subprocess(b, m, args.seconds) for m in models for b in ("litert", "tensorflow")
+                if b == "litert" or m in with_savedmodel]  # fmt: skip
     configurations = [[default], models] if len(models) > 1 else [models]
     workers = [{"models": c, **measure_worker(args.starts, c)} for c in configurations]
     pairs = interleaved_batch1([default, *(m for m in models if m != default)], args.seconds)
+    quantised = [(m, m + INT8_SUFFIX) for m in models if m + INT8_SUFFIX in models]
     data = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
@@ -268,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         "backends": backends,
         "workers": workers,
         "interleaved_batch1": pairs,
+        "float_vs_int8": float_vs_int8(quantised, args.seconds),
     }
     data["targets"] = targets(backends, workers[0], default)
     report(data)

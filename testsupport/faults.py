@@ -19,12 +19,13 @@ import redis
 import requests
 
 from imgclf_contract import keys
+from imgclf_contract.settings import SharedSettings
 from ml_worker.golden import PHOTOS, Golden
 from testsupport.envelope import check_envelope
 from testsupport.processes import wait_until
 
 TIMEOUT_S = 6
-DEFAULT_STREAM = keys.jobs("efficientnet_lite0", "1")  # what requests without `model` queue on
+DEFAULT_STREAM = keys.jobs(SharedSettings.default_model, "1")  # what requests without `model` queue on
 PROMPT_S = TIMEOUT_S + 2  # "promptly": no answer may take longer than this
 FAST_ENV = {
     "CACHE_TTL_S": "0",  # every request really goes to a worker

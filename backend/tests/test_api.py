@@ -21,9 +21,13 @@ from api.schemas import (
 from imgclf_contract import keys
 from imgclf_contract.jobs import RESULT_TOP_K
 from imgclf_contract.model_record import IMAGENET_CLASSES
+from imgclf_contract.settings import SharedSettings
 from ml_worker import golden
+from ml_worker.build import DEFAULT_MODELS
 from scripts.ports import unused_port
 from testsupport.envelope import assert_envelope
+
+DEFAULT_MODEL = SharedSettings.default_model  # what answers a request that names no model
 
 
 def post_image(client, path: Path, field: str = "image", route: str = "/api/v1/predictions", **form: str):
@@ -44,7 +48,7 @@ def test_prediction_names_the_golden_photos(client, worker, photo):
     assert len(predictions) == 5
     assert predictions[0]["label"] in photo.accepted and predictions[0]["score"] >= photo.min_score
     assert [p["score"] for p in predictions] == sorted((p["score"] for p in predictions), reverse=True)
-    assert body["model"] == {"name": "efficientnet_lite0", "version": "1", "backend": "litert"}
+    assert body["model"] == {"name": DEFAULT_MODEL, "version": "1", "backend": "litert"}
     assert body["batch"]["worker_id"] == worker.worker_id and body["batch"]["deliveries"] == 1
     assert body["image"]["width"] > 0 and len(body["image"]["sha256"]) == 64
     timings = body["timings_ms"]
@@ -107,9 +111,11 @@ def test_models_and_labels(client, worker):
     models = client.get("/api/v1/models").json
     assert ModelInfoSchema().validate(models) == {}
     assert models["num_classes"] == 1000 and models["input_size"] == 224 and models["workers"] == 1
-    assert models["default"] == "efficientnet_lite0"
+    assert models["default"] == models["name"] == DEFAULT_MODEL
     by_name = {m["name"]: m for m in models["models"]}
-    assert sorted(by_name) == ["efficientnet_lite0", "efficientnet_lite2"]
+    assert sorted(by_name) == sorted(DEFAULT_MODELS)  # what the fast tier's worker serves
+    assert {m["precision"] for n, m in by_name.items() if n.endswith("_int8")} == {"int8"}
+    assert {m["precision"] for n, m in by_name.items() if not n.endswith("_int8")} == {"float32"}
     assert (by_name["efficientnet_lite2"]["input_size"], by_name["efficientnet_lite2"]["default"]) == (260, False)
     assert all(m["available"] and m["num_labels"] == 1000 and m["workers"] for m in by_name.values())
     assert models["limits"]["max_upload_bytes"] == 10 * 1024 * 1024 and models["limits"]["max_pixels"] == 40_000_000
@@ -128,7 +134,7 @@ def test_models_and_labels(client, worker):
 
 def test_without_a_worker_models_and_ready_say_what_is_missing(client):
     body = assert_envelope(client.get("/api/v1/models"), 503, "service_unavailable")
-    assert body["error"]["details"] == {"missing": "workers", "model": "efficientnet_lite0"}
+    assert body["error"]["details"] == {"missing": "workers", "model": DEFAULT_MODEL}
     ready = assert_envelope(client.get("/api/v1/ready"), 503, "service_unavailable")
     assert ready["error"]["details"]["missing"] == ["workers"] and ready["error"]["details"]["redis"] is True
 

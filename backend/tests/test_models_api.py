@@ -1,6 +1,7 @@
 """Several models behind one API: choice per request, the model endpoints, bad `model` values.
 
-On the fast tier: the app over the session's Redis, with an in-process worker serving Lite0 and Lite2.
+On the fast tier: the app over the session's Redis, with an in-process worker serving Lite0 and Lite2
+and their int8 variants.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from api.schemas import LabelsSchema, ModelSummarySchema, PredictionResponseSche
 from imgclf_contract import keys
 from imgclf_contract.model_record import ModelRecord
 from imgclf_contract.preprocess import preprocess
+from imgclf_contract.settings import SharedSettings
 from ml_worker import artifacts, golden
 from ml_worker.backends import load_backend, softmax, top_k
 from ml_worker.settings import WorkerSettings
 from testsupport.envelope import assert_envelope
 
 LITE0, LITE2 = "efficientnet_lite0", "efficientnet_lite2"
+LITE0_INT8, LITE2_INT8 = f"{LITE0}_int8", f"{LITE2}_int8"
+DEFAULT_MODEL = SharedSettings.default_model
 ROCKET = next(p for p in golden.PHOTOS if p.file == "rocket.jpg")
 
 
@@ -29,7 +33,7 @@ def predict(client, photo: golden.Golden, **form):
     return client.post("/api/v1/predictions", data={"image": (io.BytesIO(photo.path.read_bytes()), photo.file), **form})
 
 
-@pytest.mark.parametrize("model", [LITE0, LITE2, f"{LITE2}:1"])
+@pytest.mark.parametrize("model", [LITE0, LITE2, f"{LITE2}:1", LITE0_INT8, LITE2_INT8])
 def test_the_named_model_answers_and_says_so(client, worker, model):
     response = predict(client, ROCKET, model=model, top_k=10)
     assert response.status_code == 200, response.text
@@ -40,14 +44,16 @@ def test_the_named_model_answers_and_says_so(client, worker, model):
     assert ROCKET.failure(ranked) is None
 
 
-def test_answers_equal_the_in_process_model(client, worker):
-    """The service's Lite2 scores are the in-process LiteRT model's, to float precision."""
-    model = artifacts.load(WorkerSettings.from_env().artifacts_dir, LITE2)
+@pytest.mark.parametrize("name", [LITE2, LITE0_INT8])
+def test_answers_equal_the_in_process_model(client, worker, name):
+    """The service's scores are the in-process LiteRT model's, to float precision (int8 too: its
+    dequantised logits are exactly what the .tflite gives)."""
+    model = artifacts.load(WorkerSettings.from_env().artifacts_dir, name)
     backend = load_backend("litert", model, 2)
     for photo in golden.PHOTOS:
         tensor = preprocess(photo.path.read_bytes(), 10**8, size=model.input_size).tensor
         expected = top_k(softmax(backend.run(tensor[None]).logits)[0], 5)
-        body = predict(client, photo, model=LITE2).json
+        body = predict(client, photo, model=name).json
         served = [(p["class_index"], p["score"]) for p in body["predictions"]]
         assert [i for i, _ in served] == [i for i, _ in expected]
         np.testing.assert_allclose([s for _, s in served], [s for _, s in expected], atol=2e-6)
@@ -55,7 +61,7 @@ def test_answers_equal_the_in_process_model(client, worker):
 
 def test_without_a_model_the_default_answers(client, worker):
     body = predict(client, ROCKET).json
-    assert body["model"]["name"] == LITE0 and body["predictions"][0]["label"] == "missile"
+    assert body["model"]["name"] == DEFAULT_MODEL == LITE0_INT8 and body["predictions"][0]["label"] == "missile"
 
 
 def test_the_cache_keeps_models_apart(client, worker):
@@ -114,8 +120,21 @@ def test_a_known_model_without_a_live_worker_is_503(client, worker, published_bu
     assert body["error"]["details"] == {"missing": "workers", "model": published_but_unserved}
 
 
+def test_a_head_on_an_int8_base_has_no_export_and_says_why(client, worker, redis_db):
+    """The fused download is built from the base's Keras model, which an int8 variant does not have."""
+    record = ModelRecord("flowers_q", "1", 224, "resize 256, crop 224", 2, [{"index": 0, "wnid": None, "name": "a"},
+                         {"index": 1, "wnid": None, "name": "b"}], 1280, precision="int8", base=LITE0_INT8,
+                         base_version="1")  # fmt: skip
+    redis_db.set(keys.model(record.name, record.version), record.to_json())
+    redis_db.sadd(keys.MODELS_SET, f"{record.name}:1")
+    assert wait_listed(client, record.name)["precision"] == "int8"
+    body = assert_envelope(client.get(f"/api/v1/models/{record.name}/export"), 404, "not_found")
+    assert body["error"]["details"] == {"model": "flowers_q", "version": "1", "base": LITE0_INT8}
+    assert f"Train on {LITE0}" in body["error"]["message"]
+
+
 def test_model_endpoints(client, worker):
-    for name, size in ((LITE0, 224), (LITE2, 260)):
+    for name, size in ((LITE0, 224), (LITE2, 260), (LITE0_INT8, 224), (LITE2_INT8, 260)):
         summary = client.get(f"/api/v1/models/{name}").json
         assert ModelSummarySchema().validate(summary) == {}
         assert (summary["name"], summary["input_size"], summary["versions"], summary["num_labels"]) == (
@@ -124,21 +143,24 @@ def test_model_endpoints(client, worker):
             ["1"],
             1000,
         )
-        assert summary["default"] == (name == LITE0) and summary["available"] and summary["workers"]
-        assert summary["published_top1"] == {LITE0: 0.751, LITE2: 0.776}[name]
+        assert summary["default"] == (name == DEFAULT_MODEL) and summary["available"] and summary["workers"]
+        assert summary["published_top1"] == {LITE0: 0.751, LITE2: 0.776}.get(name)  # int8: none published
+        assert summary["precision"] == ("int8" if name.endswith("_int8") else "float32")
         labels = client.get(f"/api/v1/models/{name}/labels").json
         assert LabelsSchema().validate(labels) == {}
         assert labels["model"] == name and labels["labels"][967]["name"] == "espresso"
     body = assert_envelope(client.get("/api/v1/models/nope"), 404, "not_found")
     assert {LITE0, LITE2} <= set(body["error"]["details"]["known"])
     assert_envelope(client.get("/api/v1/models/nope/labels"), 404, "not_found")
-    assert client.get("/api/v1/labels").json["model"] == LITE0
+    assert client.get("/api/v1/labels").json["model"] == DEFAULT_MODEL
 
 
 def test_openapi_documents_the_model_routes_and_field(client):
     spec = client.get("/api/v1/openapi.json").json
     assert {"/api/v1/models/{name}", "/api/v1/models/{name}/labels"} <= set(spec["paths"])
     assert "ModelSummary" in spec["components"]["schemas"]
+    precision = spec["components"]["schemas"]["ModelSummary"]["properties"]["precision"]
+    assert precision["enum"] == ["float32", "int8"] and "quantised" in precision["description"]
     form = spec["paths"]["/api/v1/predictions"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert "model" in form["schema"]["properties"]
     assert "404" in spec["paths"]["/api/v1/predictions"]["post"]["responses"]

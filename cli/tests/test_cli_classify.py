@@ -90,7 +90,8 @@ def test_classify_records_rows_and_errors_then_resumes(served_app, worker, colle
     root, images = collection
     out = tmp_path / "results.csv"
     url = served_app.url
-    version = requests.get(f"{url}/api/v1/models", timeout=10).json()["version"]
+    info = requests.get(f"{url}/api/v1/models", timeout=10).json()
+    default, version = info["default"], info["version"]
 
     assert main(["classify", str(root), "--out", str(out), "--url", url]) == 0
     summary = capsys.readouterr().out
@@ -103,7 +104,7 @@ def test_classify_records_rows_and_errors_then_resumes(served_app, worker, colle
         row = rows[str(path)]
         assert row.ok, row.error
         assert row.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and row.size == path.stat().st_size
-        assert (row.model, row.model_version) == ("efficientnet_lite0", version)
+        assert (row.model, row.model_version) == (default, version)  # no --model: the service's default
         assert row.label == row.top5[0]["label"] and len(row.top5) == 5
         assert [p["score"] for p in row.top5] == sorted((p["score"] for p in row.top5), reverse=True)
     assert rows[str(root / "coffee/coffee-0.png")].label == "espresso"

@@ -76,3 +76,15 @@ def test_an_unknown_model_is_reported_not_crashed_on(live_stack, golden_dir, cap
     assert main(["predict", str(golden_dir / "coffee.png"), "--url", url, "--model", "resnet50", "--json"]) == 1
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["status"], row["error_code"]) == ("error", "not_found")
+
+
+def test_predict_with_the_int8_variant_names_what_the_float_model_names(served_app, worker, golden_dir, capsys):
+    """`--model efficientnet_lite0_int8` reaches the quantised variant; its answers are the float model's."""
+    photos = [str(golden_dir / name) for name in ("coffee.png", "chelsea.png", "rocket.jpg")]
+    answers = {}
+    for model in ("efficientnet_lite0", "efficientnet_lite0_int8"):
+        assert main(["predict", *photos, "--url", served_app.url, "--model", model, "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert {row["model"] for row in rows} == {model}
+        answers[model] = [row["top5"][0]["label"] for row in rows]
+    assert answers["efficientnet_lite0_int8"] == answers["efficientnet_lite0"] == ["espresso", "tiger cat", "missile"]

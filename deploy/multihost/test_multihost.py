@@ -138,7 +138,9 @@ class PeakRss(threading.Thread):
 
 
 def _fill_dataset(url: str) -> None:
-    requests.post(f"{url}/api/v1/datasets", json={"name": CUSTOM_MODEL}, timeout=10).raise_for_status()
+    """On float Lite0 (not the default int8 Lite0): the trainer host builds an export only for a float base."""
+    dataset = {"name": CUSTOM_MODEL, "base_model": "efficientnet_lite0"}
+    requests.post(f"{url}/api/v1/datasets", json=dataset, timeout=10).raise_for_status()
     rng = np.random.default_rng(7)
     for label in CUSTOM_LABELS:
         for _ in range(PER_LABEL):

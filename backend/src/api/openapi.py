@@ -146,7 +146,9 @@ def _custom_paths() -> dict[str, dict]:
             "summary": "Download a custom model: zip of a fused .tflite (probabilities out), labels.txt, model card",
             "parameters": [_path_param("name", "flowers"),
                            {"name": "version", "in": "query", "required": False, "schema": {"type": "string"}}],
-            "responses": {**_responses((200, "", _ERR), {**_CUSTOM, 503: "Still being built, or Redis unavailable."}),
+            "responses": {**_responses((200, "", _ERR), {
+                **_CUSTOM, 404: "No such model or version, or none to export: the model's base is an int8 variant.",
+                503: "Still being built, or Redis unavailable."}),
                           "200": {"description": "The zip", "content": {"application/zip": {
                               "schema": {"type": "string", "format": "binary"}}}}}}},
     }  # fmt: skip

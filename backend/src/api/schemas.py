@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from marshmallow import Schema, ValidationError, fields, validate
 
 from imgclf_contract.jobs import RESULT_TOP_K
-from imgclf_contract.model_record import IMAGENET_CLASSES, NAME_PATTERN, VERSION_PATTERN
+from imgclf_contract.model_record import IMAGENET_CLASSES, NAME_PATTERN, PRECISIONS, VERSION_PATTERN
 from imgclf_contract.training import LABEL_MAX_CHARS, label_problem
 
 LAST_CLASS = IMAGENET_CLASSES - 1
@@ -170,6 +170,11 @@ class ModelSummarySchema(Schema):
     preprocessing = fields.Str(required=True)
     num_labels = fields.Int(required=True)
     embedding_size = fields.Int(required=True, metadata={"description": "size of the pooled embedding output"})
+    precision = fields.Str(
+        required=True,
+        validate=validate.OneOf(PRECISIONS),
+        metadata={"description": "float32, or int8 for a full-integer quantised variant (a custom model: its base's)"},
+    )
     published_top1 = fields.Float(allow_none=True, required=True, metadata={"description": "ImageNet validation"})
     measured = fields.Nested(
         AccuracySchema,

@@ -15,6 +15,7 @@ NAME_PATTERN = r"[a-z][a-z0-9_]{0,63}"
 VERSION_PATTERN = r"[0-9]{1,9}"
 _REF = re.compile(rf"(?P<name>{NAME_PATTERN})(?::(?P<version>{VERSION_PATTERN}))?")
 
+PRECISIONS = ("float32", "int8")  # a model's weights and arithmetic; int8: full-integer quantised
 IMAGENET_CLASSES = 1000  # the label space of the served models: class indices 0-999
 
 
@@ -44,6 +45,7 @@ class ModelRecord:
     num_classes: int
     labels: list[dict]  # {"index", "wnid", "name", "synonyms"}; wnid None for a custom model's labels
     embedding_size: int = 0
+    precision: str = "float32"  # of the weights and arithmetic: "float32", or "int8" for a quantised variant
     published_top1: float | None = None
     measured: dict | None = None  # accuracy on the labelled sample set, as the model card states it
     # A custom model: a head on the embedding of ``base``:``base_version``, published by the trainer.
@@ -56,6 +58,12 @@ class ModelRecord:
     @property
     def is_custom(self) -> bool:
         return bool(self.base)
+
+    @property
+    def exportable(self) -> bool:
+        """A custom model whose standalone .tflite can be built: the fused model is made from its base's
+        Keras model, which an int8 variant (a .tflite only) does not have."""
+        return self.is_custom and self.precision == "float32"
 
     @property
     def backbone(self) -> tuple[str, str]:

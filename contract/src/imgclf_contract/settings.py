@@ -36,7 +36,7 @@ class SharedSettings:
     request_timeout_s: float = 10.0
     heartbeat_stale_s: float = 5.0  # a worker without a heartbeat for this long is not live
     log_level: str = "INFO"
-    default_model: str = "efficientnet_lite0"  # answers requests that name no model
+    default_model: str = "efficientnet_lite0_int8"  # answers requests that name no model (README: the int8 decision)
 
     # Names validate() checks to be > 0 and >= 0; subclasses extend these tuples.
     POSITIVE: ClassVar[tuple[str, ...]] = (

@@ -88,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no labelled photos in {settings.imagenet_sample_dir} (set IMAGENET_SAMPLE_DIR)", file=sys.stderr)
         return 2
     names = args.model or artifacts.built_names(settings.artifacts_dir)
-    for name in names:
-        result = measure(artifacts.load(settings.artifacts_dir, name), photos, settings.max_pixels)
-        print(json.dumps({"model": name, **asdict(result)}))
+    for name in names:  # the int8 variants too: they are built models like any other
+        model = artifacts.load(settings.artifacts_dir, name)
+        result = measure(model, photos, settings.max_pixels)
+        print(json.dumps({"model": name, "precision": model.precision, **asdict(result)}))
     return 0
 
 

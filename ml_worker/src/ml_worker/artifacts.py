@@ -2,7 +2,8 @@
 
 Layout follows TensorFlow Serving: ``<ARTIFACTS_DIR>/<model name>/<version>/``
 holds the SavedModel itself (``saved_model.pb``, ``variables/``) beside
-``model.keras``, ``model.tflite``, ``labels.json`` and ``model_card.json``.
+``model.keras``, ``model.tflite``, ``labels.json`` and ``model_card.json``; a
+quantised variant (``<name>_int8``, ``ml_worker.quantise``) has only the last three.
 A worker serves every model found there (or those named in ``MODELS``).
 """
 
@@ -43,6 +44,11 @@ class ModelArtifacts:
         return self.card["version"]
 
     @property
+    def precision(self) -> str:
+        """ "int8" for a quantised variant (a .tflite only); cards from before precisions existed are float."""
+        return self.card.get("precision", "float32")
+
+    @property
     def input_size(self) -> int:
         return int(self.card["input_size"])
 
@@ -51,8 +57,9 @@ class ModelArtifacts:
         return self.directory / TFLITE
 
     @property
-    def saved_model(self) -> Path:
-        return self.directory
+    def saved_model(self) -> Path | None:
+        """The SavedModel directory; None for a quantised variant, which is a .tflite only."""
+        return self.directory if (self.directory / "saved_model.pb").is_file() else None
 
     def labels(self) -> list[Label]:
         return read_labels(self.directory / LABELS)

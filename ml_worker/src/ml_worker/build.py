@@ -3,7 +3,8 @@
 For each EfficientNet-Lite variant: read the pinned .pth without PyTorch, port
 it onto the Keras network, and write the .keras model, a SavedModel, a float32
 .tflite (both with the ``logits`` and ``embedding`` outputs), the labels table
-and a model card into a fresh version directory. The build checks its own
+and a model card into a fresh version directory; ``<name>_int8`` is that model
+quantised (``ml_worker.quantise``). The build checks its own
 output on the golden photos and only then moves the directory into place, so
 a failed build never leaves a half-written model where a worker would load it.
 """
@@ -18,6 +19,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -72,7 +75,11 @@ WEIGHTS: dict[str, PretrainedWeights] = {
         (2, 6_150_232, 0.776, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
     )
 }
-DEFAULT_MODELS = ("efficientnet_lite0", "efficientnet_lite2")  # what `make up` builds; Lite1 on request
+FLOAT_MODELS = ("efficientnet_lite0", "efficientnet_lite2")  # Lite1 on request
+INT8_SUFFIX = "_int8"  # the full-integer variant of a float model (ml_worker.quantise)
+INT8_MODELS = {name + INT8_SUFFIX: name for name in WEIGHTS}  # variant -> its float source
+# What `make up` builds and a worker serves: the float models, then their int8 variants.
+DEFAULT_MODELS = (*FLOAT_MODELS, *(name + INT8_SUFFIX for name in FLOAT_MODELS))
 
 
 class BuildCheckFailed(RuntimeError):
@@ -134,6 +141,7 @@ def model_card(name: str, directory: Path, built_s: float, measured: dict | None
         "name": name,
         "version": MODEL_VERSION,
         "architecture": f"{name.replace('efficientnet_lite', 'EfficientNet-Lite')} (Keras port of the TPU reference)",
+        "precision": "float32",
         "scaling": {"width": variant.width, "depth": variant.depth, "resolution": size, "dropout": variant.dropout},
         "weights": {
             "package": weights.distribution,
@@ -158,17 +166,35 @@ def model_card(name: str, directory: Path, built_s: float, measured: dict | None
     }
 
 
+@contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A private work directory beside ``target`` that replaces it only if the body succeeds, so a
+    failed build never leaves a half-written model where a worker would load it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; the worker may run as another user
+    try:
+        yield work
+        if target.exists():
+            shutil.rmtree(target)
+        work.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def build_one(settings: WorkerSettings, name: str, force: bool = False) -> Path:
-    """Build one variant into a temporary directory, check it, then move it into place."""
+    """Build one variant into a temporary directory, check it, then move it into place (an int8 variant:
+    quantise its float model, which must be built first)."""
+    if name in INT8_MODELS:
+        from ml_worker.quantise import quantise_one
+
+        return quantise_one(settings, INT8_MODELS[name], force)
     target = settings.artifacts_dir / name / MODEL_VERSION
     if (target / artifacts.CARD).is_file() and not force:
         log.info("artifacts already built at %s", target)
         return target
     started = time.monotonic()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
-    work.chmod(0o755)  # mkdtemp makes it private; the worker may run as another user
-    try:
+    with staged(target) as work:
         model = build_keras_model(name)
         size = model.input_shape[1]
         expected = {k: np.asarray(v) for k, v in model.predict(golden.tensors(size), verbose=0).items()}
@@ -180,11 +206,6 @@ def build_one(settings: WorkerSettings, name: str, force: bool = False) -> Path:
         measured = measure_if_present(artifacts.ModelArtifacts(work, {"input_size": size}), settings)
         card = model_card(name, work, time.monotonic() - started, measured)
         (work / artifacts.CARD).write_text(json.dumps(card, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        work.rename(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     log.info("built %s in %.1f s", target, time.monotonic() - started)
     return target
 
@@ -197,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="rebuild even if the artifacts exist")
     parser.add_argument(
-        "--model", action="append", choices=sorted(WEIGHTS), help=f"repeatable; default: {' '.join(DEFAULT_MODELS)}"
+        "--model",
+        action="append",
+        choices=sorted([*WEIGHTS, *INT8_MODELS]),
+        help=f"repeatable, in build order; default: {' '.join(DEFAULT_MODELS)}",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -130,7 +130,7 @@ class Trainer:
             name=state["model"], version="", input_size=base_record.input_size,
             preprocessing=base_record.preprocessing, num_classes=len(data.labels),
             labels=[{"index": i, "wnid": None, "name": label} for i, label in enumerate(data.labels)],
-            embedding_size=base_record.embedding_size,
+            embedding_size=base_record.embedding_size, precision=base_record.precision,
             measured={"dataset": f"hold-out of {state['dataset']}", "images": report["holdout_images"],
                       "top1": report["top1"], "top5": report["top5"], "seconds": report["seconds"]},
             base=base_record.name, base_version=base_record.version, report=report,
@@ -162,7 +162,8 @@ class Trainer:
                 done = {"status": Status.SUCCEEDED.value, "phase": "done", "version": version,
                         "report": json.dumps(record.report), "finished_ms": int(time.time() * 1000)}  # fmt: skip
                 pipe.hset(key, mapping=done)
-                pipe.lpush(keys.EXPORT_QUEUE, f"{name}:{version}")
+                if published.exportable:
+                    pipe.lpush(keys.EXPORT_QUEUE, f"{name}:{version}")
                 pipe.execute()
             except redis.WatchError:
                 log.warning("training %s changed while publishing; not published", training_id)
@@ -185,7 +186,7 @@ class Trainer:
         for ref in refs:
             name, _, version = ref.partition(":")
             raw = self.client.get(keys.model(name, version))
-            if raw and ModelRecord.from_json(raw).is_custom and not self.client.exists(keys.export(name, version)):
+            if raw and ModelRecord.from_json(raw).exportable and not self.client.exists(keys.export(name, version)):
                 self.client.lpush(keys.EXPORT_QUEUE, ref)
 
     def _release(self, training_id: str, name: str) -> None:

@@ -246,6 +246,7 @@ def model_record(model: artifacts.ModelArtifacts) -> ModelRecord:
         num_classes=card["num_classes"],
         labels=[asdict(lb) for lb in model.labels()],  # index, wnid, name, synonyms
         embedding_size=card.get("embedding_size", 0),
+        precision=model.precision,
         published_top1=card.get("published_top1"),
         measured=card.get("measured"),
     )

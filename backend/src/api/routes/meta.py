@@ -35,6 +35,7 @@ def _summary(entry: ModelEntry) -> dict:
         "preprocessing": record.preprocessing,
         "num_labels": len(record.labels),
         "embedding_size": record.embedding_size,
+        "precision": record.precision,
         "published_top1": record.published_top1,
         "measured": record.measured,
         "workers": entry.workers,
@@ -133,6 +134,13 @@ def export(name: str):
     """The standalone bundle (zip: fused .tflite, labels.txt, model_card.json) of a version (default: newest)."""
     entry = _custom_entry(name)
     version = _version_of(entry, request.args.get("version") or entry.latest.record.version)
+    record = next(v.record for v in entry.versions if v.record.version == version)
+    if not record.exportable:
+        message = (
+            f"{name}:{version} has no standalone export: its base {record.base} is an int8 variant. "
+            f"Train on {record.base.removesuffix('_int8')} for a downloadable model."
+        )
+        raise ServiceError(ErrorCode.NOT_FOUND, message, {"model": name, "version": version, "base": record.base})
     data = services().redis.get(keys.export(name, version))
     if data is None:
         message = f"The export of {name}:{version} is still being built by the trainer; try again shortly."

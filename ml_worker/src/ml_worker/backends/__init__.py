@@ -34,8 +34,9 @@ class Backend(Protocol):
 def load_backend(
     name: str, artifacts: ModelArtifacts, num_threads: int, batch_num_threads: int | None = None
 ) -> Backend:
-    """``batch_num_threads`` (LiteRT only): threads for batches of 2 or more."""
-    if name == "litert":
+    """``batch_num_threads`` (LiteRT only): threads for batches of 2 or more. A model with no SavedModel
+    (an int8 variant) runs in LiteRT whichever backend is named: its integer kernels are LiteRT's."""
+    if name == "litert" or (name == "tensorflow" and artifacts.saved_model is None):
         from ml_worker.backends.litert import LiteRTBackend
 
         return LiteRTBackend(artifacts.tflite, num_threads, batch_num_threads)
