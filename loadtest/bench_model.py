@@ -113,12 +113,18 @@ def float_vs_int8(pairs: list[tuple[str, str]], seconds: float) -> list[dict]:
         for batch, threads in PRECISION_SETTINGS:
             calls = {m.name: partial(LiteRTBackend(m.tflite, threads).run, tile(tensors, batch)) for m in models}
             f, q = (interleave(calls, seconds)[m.name] for m in models)
-            rows.append({
-                "model": float_name, "batch": batch, "threads": threads, "float": f, "int8": q,
-                "float_images_per_s": round(batch * 1000 / f["p50"], 1),
-                "int8_images_per_s": round(batch * 1000 / q["p50"], 1),
-                "speedup": round(f["p50"] / q["p50"], 2),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "model": float_name,
+                    "batch": batch,
+                    "threads": threads,
+                    "float": f,
+                    "int8": q,
+                    "float_images_per_s": round(batch * 1000 / f["p50"], 1),
+                    "int8_images_per_s": round(batch * 1000 / q["p50"], 1),
+                    "speedup": round(f["p50"] / q["p50"], 2),
+                }
+            )
     return rows
 
 
@@ -259,11 +265,30 @@ def report(data: dict) -> None:
     print_table(["worker (litert) serving", "ready s", "lone job p50 ms", "peak RSS MB", "jobs"], rows)
     print()
     print_table(
-        ["float vs int8, interleaved", "batch", "threads", "float p50 ms", "int8 p50 ms", "float img/s", "int8 img/s",
-         "speedup"],
-        [[r["model"], r["batch"], r["threads"], r["float"]["p50"], r["int8"]["p50"], r["float_images_per_s"],
-          r["int8_images_per_s"], r["speedup"]] for r in data["float_vs_int8"]],
-    )  # fmt: skip
+        [
+            "float vs int8, interleaved",
+            "batch",
+            "threads",
+            "float p50 ms",
+            "int8 p50 ms",
+            "float img/s",
+            "int8 img/s",
+            "speedup",
+        ],
+        [
+            [
+                r["model"],
+                r["batch"],
+                r["threads"],
+                r["float"]["p50"],
+                r["int8"]["p50"],
+                r["float_images_per_s"],
+                r["int8_images_per_s"],
+                r["speedup"],
+            ]
+            for r in data["float_vs_int8"]
+        ],
+    )
     print()
     pairs = data["interleaved_batch1"]
     print_table(
@@ -300,8 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     default = settings.default_model if settings.default_model in models else models[0]
     # An int8 variant has no SavedModel: only LiteRT runs it.
     with_savedmodel = [m for m in models if artifacts.load(settings.artifacts_dir, m).saved_model is not None]
-    backends = [run_backend_subprocess(b, m, args.seconds) for m in models for b in ("litert", "tensorflow")
-                if b == "litert" or m in with_savedmodel]  # fmt: skip
+    backends = [
+        run_backend_subprocess(b, m, args.seconds)
+        for m in models
+        for b in ("litert", "tensorflow")
+        if b == "litert" or m in with_savedmodel
+    ]
     configurations = [[default], models] if len(models) > 1 else [models]
     workers = [{"models": c, **measure_worker(args.starts, c)} for c in configurations]
     pairs = interleaved_batch1([default, *(m for m in models if m != default)], args.seconds)

@@ -81,21 +81,49 @@ def targets_table(runs: list[dict]) -> list[str]:
         return _met(None if median is None else ok(median))
 
     rows = [
-        ("best images/s (ordinary client, c ≤ 16, 0 errors) ÷ reference loop", f"≥ {targets.LOOP_RATIO}", ours,
-         check(ours_median, lambda m: m >= targets.LOOP_RATIO)),
-        ("the same ratio for BentoML, 2 workers (to be ahead of)", "below ours", peer,
-         check(peer_median, lambda m: ours_median is not None and ours_median > m)),
-        ("p50 at c=1 minus the reference loop's p50 (ms)", f"≤ {targets.P50_MARGIN_MS:g}", margin,
-         check(margin_median, lambda m: m <= targets.P50_MARGIN_MS)),
-        ("p99 at c=32, ordinary client (ms)", f"≤ {targets.P99_C32_MS:g}, 0 errors", f"{p99}; {errors_c32} errors",
-         check(p99_median, lambda m: m <= targets.P99_C32_MS and errors_c32 == 0)),
-        ("back to normal after a 200-client burst (s)", f"≤ {targets.RECOVERY_S:g}", back,
-         check(back_median, lambda m: m <= targets.RECOVERY_S)),
-        ("peak RSS of all services together (MB)", f"≤ {targets.RSS_MB:g}", rss,
-         check(rss_median, lambda m: m <= targets.RSS_MB)),
-        ("`imgclf classify` ÷ closed loop at c=4", f"≥ {targets.CLI_RATIO}", cli,
-         check(cli_median, lambda m: m >= targets.CLI_RATIO)),
-    ]  # fmt: skip
+        (
+            "best images/s (ordinary client, c ≤ 16, 0 errors) ÷ reference loop",
+            f"≥ {targets.LOOP_RATIO}",
+            ours,
+            check(ours_median, lambda m: m >= targets.LOOP_RATIO),
+        ),
+        (
+            "the same ratio for BentoML, 2 workers (to be ahead of)",
+            "below ours",
+            peer,
+            check(peer_median, lambda m: ours_median is not None and ours_median > m),
+        ),
+        (
+            "p50 at c=1 minus the reference loop's p50 (ms)",
+            f"≤ {targets.P50_MARGIN_MS:g}",
+            margin,
+            check(margin_median, lambda m: m <= targets.P50_MARGIN_MS),
+        ),
+        (
+            "p99 at c=32, ordinary client (ms)",
+            f"≤ {targets.P99_C32_MS:g}, 0 errors",
+            f"{p99}; {errors_c32} errors",
+            check(p99_median, lambda m: m <= targets.P99_C32_MS and errors_c32 == 0),
+        ),
+        (
+            "back to normal after a 200-client burst (s)",
+            f"≤ {targets.RECOVERY_S:g}",
+            back,
+            check(back_median, lambda m: m <= targets.RECOVERY_S),
+        ),
+        (
+            "peak RSS of all services together (MB)",
+            f"≤ {targets.RSS_MB:g}",
+            rss,
+            check(rss_median, lambda m: m <= targets.RSS_MB),
+        ),
+        (
+            "`imgclf classify` ÷ closed loop at c=4",
+            f"≥ {targets.CLI_RATIO}",
+            cli,
+            check(cli_median, lambda m: m >= targets.CLI_RATIO),
+        ),
+    ]
     return ["| target | goal | runs → median | met |", "|---|---|---|---|", *(f"| {' | '.join(r)} |" for r in rows)]
 
 
@@ -133,8 +161,9 @@ def ordinary_table(runs: list[dict]) -> list[str]:
         for stage_of in (_ours, _peer):
             figures = [_cell(runs, _at(stage_of, c, "images_per_s"), 1)[1]]
             figures += [_cell(runs, _at(stage_of, c, "latency_ms", q), 0)[1] for q in ("p50", "p99")]
-            cells.append(", ".join("–" if v is None else f"{v:.1f}" if i == 0 else f"{v:.0f}"
-                                   for i, v in enumerate(figures)))  # fmt: skip
+            cells.append(
+                ", ".join("–" if v is None else f"{v:.1f}" if i == 0 else f"{v:.0f}" for i, v in enumerate(figures))
+            )
         lines.append(f"| {c} | {' | '.join(cells)} |")
     return lines
 
@@ -146,9 +175,11 @@ def cpu_table(runs: list[dict]) -> list[str]:
     lines = [f"| at c={concurrency}, median of {len(runs)} | {' | '.join(names)} |", "|---|" + "---|" * len(names)]
     sources = [
         ("ordinary client, 6 ImageNet photos", lambda r: _level(_ours(r), concurrency)),
-        ("low-overhead generator, 24 generated photos", lambda r: next(
-            (f for f in r["end_to_end"] if f["concurrency"] == concurrency), None)),
-    ]  # fmt: skip
+        (
+            "low-overhead generator, 24 generated photos",
+            lambda r: next((f for f in r["end_to_end"] if f["concurrency"] == concurrency), None),
+        ),
+    ]
     for label, level_of in sources:
         values = []
         for name in names:

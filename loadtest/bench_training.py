@@ -65,16 +65,18 @@ def _latencies(url: str, folder: Path) -> dict[str, float]:
     for data in files:
         for model in (BASE, NAME):
             started = time.perf_counter()
-            response = session.post(f"{url}/api/v1/predictions", files={"image": ("x.png", data)},
-                                    data={"model": model}, timeout=30)  # fmt: skip
+            response = session.post(
+                f"{url}/api/v1/predictions", files={"image": ("x.png", data)}, data={"model": model}, timeout=30
+            )
             response.raise_for_status()
             times[model].append((time.perf_counter() - started) * 1000)
     return {model: round(statistics.median(t), 2) for model, t in times.items()}
 
 
 def main() -> int:
-    config = StackConfig(run_dir=ROOT / ".test-run" / "bench-train", port=free_base_port(19300), trainer=True,
-                         env={"CACHE_TTL_S": "0"})  # fmt: skip
+    config = StackConfig(
+        run_dir=ROOT / ".test-run" / "bench-train", port=free_base_port(19300), trainer=True, env={"CACHE_TTL_S": "0"}
+    )
     stack = Stack(config)
     stack.down()
     shutil.rmtree(config.run_dir, ignore_errors=True)  # a fresh Redis: nothing uploaded or trained yet
@@ -93,15 +95,23 @@ def main() -> int:
             exports_s = _wait_for_export(config.url, retrain["version"])
             latency = _latencies(config.url, folder)
         result = {
-            "images": len(files), "labels": len(LABELS), "uploaded": sent.sent, "refused": len(sent.errors),
-            "upload_and_embed_s": round(upload_s, 1), "train_s": round(train_s, 1),
-            "end_to_end_s": round(upload_s + train_s, 1), "holdout_top1": first["report"]["top1"],
-            "epochs": first.get("epoch"), "fit_s": first["report"].get("seconds"),
-            "retrain_s": round(retrain_s, 1), "retrain_version": retrain["version"],
+            "images": len(files),
+            "labels": len(LABELS),
+            "uploaded": sent.sent,
+            "refused": len(sent.errors),
+            "upload_and_embed_s": round(upload_s, 1),
+            "train_s": round(train_s, 1),
+            "end_to_end_s": round(upload_s + train_s, 1),
+            "holdout_top1": first["report"]["top1"],
+            "epochs": first.get("epoch"),
+            "fit_s": first["report"].get("seconds"),
+            "retrain_s": round(retrain_s, 1),
+            "retrain_version": retrain["version"],
             "both_exports_ready_after_retrain_s": round(exports_s, 1),
-            "p50_ms": latency, "custom_minus_base_p50_ms": round(latency[NAME] - latency[BASE], 2),
+            "p50_ms": latency,
+            "custom_minus_base_p50_ms": round(latency[NAME] - latency[BASE], 2),
             "latency_pairs": LATENCY_PAIRS,
-        }  # fmt: skip
+        }
     finally:
         stack.down()
     RESULTS.mkdir(exist_ok=True)

@@ -94,10 +94,19 @@ def _halves(d, rng, side):
 
 
 PAINTERS: dict[str, Painter] = {
-    "circle": _circle, "square": _square, "triangle": _triangle, "stripes": _stripes, "checks": _checks,
-    "rings": _rings, "cross": _cross, "dots": _dots, "diagonal": _diagonal, "ring": _ring, "frame": _frame,
+    "circle": _circle,
+    "square": _square,
+    "triangle": _triangle,
+    "stripes": _stripes,
+    "checks": _checks,
+    "rings": _rings,
+    "cross": _cross,
+    "dots": _dots,
+    "diagonal": _diagonal,
+    "ring": _ring,
+    "frame": _frame,
     "halves": _halves,
-}  # fmt: skip
+}
 
 
 def image(label: str, rng: np.random.Generator, side: int = 224, fmt: str = "PNG") -> bytes:

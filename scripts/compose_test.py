@@ -88,15 +88,21 @@ class Compose:
         # A clean environment: the shell's settings must not change the stack under test.
         # /usr/bin first: compose builds through Debian's docker client (BuildKit built in).
         keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "TERM")}
-        return {**keep, "PATH": f"/usr/bin:{os.environ['PATH']}", "HTTP_PORT": str(self.port),
-                "DOCKER_BUILDKIT": "1", "COMPOSE_DOCKER_CLI_BUILD": "1"}  # fmt: skip
+        return {
+            **keep,
+            "PATH": f"/usr/bin:{os.environ['PATH']}",
+            "HTTP_PORT": str(self.port),
+            "DOCKER_BUILDKIT": "1",
+            "COMPOSE_DOCKER_CLI_BUILD": "1",
+        }
 
     def argv(self, *args: str) -> list[str]:
         return ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "-p", self.project, *args]
 
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run(self.argv(*args), cwd=ROOT, env=self.env(), capture_output=True, text=True,
-                              timeout=timeout)  # fmt: skip
+        done = subprocess.run(
+            self.argv(*args), cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout
+        )
         if check and done.returncode != 0:
             raise StepError(f"docker-compose {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
         return done
@@ -163,8 +169,9 @@ def unique_photo(index: int = 0) -> tuple[str, bytes, frozenset[str]]:
     return f"variant-{index}{photo.path.suffix}", data, photo.accepted
 
 
-def predict(url: str, name: str, data: bytes, session: requests.Session | None = None,
-            **form: str | int) -> requests.Response:  # fmt: skip
+def predict(
+    url: str, name: str, data: bytes, session: requests.Session | None = None, **form: str | int
+) -> requests.Response:
     """POST /predictions; `form`: the request's other fields (model, top_k)."""
     post = (session or requests).post
     return post(f"{url}/api/v1/predictions", files={"image": (name, data)}, data=form, timeout=CLIENT_TIMEOUT_S)
@@ -225,8 +232,12 @@ def fill_dataset(stack: Compose, rng: np.random.Generator) -> None:
     for label in CUSTOM_LABELS:
         for index in range(CUSTOM_PER_LABEL):
             files = {"image": (f"{label}-{index}.png", shapes.image(label, rng))}
-            added = requests.post(f"{stack.url}/api/v1/datasets/{CUSTOM_DATASET}/images", files=files,
-                                  data={"label": label}, timeout=CLIENT_TIMEOUT_S)  # fmt: skip
+            added = requests.post(
+                f"{stack.url}/api/v1/datasets/{CUSTOM_DATASET}/images",
+                files=files,
+                data={"label": label},
+                timeout=CLIENT_TIMEOUT_S,
+            )
             assert added.status_code == 201, (label, index, added.text[:300])
 
 
@@ -250,8 +261,10 @@ def check_a_custom_training_is_served(stack: Compose) -> None:
     began = time.monotonic()
     state = finished_training(stack, started.json()["id"])
     assert state["status"] == "succeeded", state
-    print(f"    trained {state['images']} images in {time.monotonic() - began:.1f} s "
-          f"(hold-out accuracy {state.get('holdout_accuracy')})")  # fmt: skip
+    print(
+        f"    trained {state['images']} images in {time.monotonic() - began:.1f} s "
+        f"(hold-out accuracy {state.get('holdout_accuracy')})"
+    )
     for label in CUSTOM_LABELS:
         response = predict(stack.url, f"new-{label}.png", shapes.image(label, rng), model=state["model"])
         assert response.status_code == 200, (label, response.text[:300])
@@ -349,8 +362,9 @@ def check_internal_network_keeps_the_worker_and_trainer_in(stack: Compose) -> No
 
 
 def inspect_networks(stack: Compose) -> dict[str, dict]:
-    names = docker("network", "ls", "--filter", f"label=com.docker.compose.project={stack.project}",
-                   "--format", "{{.Name}}").stdout.split()  # fmt: skip
+    names = docker(
+        "network", "ls", "--filter", f"label=com.docker.compose.project={stack.project}", "--format", "{{.Name}}"
+    ).stdout.split()
     return {name: json.loads(docker("network", "inspect", name).stdout)[0] for name in names}
 
 
@@ -412,13 +426,18 @@ def check_a_killed_worker_loses_no_request(stack: Compose) -> None:
     docker("kill", victim)
     load.join(timeout=4 * CLIENT_TIMEOUT_S)
     assert not load.is_alive(), "requests still hanging"
-    failures = [a if isinstance(a, Exception) else (a.status_code, a.text[:200]) for a in answers
-                if not isinstance(a, requests.Response) or a.status_code != 200]  # fmt: skip
+    failures = [
+        a if isinstance(a, Exception) else (a.status_code, a.text[:200])
+        for a in answers
+        if not isinstance(a, requests.Response) or a.status_code != 200
+    ]
     assert len(answers) == KILL_LOAD and not failures, failures
     assert answered_before < KILL_LOAD, "the load was over before the kill"
     redelivered = sum(a.json()["batch"]["deliveries"] > 1 for a in answers)
-    print(f"    killed {victim[:12]} after {answered_before} of {KILL_LOAD} answers; the rest came within "
-          f"{time.monotonic() - killed_at:.1f} s, {redelivered} of them re-delivered")  # fmt: skip
+    print(
+        f"    killed {victim[:12]} after {answered_before} of {KILL_LOAD} answers; the rest came within "
+        f"{time.monotonic() - killed_at:.1f} s, {redelivered} of them re-delivered"
+    )
 
 
 CHECKS: tuple[Callable[[Compose], None], ...] = (
@@ -488,8 +507,9 @@ def prepare(engine: Engine, stack: Compose, report: Report) -> int:
 def run_stack(stack: Compose, report: Report) -> None:
     stack.run("down", "-v", "--remove-orphans", timeout=180)  # leftovers of an interrupted run
     report.timed("up", lambda: stack.run("up", "-d", timeout=300))
-    if report.check(f"all {SERVICES} services healthy",
-                    lambda: report.timed("healthy", lambda: stack.wait_healthy(SERVICES))):  # fmt: skip
+    if report.check(
+        f"all {SERVICES} services healthy", lambda: report.timed("healthy", lambda: stack.wait_healthy(SERVICES))
+    ):
         report.timed("tests", lambda: run_checks(stack, report))
 
 
@@ -501,8 +521,10 @@ def run_checks(stack: Compose, report: Report) -> None:
 def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also through a pipe
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    stack = Compose(project=os.environ.get("COMPOSE_TEST_PROJECT", "imgclf-compose-test"),
-                    port=int(os.environ.get("COMPOSE_TEST_PORT", "18080")))  # fmt: skip
+    stack = Compose(
+        project=os.environ.get("COMPOSE_TEST_PROJECT", "imgclf-compose-test"),
+        port=int(os.environ.get("COMPOSE_TEST_PORT", "18080")),
+    )
     engine = Engine(EngineConfig.from_env(RUN_DIR / "dockerd.log"))
     keep_cache_gb = os.environ.get("COMPOSE_BUILD_CACHE_GB", "4")
     report = Report()

@@ -97,8 +97,13 @@ class EngineConfig:
         )
 
     def argv(self) -> list[str]:
-        return [DOCKERD, "--bip", self.bridge_ip,
-                "--default-address-pool", f"base={self.address_pool},size={self.pool_size}"]  # fmt: skip
+        return [
+            DOCKERD,
+            "--bip",
+            self.bridge_ip,
+            "--default-address-pool",
+            f"base={self.address_pool},size={self.pool_size}",
+        ]
 
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
@@ -174,11 +179,15 @@ def mmdebstrap_argv() -> list[str]:
     if HOST_EXTRA_CAS.is_dir() and any(HOST_EXTRA_CAS.iterdir()):
         hooks.insert(1, f"copy-in {HOST_EXTRA_CAS}/. {HOST_EXTRA_CAS}")
     return [
-        "mmdebstrap", "--variant=minbase", "--quiet",
+        "mmdebstrap",
+        "--variant=minbase",
+        "--quiet",
         *(f"--dpkgopt={option}" for option in SLIM_DPKG_OPTIONS),
         *(f"--customize-hook={hook}" for hook in hooks),
-        "bookworm", "-", *DEBIAN_SOURCES,
-    ]  # fmt: skip
+        "bookworm",
+        "-",
+        *DEBIAN_SOURCES,
+    ]
 
 
 def build_base_image() -> None:
@@ -187,8 +196,13 @@ def build_base_image() -> None:
         raise EngineError("mmdebstrap is not installed")
     bootstrap = subprocess.Popen(mmdebstrap_argv(), stdout=subprocess.PIPE)
     try:
-        imported = subprocess.run([DOCKER, "import", "--change", 'CMD ["bash"]', "-", BASE_IMAGE],
-                                  stdin=bootstrap.stdout, capture_output=True, text=True, timeout=900)  # fmt: skip
+        imported = subprocess.run(
+            [DOCKER, "import", "--change", 'CMD ["bash"]', "-", BASE_IMAGE],
+            stdin=bootstrap.stdout,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     finally:
         bootstrap.stdout.close()
         bootstrap.wait(timeout=60)

@@ -230,7 +230,9 @@ def test_the_trainer_runs_like_make_ups_on_the_internal_network_only(tmp_path: P
     assert "ports" not in trainer and trainer["read_only"] is True
     assert trainer["environment"] == {**worker["environment"], "TRAINER_NICE": "${TRAINER_NICE:-}"}
     assert {f.name.upper() for f in fields(TrainerSettings)} - set(trainer["environment"]) == {
-        "REDIS_PASSWORD", "ARTIFACTS_DIR"}  # fmt: skip
+        "REDIS_PASSWORD",
+        "ARTIFACTS_DIR",
+    }
     steps = stages(PYTHON_DOCKERFILES["worker"])["trainer"]
     command, _env = Stack(StackConfig(run_dir=tmp_path, trainer=True))._service_command("trainer")
     assert f'CMD ["python", "-m", "{command[-1]}"]' in steps and command[-2] == "-m"  # make up's trainer
@@ -328,8 +330,9 @@ def run_nginx_entrypoint(root: Path, settings_env: dict[str, str]) -> subprocess
     shim.write_text(f'#!/bin/sh\nexec {shutil.which("nginx")} -T "$@"\n')
     shim.chmod(0o755)
     env.update(service_env("nginx", settings_env), API_UPSTREAM="127.0.0.1:8000", PATH=f"{shim.parent}:/usr/bin:/bin")
-    return subprocess.run([str(ROOT / "nginx" / "docker-entrypoint.sh")], env=env,
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    return subprocess.run(
+        [str(ROOT / "nginx" / "docker-entrypoint.sh")], env=env, capture_output=True, text=True, timeout=30
+    )
 
 
 def test_nginx_image_layout_matches_the_includes() -> None:
@@ -344,8 +347,9 @@ def test_nginx_image_layout_matches_the_includes() -> None:
     assert services()["nginx"]["read_only"] is True and services()["nginx"]["tmpfs"] == ["/tmp"]
 
 
-NEEDS_NGINX = pytest.mark.skipif(shutil.which("nginx") is None or not Path("/etc/nginx/mime.types").is_file(),
-                                 reason="needs Debian's nginx")  # fmt: skip
+NEEDS_NGINX = pytest.mark.skipif(
+    shutil.which("nginx") is None or not Path("/etc/nginx/mime.types").is_file(), reason="needs Debian's nginx"
+)
 
 
 @NEEDS_NGINX
@@ -353,8 +357,12 @@ def test_nginx_entrypoint_renders_a_config_that_passes_nginx_t(tmp_path: Path) -
     check = run_nginx_entrypoint(tmp_path, {})
     assert check.returncode == 0, check.stderr
     assert "listen 8080;" in check.stdout  # the server block made it in through the include
-    rendered = [line for p in (tmp_path / "tmp" / "nginx").rglob("*.conf") for line in p.read_text().splitlines()
-                if not line.lstrip().startswith("#")]  # fmt: skip
+    rendered = [
+        line
+        for p in (tmp_path / "tmp" / "nginx").rglob("*.conf")
+        for line in p.read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
     assert rendered and not [line for line in rendered if re.search(r"\$\{\w+\}", line)]  # every variable defined
     assert "$req_id" in "\n".join(rendered)  # nginx's own variables are left alone
 
@@ -401,8 +409,16 @@ class RedisEntrypoint:
         self.shim.chmod(0o755)
 
     def start(self, password: str) -> subprocess.Popen:
-        argv = [str(ROOT / "redis-server" / "docker-entrypoint.sh"), *services()["redis"]["command"],
-                "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]  # fmt: skip
+        argv = [
+            str(ROOT / "redis-server" / "docker-entrypoint.sh"),
+            *services()["redis"]["command"],
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+        ]
         env = {"PATH": os.environ["PATH"], "REDIS_PASSWORD": password, "REDIS_PASSWORD_FILE": str(self.secret)}
         server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

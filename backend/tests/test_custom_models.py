@@ -39,8 +39,7 @@ TIMEOUT = 30
 SAMPLE_DIR = WorkerSettings.from_env().imagenet_sample_dir  # IMAGENET_SAMPLE_DIR, default beside the checkout
 FLOAT_BASE = "efficientnet_lite0"
 # Coarse groups of ImageNet class indices (WordNet's dogs, birds and insects)
-GROUPS = {"dog": range(151, 269), "bird": [*range(7, 25), *range(80, 101), *range(127, 147)],
-          "insect": range(300, 327)}  # fmt: skip
+GROUPS = {"dog": range(151, 269), "bird": [*range(7, 25), *range(80, 101), *range(127, 147)], "insect": range(300, 327)}
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +89,12 @@ def follow(url: str, training_id: str) -> tuple[dict, list[dict]]:
 
 
 def predict(url: str, data: bytes, model: str) -> dict:
-    response = requests.post(f"{url}/api/v1/predictions", files={"image": ("x.png", data)},
-                             data={"model": model, "top_k": 3}, timeout=TIMEOUT)  # fmt: skip
+    response = requests.post(
+        f"{url}/api/v1/predictions",
+        files={"image": ("x.png", data)},
+        data={"model": model, "top_k": 3},
+        timeout=TIMEOUT,
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert PredictionResponseSchema().validate(body) == {}
@@ -261,14 +264,16 @@ def test_bad_input_gets_the_envelope(url, trained):
     assert_envelope(upload(url, "tiny", shapes.image("circle", rng), "x" * 101), 400, "invalid_request")
     assert_envelope(upload(url, "tiny", shapes.image("circle", rng), "a\nb"), 400, "invalid_request")
     assert_envelope(upload(url, "tiny", b"not an image", "one"), 415, "unsupported_media_type")
-    assert_envelope(requests.post(f"{url}/api/v1/datasets", json={"name": "../x"}, timeout=TIMEOUT), 400,
-                    "invalid_request")  # fmt: skip
+    assert_envelope(
+        requests.post(f"{url}/api/v1/datasets", json={"name": "../x"}, timeout=TIMEOUT), 400, "invalid_request"
+    )
     assert_envelope(requests.get(f"{url}/api/v1/datasets/Bad-Name", timeout=TIMEOUT), 400, "invalid_request")
     assert_envelope(requests.get(f"{url}/api/v1/trainings/unknown", timeout=TIMEOUT), 404, "not_found")
     assert_envelope(train(url, "tiny", model="efficientnet_lite0"), 409, "conflict")
     assert_envelope(train(url, "tiny", holdout=0.9), 400, "invalid_request")
-    assert_envelope(requests.get(f"{url}/api/v1/models/efficientnet_lite0/export", timeout=TIMEOUT), 400,
-                    "invalid_request")  # fmt: skip
+    assert_envelope(
+        requests.get(f"{url}/api/v1/models/efficientnet_lite0/export", timeout=TIMEOUT), 400, "invalid_request"
+    )
     removed = requests.delete(f"{url}/api/v1/datasets/tiny/labels/two", timeout=TIMEOUT)
     assert removed.status_code == 200 and removed.json() == {"removed": 1}
     assert requests.delete(f"{url}/api/v1/datasets/tiny", timeout=TIMEOUT).json() == {"removed": 5}
@@ -281,8 +286,11 @@ def test_real_photos_grouped_into_coarse_labels(url):
         pytest.skip(f"{SAMPLE_DIR} is absent (set IMAGENET_SAMPLE_DIR)")
     labels = requests.get(f"{url}/api/v1/models/efficientnet_lite0/labels", timeout=TIMEOUT).json()["labels"]
     group_of = {lb["wnid"]: g for lb in labels for g, indices in GROUPS.items() if lb["index"] in indices}
-    photos = [(p, group_of[p.name.partition("_")[0]]) for p in sorted(SAMPLE_DIR.iterdir())
-              if p.name.partition("_")[0] in group_of]  # fmt: skip
+    photos = [
+        (p, group_of[p.name.partition("_")[0]])
+        for p in sorted(SAMPLE_DIR.iterdir())
+        if p.name.partition("_")[0] in group_of
+    ]
     requests.post(f"{url}/api/v1/datasets", json={"name": "coarse"}, timeout=TIMEOUT).raise_for_status()
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         codes = list(pool.map(lambda job: upload(url, "coarse", job[0].read_bytes(), job[1]).status_code, photos))

@@ -12,13 +12,20 @@ from imgclf_contract.errors import ServiceError
 from imgclf_contract.training import MAX_LABELS
 
 ROUTES = [
-    ("POST", "/api/v1/datasets"), ("GET", "/api/v1/datasets"), ("GET", "/api/v1/datasets/flowers"),
-    ("DELETE", "/api/v1/datasets/flowers"), ("POST", "/api/v1/datasets/flowers/images"),
-    ("GET", "/api/v1/datasets/flowers/images"), ("DELETE", "/api/v1/datasets/flowers/images/ab12"),
-    ("DELETE", "/api/v1/datasets/flowers/labels/tulip"), ("POST", "/api/v1/datasets/flowers/feedback"),
-    ("POST", "/api/v1/trainings"), ("GET", "/api/v1/trainings/abc"),
-    ("POST", "/api/v1/models/flowers/rollback"), ("GET", "/api/v1/models/flowers/export"),
-]  # fmt: skip
+    ("POST", "/api/v1/datasets"),
+    ("GET", "/api/v1/datasets"),
+    ("GET", "/api/v1/datasets/flowers"),
+    ("DELETE", "/api/v1/datasets/flowers"),
+    ("POST", "/api/v1/datasets/flowers/images"),
+    ("GET", "/api/v1/datasets/flowers/images"),
+    ("DELETE", "/api/v1/datasets/flowers/images/ab12"),
+    ("DELETE", "/api/v1/datasets/flowers/labels/tulip"),
+    ("POST", "/api/v1/datasets/flowers/feedback"),
+    ("POST", "/api/v1/trainings"),
+    ("GET", "/api/v1/trainings/abc"),
+    ("POST", "/api/v1/models/flowers/rollback"),
+    ("GET", "/api/v1/models/flowers/export"),
+]
 
 
 @pytest.fixture(scope="module")

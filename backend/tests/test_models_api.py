@@ -122,9 +122,18 @@ def test_a_known_model_without_a_live_worker_is_503(client, worker, published_bu
 
 def test_a_head_on_an_int8_base_has_no_export_and_says_why(client, worker, redis_db):
     """The fused download is built from the base's Keras model, which an int8 variant does not have."""
-    record = ModelRecord("flowers_q", "1", 224, "resize 256, crop 224", 2, [{"index": 0, "wnid": None, "name": "a"},
-                         {"index": 1, "wnid": None, "name": "b"}], 1280, precision="int8", base=LITE0_INT8,
-                         base_version="1")  # fmt: skip
+    record = ModelRecord(
+        "flowers_q",
+        "1",
+        224,
+        "resize 256, crop 224",
+        2,
+        [{"index": 0, "wnid": None, "name": "a"}, {"index": 1, "wnid": None, "name": "b"}],
+        1280,
+        precision="int8",
+        base=LITE0_INT8,
+        base_version="1",
+    )
     redis_db.set(keys.model(record.name, record.version), record.to_json())
     redis_db.sadd(keys.MODELS_SET, f"{record.name}:1")
     assert wait_listed(client, record.name)["precision"] == "int8"

@@ -153,8 +153,9 @@ def test_round_trips_per_request_with_three_redis_roles(
     store, cache = other_redis
     store.flush()
     cache.flush()
-    app = make_app(redis_url=store.url, queue_redis_url=redis_server.url, cache_redis_url=cache.url,
-                   cache_ttl_s=cache_ttl_s)  # fmt: skip
+    app = make_app(
+        redis_url=store.url, queue_redis_url=redis_server.url, cache_redis_url=cache.url, cache_ttl_s=cache_ttl_s
+    )
     client = app.test_client()
     ports = {"store": store.port, "queue": redis_server.port, "cache": cache.port}
     _classify_distinct(client, 1, round_trips, ports)  # connects, reads the catalogue

@@ -114,8 +114,12 @@ class Host:
 
     def run(self, checkout: Path, argv: list[str]) -> subprocess.CompletedProcess:
         """Run one command on this host, the way its services run."""
-        return subprocess.run(["ip", "netns", "exec", self.netns, *self.launcher(checkout), *argv],
-                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        return subprocess.run(
+            ["ip", "netns", "exec", self.netns, *self.launcher(checkout), *argv],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     def kill_all(self) -> list[int]:
         """kill -9 every process on this host, as a crash of the machine would."""

@@ -100,8 +100,11 @@ def test_jobs_from_concurrent_requests_are_answered_by_both_worker_hosts(cluster
     assert all(by_worker.values()), {wid: len(done) for wid, done in by_worker.items()}
 
     span = max(o.ended for o in outcomes) - min(o.started for o in outcomes)
-    capacity = [o.body["batch"]["size"] / (o.body["timings_ms"]["inference"] / 1000) for o in outcomes
-                if o.body["timings_ms"]["inference"] > 0]  # fmt: skip
+    capacity = [
+        o.body["batch"]["size"] / (o.body["timings_ms"]["inference"] / 1000)
+        for o in outcomes
+        if o.body["timings_ms"]["inference"] > 0
+    ]
     figures["two worker hosts, 8 clients"] = (
         f"{len(outcomes)} images in {span:.1f} s = {len(outcomes) / span:.1f} images/s, p50 "
         f"{statistics.median(o.elapsed for o in outcomes) * 1000:.0f} ms; split "
@@ -145,8 +148,9 @@ def _fill_dataset(url: str) -> None:
     for label in CUSTOM_LABELS:
         for _ in range(PER_LABEL):
             files = {"image": ("x.png", shapes.image(label, rng))}
-            answer = requests.post(f"{url}/api/v1/datasets/{CUSTOM_MODEL}/images", files=files,
-                                   data={"label": label}, timeout=10)  # fmt: skip
+            answer = requests.post(
+                f"{url}/api/v1/datasets/{CUSTOM_MODEL}/images", files=files, data={"label": label}, timeout=10
+            )
             assert answer.status_code == 201, answer.text
 
 
@@ -154,15 +158,22 @@ def _train(url: str) -> dict:
     started = requests.post(f"{url}/api/v1/trainings", json={"dataset": CUSTOM_MODEL}, timeout=10)
     assert started.status_code == 202, started.text
     state_url = f"{url}/api/v1/trainings/{started.json()['id']}"
-    state = wait_until(lambda: (s := requests.get(state_url, timeout=10).json())["status"] in ("succeeded", "failed")
-                       and s, TRAINING_TIMEOUT_S, interval_s=0.2)  # fmt: skip
+    state = wait_until(
+        lambda: (s := requests.get(state_url, timeout=10).json())["status"] in ("succeeded", "failed") and s,
+        TRAINING_TIMEOUT_S,
+        interval_s=0.2,
+    )
     assert state and state["status"] == "succeeded", state
     return state
 
 
 def _predict_custom(url: str, data: bytes) -> dict:
-    answer = requests.post(f"{url}/api/v1/predictions", files={"image": ("x.png", data)},
-                           data={"model": CUSTOM_MODEL}, timeout=fl.TIMEOUT_S + 5)  # fmt: skip
+    answer = requests.post(
+        f"{url}/api/v1/predictions",
+        files={"image": ("x.png", data)},
+        data={"model": CUSTOM_MODEL},
+        timeout=fl.TIMEOUT_S + 5,
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -250,8 +261,12 @@ def test_a_worker_host_joining_later_gets_jobs_without_restarts(cluster: Cluster
         started = time.monotonic()
         cluster.add_worker_host(name, octet, service)
         ready = time.monotonic()
-        joined = wait_until(lambda: min((o.ended for o in load.outcomes if o.status == 200
-                                            and _worker_of(o) == f"{service}@8080"), default=0), 15)  # fmt: skip
+        joined = wait_until(
+            lambda: min(
+                (o.ended for o in load.outcomes if o.status == 200 and _worker_of(o) == f"{service}@8080"), default=0
+            ),
+            15,
+        )
         time.sleep(1)
     outcomes = load.outcomes
 
@@ -275,8 +290,17 @@ def test_a_partitioned_worker_host_is_bypassed_and_rejoins(cluster: Cluster, fig
         time.sleep(CLAIM_IDLE_S + 3)
         cluster.network.set_link(partitioned, up=True)
         restored = time.monotonic()
-        back = wait_until(lambda: min((o.ended for o in load.outcomes if o.started > restored and o.status == 200
-                                          and _worker_of(o) == worker_b), default=0), 30)  # fmt: skip
+        back = wait_until(
+            lambda: min(
+                (
+                    o.ended
+                    for o in load.outcomes
+                    if o.started > restored and o.status == 200 and _worker_of(o) == worker_b
+                ),
+                default=0,
+            ),
+            30,
+        )
     outcomes = load.outcomes
 
     assert cluster.pid("worker-b", "worker-2"), "the partitioned worker should ride out the cut, not die"
@@ -293,13 +317,16 @@ def test_api_cut_from_redis_answers_503_then_recovers(cluster: Cluster, figures:
         time.sleep(1)
         cluster.network.set_route(web, redis_host, reachable=False)
         cut = time.monotonic()
-        first_503 = wait_until(lambda: min((o.ended for o in load.outcomes if o.status == 503
-                                               and o.started > cut), default=0), OUTAGE_BOUND_S + 2)  # fmt: skip
+        first_503 = wait_until(
+            lambda: min((o.ended for o in load.outcomes if o.status == 503 and o.started > cut), default=0),
+            OUTAGE_BOUND_S + 2,
+        )
         time.sleep(2)  # a real outage, not a blip
         cluster.network.set_route(web, redis_host, reachable=True)
         restored = time.monotonic()
-        healed = wait_until(lambda: min((o.started for o in load.outcomes if o.status == 200
-                                            and o.started > restored), default=0), 20)  # fmt: skip
+        healed = wait_until(
+            lambda: min((o.started for o in load.outcomes if o.status == 200 and o.started > restored), default=0), 20
+        )
         time.sleep(2)
     outcomes = load.outcomes
 

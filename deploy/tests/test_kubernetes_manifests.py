@@ -138,8 +138,15 @@ def _published_target(port: str | dict) -> int:
 
 def test_every_core_resource_matches_the_kubernetes_schema(rendered: list[dict]) -> None:
     kinds = {doc["kind"] for doc in rendered}
-    assert {"Deployment", "StatefulSet", "Service", "ConfigMap", "HorizontalPodAutoscaler", "NetworkPolicy",
-            "PodDisruptionBudget"} <= kinds  # fmt: skip
+    assert {
+        "Deployment",
+        "StatefulSet",
+        "Service",
+        "ConfigMap",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+    } <= kinds
     assert kinds & CRD_KINDS == CRD_KINDS
     for doc in rendered:
         if doc["kind"] not in CRD_KINDS:

@@ -77,8 +77,11 @@ def test_int8_gives_the_float_models_answers_on_the_golden_photos(pair):
 def test_the_card_says_what_it_is_and_its_accuracy_is_within_its_bound(pair):
     source, int8 = pair
     card = int8.card
-    assert (card["name"], card["precision"], card["input_size"]) == (source.name + INT8_SUFFIX, "int8", 224 if
-            source.name.endswith("0") else 260)  # fmt: skip
+    assert (card["name"], card["precision"], card["input_size"]) == (
+        source.name + INT8_SUFFIX,
+        "int8",
+        224 if source.name.endswith("0") else 260,
+    )
     assert card["preprocessing"] == source.card["preprocessing"] and int8.labels() == source.labels()
     origin = card["quantised_from"]
     assert (origin["name"], origin["version"]) == (source.name, source.version)

@@ -38,19 +38,26 @@ def base_record(name: str | None) -> ModelRecord:
     """The built-in model a dataset's embeddings come from (404 unknown, 400 a custom model, 503 unserved)."""
     record = services().models.resolve(name)
     if record.is_custom:
-        raise ServiceError(ErrorCode.INVALID_REQUEST, f"{record.name} is a custom model; name a built-in base model.",
-                           {"field": "base_model"})  # fmt: skip
+        raise ServiceError(
+            ErrorCode.INVALID_REQUEST,
+            f"{record.name} is a custom model; name a built-in base model.",
+            {"field": "base_model"},
+        )
     return record
 
 
 def check_room(name: str, label: str, counts: dict[str, int], adding: bool) -> None:
     limit = services().settings.max_dataset_images
     if adding and sum(counts.values()) >= limit:
-        raise ServiceError(ErrorCode.VALIDATION_FAILED, f"Dataset {name} is full ({limit} images, MAX_DATASET_IMAGES).",
-                           {"max_images": limit})  # fmt: skip
+        raise ServiceError(
+            ErrorCode.VALIDATION_FAILED,
+            f"Dataset {name} is full ({limit} images, MAX_DATASET_IMAGES).",
+            {"max_images": limit},
+        )
     if label not in counts and len(counts) >= MAX_LABELS:
-        raise ServiceError(ErrorCode.VALIDATION_FAILED, f"A dataset has at most {MAX_LABELS} labels.",
-                           {"max_labels": MAX_LABELS})  # fmt: skip
+        raise ServiceError(
+            ErrorCode.VALIDATION_FAILED, f"A dataset has at most {MAX_LABELS} labels.", {"max_labels": MAX_LABELS}
+        )
 
 
 def add_image(name: str, data: bytes, label: str) -> dict:
@@ -84,8 +91,11 @@ def start_training(dataset: str, model: str | None, holdout: float) -> str:
     training_id = s.trainings.start(model, dataset, holdout, counts)
     if training_id is None:
         running = s.trainings.running_for(model)
-        raise ServiceError(ErrorCode.CONFLICT, f"A training of {model} is already running ({running}).",
-                           {"model": model, "training_id": running})  # fmt: skip
+        raise ServiceError(
+            ErrorCode.CONFLICT,
+            f"A training of {model} is already running ({running}).",
+            {"model": model, "training_id": running},
+        )
     return training_id
 
 

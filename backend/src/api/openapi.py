@@ -62,10 +62,16 @@ _PREDICT_ERRORS = {
     507: "The store is full (its Redis reached maxmemory): nothing new can be saved.",
 }
 _COMMON_ERRORS = {401: _PREDICT_ERRORS[401], 429: "Rate limit reached.", 503: "Redis unavailable."}
-_NAMED = {400: "The name in the path is not a slug (lower-case letters, digits, '_').",
-          404: "No such dataset.", **_COMMON_ERRORS}  # fmt: skip
-_CUSTOM = {400: "A built-in model (only custom models roll back or export).",
-           404: "No such model or version.", **_COMMON_ERRORS}  # fmt: skip
+_NAMED = {
+    400: "The name in the path is not a slug (lower-case letters, digits, '_').",
+    404: "No such dataset.",
+    **_COMMON_ERRORS,
+}
+_CUSTOM = {
+    400: "A built-in model (only custom models roll back or export).",
+    404: "No such model or version.",
+    **_COMMON_ERRORS,
+}
 
 
 def _path_param(name: str, example: str) -> dict:
@@ -89,69 +95,140 @@ def _custom_paths() -> dict[str, dict]:
     }
     return {
         "/api/v1/datasets": {
-            "post": {"summary": "Create a dataset (idempotent: 200 when it exists with the same base model)",
-                     "requestBody": {"required": True, "content": _json("DatasetCreate")},
-                     "responses": {**_responses((201, "Created", "Dataset"), {
-                         400: "Bad name or base model.", 404: "Unknown base model.",
-                         409: "It exists with another base model.", **_COMMON_ERRORS,
-                         503: "Redis unavailable or no worker serves the base model."}),
-                         "200": {"description": "It already existed", "content": _json("Dataset")}}},
-            "get": {"summary": "Every dataset with its images per label",
-                    "responses": _responses((200, "Datasets", "DatasetList"), _COMMON_ERRORS)},
+            "post": {
+                "summary": "Create a dataset (idempotent: 200 when it exists with the same base model)",
+                "requestBody": {"required": True, "content": _json("DatasetCreate")},
+                "responses": {
+                    **_responses(
+                        (201, "Created", "Dataset"),
+                        {
+                            400: "Bad name or base model.",
+                            404: "Unknown base model.",
+                            409: "It exists with another base model.",
+                            **_COMMON_ERRORS,
+                            503: "Redis unavailable or no worker serves the base model.",
+                        },
+                    ),
+                    "200": {"description": "It already existed", "content": _json("Dataset")},
+                },
+            },
+            "get": {
+                "summary": "Every dataset with its images per label",
+                "responses": _responses((200, "Datasets", "DatasetList"), _COMMON_ERRORS),
+            },
         },
         "/api/v1/datasets/{name}": {
-            "get": {"summary": "One dataset: base model, images per label", "parameters": [dataset],
-                    "responses": _responses((200, "Dataset", "Dataset"), _NAMED)},
-            "delete": {"summary": "Delete a dataset (its published models stay)", "parameters": [dataset],
-                       "responses": _responses((200, "Deleted; how many images", "Removed"), _NAMED)},
+            "get": {
+                "summary": "One dataset: base model, images per label",
+                "parameters": [dataset],
+                "responses": _responses((200, "Dataset", "Dataset"), _NAMED),
+            },
+            "delete": {
+                "summary": "Delete a dataset (its published models stay)",
+                "parameters": [dataset],
+                "responses": _responses((200, "Deleted; how many images", "Removed"), _NAMED),
+            },
         },
         "/api/v1/datasets/{name}/images": {
-            "post": {"summary": "Add a labelled image: its embedding is computed by a worker and stored "
-                                "(sha256 of the upload: re-sending only updates the label)",
-                     "parameters": [dataset], "requestBody": {"required": True, "content": image_upload},
-                     "responses": _responses((201, "Stored (200: already there)", "DatasetImage"), {
-                         **_PREDICT_ERRORS, 404: "No such dataset.",
-                         422: "Unusable image, or the dataset is full (MAX_DATASET_IMAGES) or has 1000 labels."})},
-            "get": {"summary": "sha256 and label of every image", "parameters": [dataset],
-                    "responses": _responses((200, "Images", "DatasetImages"), _NAMED)},
+            "post": {
+                "summary": "Add a labelled image: its embedding is computed by a worker and stored "
+                "(sha256 of the upload: re-sending only updates the label)",
+                "parameters": [dataset],
+                "requestBody": {"required": True, "content": image_upload},
+                "responses": _responses(
+                    (201, "Stored (200: already there)", "DatasetImage"),
+                    {
+                        **_PREDICT_ERRORS,
+                        404: "No such dataset.",
+                        422: "Unusable image, or the dataset is full (MAX_DATASET_IMAGES) or has 1000 labels.",
+                    },
+                ),
+            },
+            "get": {
+                "summary": "sha256 and label of every image",
+                "parameters": [dataset],
+                "responses": _responses((200, "Images", "DatasetImages"), _NAMED),
+            },
         },
-        "/api/v1/datasets/{name}/images/{sha256}": {"delete": {
-            "summary": "Remove one image", "parameters": [dataset, _path_param("sha256", "ab12...")],
-            "responses": _responses((200, "Removed", "Removed"), {**_NAMED, 404: "No such dataset or image."})}},
-        "/api/v1/datasets/{name}/labels/{label}": {"delete": {
-            "summary": "Remove every image of a label", "parameters": [dataset, _path_param("label", "tulip")],
-            "responses": _responses((200, "Removed", "Removed"), {**_NAMED, 404: "No such dataset or label."})}},
-        "/api/v1/datasets/{name}/feedback": {"post": {
-            "summary": "Add feedback on the model of the same name (right class named) to the dataset",
-            "parameters": [dataset], "requestBody": {"required": False, "content": _json("FeedbackImport")},
-            "responses": _responses((200, "Added and skipped", "FeedbackImportResult"),
-                                    {**_NAMED, 422: "The dataset would be full."})}},
-        "/api/v1/trainings": {"post": {
-            "summary": "Train a custom model on a dataset (202: queued for the trainer)",
-            "requestBody": {"required": True, "content": _json("TrainingRequest")},
-            "responses": _responses((202, "Queued", "Training"), {
-                400: "Bad body.", 404: "No such dataset.", **_COMMON_ERRORS,
-                409: "A training of this model is already running, or the name is a built-in model.",
-                422: "Fewer than 2 labels, or a label with fewer than 5 images."})}},
-        "/api/v1/trainings/{training_id}": {"get": {
-            "summary": "A training's state, progress and (when done) its hold-out report",
-            "parameters": [_path_param("training_id", "5f0c...")],
-            "responses": _responses((200, "Training", "Training"), {404: "Unknown training.", **_COMMON_ERRORS})}},
-        "/api/v1/models/{name}/rollback": {"post": {
-            "summary": "Make an earlier version answer the custom model's name (until the next training)",
-            "parameters": [_path_param("name", "flowers")],
-            "requestBody": {"required": True, "content": _json("Rollback")},
-            "responses": _responses((200, "Model", "ModelSummary"), _CUSTOM)}},
-        "/api/v1/models/{name}/export": {"get": {
-            "summary": "Download a custom model: zip of a fused .tflite (probabilities out), labels.txt, model card",
-            "parameters": [_path_param("name", "flowers"),
-                           {"name": "version", "in": "query", "required": False, "schema": {"type": "string"}}],
-            "responses": {**_responses((200, "", _ERR), {
-                **_CUSTOM, 404: "No such model or version, or none to export: the model's base is an int8 variant.",
-                503: "Still being built, or Redis unavailable."}),
-                          "200": {"description": "The zip", "content": {"application/zip": {
-                              "schema": {"type": "string", "format": "binary"}}}}}}},
-    }  # fmt: skip
+        "/api/v1/datasets/{name}/images/{sha256}": {
+            "delete": {
+                "summary": "Remove one image",
+                "parameters": [dataset, _path_param("sha256", "ab12...")],
+                "responses": _responses((200, "Removed", "Removed"), {**_NAMED, 404: "No such dataset or image."}),
+            }
+        },
+        "/api/v1/datasets/{name}/labels/{label}": {
+            "delete": {
+                "summary": "Remove every image of a label",
+                "parameters": [dataset, _path_param("label", "tulip")],
+                "responses": _responses((200, "Removed", "Removed"), {**_NAMED, 404: "No such dataset or label."}),
+            }
+        },
+        "/api/v1/datasets/{name}/feedback": {
+            "post": {
+                "summary": "Add feedback on the model of the same name (right class named) to the dataset",
+                "parameters": [dataset],
+                "requestBody": {"required": False, "content": _json("FeedbackImport")},
+                "responses": _responses(
+                    (200, "Added and skipped", "FeedbackImportResult"), {**_NAMED, 422: "The dataset would be full."}
+                ),
+            }
+        },
+        "/api/v1/trainings": {
+            "post": {
+                "summary": "Train a custom model on a dataset (202: queued for the trainer)",
+                "requestBody": {"required": True, "content": _json("TrainingRequest")},
+                "responses": _responses(
+                    (202, "Queued", "Training"),
+                    {
+                        400: "Bad body.",
+                        404: "No such dataset.",
+                        **_COMMON_ERRORS,
+                        409: "A training of this model is already running, or the name is a built-in model.",
+                        422: "Fewer than 2 labels, or a label with fewer than 5 images.",
+                    },
+                ),
+            }
+        },
+        "/api/v1/trainings/{training_id}": {
+            "get": {
+                "summary": "A training's state, progress and (when done) its hold-out report",
+                "parameters": [_path_param("training_id", "5f0c...")],
+                "responses": _responses((200, "Training", "Training"), {404: "Unknown training.", **_COMMON_ERRORS}),
+            }
+        },
+        "/api/v1/models/{name}/rollback": {
+            "post": {
+                "summary": "Make an earlier version answer the custom model's name (until the next training)",
+                "parameters": [_path_param("name", "flowers")],
+                "requestBody": {"required": True, "content": _json("Rollback")},
+                "responses": _responses((200, "Model", "ModelSummary"), _CUSTOM),
+            }
+        },
+        "/api/v1/models/{name}/export": {
+            "get": {
+                "summary": "Download a custom model: zip of a fused .tflite (probabilities out), labels, model card",
+                "parameters": [
+                    _path_param("name", "flowers"),
+                    {"name": "version", "in": "query", "required": False, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    **_responses(
+                        (200, "", _ERR),
+                        {
+                            **_CUSTOM,
+                            404: "No such model or version, or none to export: the model's base is an int8 variant.",
+                            503: "Still being built, or Redis unavailable.",
+                        },
+                    ),
+                    "200": {
+                        "description": "The zip",
+                        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                },
+            }
+        },
+    }
 
 
 _COMPAT_PREDICT_STATUSES = {

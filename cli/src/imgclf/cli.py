@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--base", default=None, help="base model (default: the server's default model)")
     train.add_argument("--holdout", type=float, default=0.2, help="share of each label kept out (default %(default)s)")
 
-    feedback = commands.add_parser("add-feedback", parents=[common],
-                                   help="add the feedback on model NAME's predictions to its dataset")  # fmt: skip
+    feedback = commands.add_parser(
+        "add-feedback", parents=[common], help="add the feedback on model NAME's predictions to its dataset"
+    )
     feedback.add_argument("name", metavar="NAME")
     return parser
 
@@ -269,8 +270,10 @@ def train(args: argparse.Namespace) -> int:
         client.create_dataset(args.name, args.base)
         with _bar(args, len(files)) as bar:
             sent = upload(client, args.name, files, args.concurrency, bar.update)
-        print(f"uploaded {sent.sent}, already there {sent.skipped}, refused {sum(map(len, sent.errors.values()))}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"uploaded {sent.sent}, already there {sent.skipped}, refused {sum(map(len, sent.errors.values()))}",
+            file=sys.stderr,
+        )
         for code, paths in sent.errors.items():
             print(f"  {code}: {', '.join(paths[:5])}{' ...' if len(paths) > 5 else ''}", file=sys.stderr)
         state = follow(client, client.start_training(args.name, args.holdout)["id"], print_status)
@@ -299,8 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "classify" and (args.link or args.min_score) and not args.organize:
         build_parser().error("--link and --min-score need --organize DEST")
     try:
-        commands = {"classify": classify, "predict": predict, "evaluate": evaluate, "train": train,
-                    "add-feedback": add_feedback}  # fmt: skip
+        commands = {
+            "classify": classify,
+            "predict": predict,
+            "evaluate": evaluate,
+            "train": train,
+            "add-feedback": add_feedback,
+        }
         return commands[args.command](args)
     except PathsProblem as exc:  # before anything was sent
         print(f"imgclf: {exc}; nothing was classified", file=sys.stderr)

@@ -217,8 +217,9 @@ class Client:
 
     def add_image(self, dataset: str, filename: str, data: bytes, label: str) -> dict:
         files = {"image": (filename, data, "application/octet-stream")}
-        return self._request("POST", f"/api/v1/datasets/{quote(dataset, safe='')}/images", files=files,
-                             data={"label": label})  # fmt: skip
+        return self._request(
+            "POST", f"/api/v1/datasets/{quote(dataset, safe='')}/images", files=files, data={"label": label}
+        )
 
     def start_training(self, dataset: str, holdout: float) -> dict:
         return self._request("POST", "/api/v1/trainings", json={"dataset": dataset, "holdout": holdout})

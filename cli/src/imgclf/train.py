@@ -38,8 +38,9 @@ def _send(client: Client, dataset: str, path: Path, label: str) -> str | None:
     return None
 
 
-def upload(client: Client, dataset: str, files: list[tuple[Path, str]], concurrency: int,
-           progress: Callable[[], None]) -> Upload:  # fmt: skip
+def upload(
+    client: Client, dataset: str, files: list[tuple[Path, str]], concurrency: int, progress: Callable[[], None]
+) -> Upload:
     """Send every (file, label) the dataset does not already hold with that label."""
     held = client.dataset_images(dataset)
     result = Upload()
@@ -99,5 +100,9 @@ def status_line(state: dict) -> str:
 
 
 def print_status(state: dict) -> None:
-    print(f"\r{status_line(state):<70}", end="" if state["status"] in ("queued", "running") else "\n",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"\r{status_line(state):<70}",
+        end="" if state["status"] in ("queued", "running") else "\n",
+        file=sys.stderr,
+        flush=True,
+    )

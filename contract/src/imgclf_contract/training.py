@@ -54,8 +54,9 @@ def fail_if_stale(client: redis.Redis, training_id: str, name: str) -> bool:
                 return False
             holder = pipe.get(lock)
             pipe.multi()
-            pipe.hset(key, mapping={"status": Status.FAILED.value, "phase": "failed", "error": message,
-                                    "finished_ms": now_ms})  # fmt: skip
+            pipe.hset(
+                key, mapping={"status": Status.FAILED.value, "phase": "failed", "error": message, "finished_ms": now_ms}
+            )
             if holder == training_id.encode():
                 pipe.delete(lock)
             pipe.execute()

@@ -36,9 +36,21 @@ class Photo:
         return Path(str(distribution(self.distribution).locate_file(self.file)))
 
 
-_SKIMAGE = ("astronaut.png", "motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg", "ihc.png",
-            "retina.jpg", "camera.png", "coins.png", "moon.png", "grass.png", "gravel.png", "brick.png",
-            "clock_motion.png")  # fmt: skip
+_SKIMAGE = (
+    "astronaut.png",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "retina.jpg",
+    "camera.png",
+    "coins.png",
+    "moon.png",
+    "grass.png",
+    "gravel.png",
+    "brick.png",
+    "clock_motion.png",
+)
 PHOTOS: tuple[Photo, ...] = (
     *(Photo("scikit-image", f"skimage/data/{name}") for name in _SKIMAGE),
     Photo("scikit-learn", "sklearn/datasets/images/china.jpg"),

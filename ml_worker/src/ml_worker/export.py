@@ -77,14 +77,18 @@ def bundle(record: ModelRecord, base: artifacts.ModelArtifacts, head: Head) -> b
         if error > MAX_EXPORT_ERROR:
             raise ExportCheckFailed(f"the fused .tflite differs from the service by {error:.2e}")
         card = {
-            "name": record.name, "version": record.version, "base": f"{record.base}:{record.base_version}",
+            "name": record.name,
+            "version": record.version,
+            "base": f"{record.base}:{record.base_version}",
             "input": {"shape": [None, base.input_size, base.input_size, 3], "dtype": "uint8", "layout": "NHWC RGB"},
             "preprocessing": record.preprocessing,
             "output": f"{PROBABILITIES}: softmax over {record.num_classes} labels",
-            "labels": [label["name"] for label in record.labels], "holdout": record.report,
-            "dataset_fingerprint": record.dataset_fingerprint, "created_at": record.created_at,
+            "labels": [label["name"] for label in record.labels],
+            "holdout": record.report,
+            "dataset_fingerprint": record.dataset_fingerprint,
+            "created_at": record.created_at,
             "max_error_vs_service": error,
-        }  # fmt: skip
+        }
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.write(path, artifacts.TFLITE)

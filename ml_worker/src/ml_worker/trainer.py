@@ -93,8 +93,14 @@ class Trainer:
         state = {k.decode(): v.decode() for k, v in self.client.hgetall(keys.training(training_id)).items()}
         if state.get("status") != Status.QUEUED:
             return
-        self._update(training_id, status=Status.RUNNING.value, phase="loading", started_ms=redis_now_ms(self.client),
-                     heartbeat_ms=redis_now_ms(self.client), max_epochs=training.MAX_EPOCHS)  # fmt: skip
+        self._update(
+            training_id,
+            status=Status.RUNNING.value,
+            phase="loading",
+            started_ms=redis_now_ms(self.client),
+            heartbeat_ms=redis_now_ms(self.client),
+            max_epochs=training.MAX_EPOCHS,
+        )
         heartbeat = Heartbeat(self.client, training_id)
         heartbeat.start()
         started = time.monotonic()
@@ -103,8 +109,9 @@ class Trainer:
         except Exception as exc:
             heartbeat.stop()
             log.exception("training failed", extra={"training_id": training_id})
-            self._finish_failed(training_id, state["model"], str(exc) if isinstance(exc, TrainingFailed) else
-                                f"training failed: {exc}")  # fmt: skip
+            self._finish_failed(
+                training_id, state["model"], str(exc) if isinstance(exc, TrainingFailed) else f"training failed: {exc}"
+            )
             return
         heartbeat.stop()
         self._publish(training_id, state["model"], record, head, time.monotonic() - started)
@@ -127,15 +134,27 @@ class Trainer:
         report["seconds"] = round(time.monotonic() - fit_started, 2)
         fingerprint = hashlib.sha256(json.dumps(meta["pairs"]).encode()).hexdigest()
         record = ModelRecord(
-            name=state["model"], version="", input_size=base_record.input_size,
-            preprocessing=base_record.preprocessing, num_classes=len(data.labels),
+            name=state["model"],
+            version="",
+            input_size=base_record.input_size,
+            preprocessing=base_record.preprocessing,
+            num_classes=len(data.labels),
             labels=[{"index": i, "wnid": None, "name": label} for i, label in enumerate(data.labels)],
-            embedding_size=base_record.embedding_size, precision=base_record.precision,
-            measured={"dataset": f"hold-out of {state['dataset']}", "images": report["holdout_images"],
-                      "top1": report["top1"], "top5": report["top5"], "seconds": report["seconds"]},
-            base=base_record.name, base_version=base_record.version, report=report,
-            dataset_fingerprint=fingerprint, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )  # fmt: skip
+            embedding_size=base_record.embedding_size,
+            precision=base_record.precision,
+            measured={
+                "dataset": f"hold-out of {state['dataset']}",
+                "images": report["holdout_images"],
+                "top1": report["top1"],
+                "top5": report["top5"],
+                "seconds": report["seconds"],
+            },
+            base=base_record.name,
+            base_version=base_record.version,
+            report=report,
+            dataset_fingerprint=fingerprint,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         return record, head
 
     def _publish(self, training_id: str, name: str, record: ModelRecord, head: Head, seconds: float) -> None:
@@ -150,8 +169,11 @@ class Trainer:
                 pipe.watch(key, keys.MODELS_SET)
                 if pipe.hget(key, "status") != Status.RUNNING.value.encode():
                     return
-                versions = [m.decode().partition(":")[2] for m in pipe.smembers(keys.MODELS_SET)
-                            if m.decode().partition(":")[0] == name]  # fmt: skip
+                versions = [
+                    m.decode().partition(":")[2]
+                    for m in pipe.smembers(keys.MODELS_SET)
+                    if m.decode().partition(":")[0] == name
+                ]
                 version = str(max((int(v) for v in versions if v.isdigit()), default=0) + 1)
                 published = dataclasses.replace(record, version=version)
                 pipe.multi()
@@ -159,8 +181,13 @@ class Trainer:
                 pipe.set(keys.model(name, version), published.to_json())
                 pipe.sadd(keys.MODELS_SET, f"{name}:{version}")
                 pipe.delete(keys.head_pin(name))  # the newest successful version answers the name again
-                done = {"status": Status.SUCCEEDED.value, "phase": "done", "version": version,
-                        "report": json.dumps(record.report), "finished_ms": int(time.time() * 1000)}  # fmt: skip
+                done = {
+                    "status": Status.SUCCEEDED.value,
+                    "phase": "done",
+                    "version": version,
+                    "report": json.dumps(record.report),
+                    "finished_ms": int(time.time() * 1000),
+                }
                 pipe.hset(key, mapping=done)
                 if published.exportable:
                     pipe.lpush(keys.EXPORT_QUEUE, f"{name}:{version}")
@@ -169,8 +196,10 @@ class Trainer:
                 log.warning("training %s changed while publishing; not published", training_id)
                 return
         self._release(training_id, name)
-        log.info("published", extra={"model": name, "version": version, "seconds": round(seconds, 2),
-                                     "top1": record.report["top1"]})  # fmt: skip
+        log.info(
+            "published",
+            extra={"model": name, "version": version, "seconds": round(seconds, 2), "top1": record.report["top1"]},
+        )
 
     def start_export(self) -> None:
         """Start the next queued export in a child process unless one is running (same niceness)."""
@@ -195,8 +224,9 @@ class Trainer:
             self.client.delete(lock)
 
     def _finish_failed(self, training_id: str, name: str, message: str) -> None:
-        self._update(training_id, status=Status.FAILED.value, phase="failed", error=message,
-                     finished_ms=int(time.time() * 1000))  # fmt: skip
+        self._update(
+            training_id, status=Status.FAILED.value, phase="failed", error=message, finished_ms=int(time.time() * 1000)
+        )
         self._release(training_id, name)
 
     def run(self) -> None:

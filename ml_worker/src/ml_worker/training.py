@@ -122,8 +122,11 @@ def report(head: Head, data: Examples, train: np.ndarray, held: np.ndarray) -> d
     for i, label in enumerate(data.labels):
         hits = int(((predicted == i) & (truth == i)).sum())
         said, real = int((predicted == i).sum()), int((truth == i).sum())
-        per_label[label] = {"precision": round(hits / said, 4) if said else None,
-                            "recall": round(hits / real, 4) if real else None, "support": real}  # fmt: skip
+        per_label[label] = {
+            "precision": round(hits / said, 4) if said else None,
+            "recall": round(hits / real, 4) if real else None,
+            "support": real,
+        }
     confusions = Counter((data.labels[t], data.labels[p]) for t, p in zip(truth, predicted, strict=True) if t != p)
     return {
         "top1": round(float((predicted == truth).mean()), 4),

@@ -36,8 +36,12 @@ def _check_name() -> None:
     """A dataset name in a URL that could never exist is a 400, not a 404."""
     name = (request.view_args or {}).get("name")
     if name is not None and not re.fullmatch(NAME_PATTERN, name):
-        raise ServiceError(ErrorCode.INVALID_REQUEST, f"{name[:80]!r} is not a dataset name (lower-case letters, "
-                           "digits, '_'; at most 64, starting with a letter).", {"field": "name"})  # fmt: skip
+        raise ServiceError(
+            ErrorCode.INVALID_REQUEST,
+            f"{name[:80]!r} is not a dataset name (lower-case letters, "
+            "digits, '_'; at most 64, starting with a letter).",
+            {"field": "name"},
+        )
 
 
 @bp.post("/datasets")
@@ -48,8 +52,11 @@ def create_dataset():
     created = s.datasets.create(body["name"], base.name, base.version)
     meta = datasets.existing(body["name"])
     if meta["base"] != base.name:
-        raise ServiceError(ErrorCode.CONFLICT, f"Dataset {body['name']} exists with base model {meta['base']}.",
-                           {"dataset": body["name"], "base_model": meta["base"]})  # fmt: skip
+        raise ServiceError(
+            ErrorCode.CONFLICT,
+            f"Dataset {body['name']} exists with base model {meta['base']}.",
+            {"dataset": body["name"], "base_model": meta["base"]},
+        )
     return _dataset.dump(datasets.summary(meta)), 201 if created else 200
 
 

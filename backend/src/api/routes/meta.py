@@ -107,8 +107,11 @@ def _labels(entry: ModelEntry) -> Response:
 def _custom_entry(name: str) -> ModelEntry:
     entry = services().models.entry(name, fresh=True)
     if not entry.custom:
-        raise ServiceError(ErrorCode.INVALID_REQUEST, f"{name} is a built-in model; only custom models roll back "
-                           "or export here.", {"model": name})  # fmt: skip
+        raise ServiceError(
+            ErrorCode.INVALID_REQUEST,
+            f"{name} is a built-in model; only custom models roll back or export here.",
+            {"model": name},
+        )
     return entry
 
 

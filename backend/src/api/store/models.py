@@ -106,11 +106,15 @@ class ModelCatalogue:
         custom = [name for name, found in records.items() if found and found[-1].is_custom]
         pins = dict(zip(custom, self.store.mget([keys.head_pin(n) for n in custom]), strict=True)) if custom else {}
         entries = [
-            ModelEntry(name, name == self.default_model, [ModelVersion(r, workers[r.backbone]) for r in found],
-                       pinned=(pins.get(name) or b"").decode())
+            ModelEntry(
+                name,
+                name == self.default_model,
+                [ModelVersion(r, workers[r.backbone]) for r in found],
+                pinned=(pins.get(name) or b"").decode(),
+            )
             for name, found in records.items()
             if found
-        ]  # fmt: skip
+        ]
         return sorted(entries, key=lambda e: (e.custom, not e.default, e.name))
 
     def entry(self, name: str, fresh: bool = False) -> ModelEntry:

@@ -12,8 +12,17 @@ from imgclf_contract.liveness import redis_now_ms
 from imgclf_contract.training import ACTIVE, Status, fail_if_stale
 
 _JSON_FIELDS = ("report", "counts")
-_NUMBER_FIELDS = ("epoch", "max_epochs", "holdout_accuracy", "holdout", "created_ms", "started_ms", "finished_ms",
-                  "heartbeat_ms", "images")  # fmt: skip
+_NUMBER_FIELDS = (
+    "epoch",
+    "max_epochs",
+    "holdout_accuracy",
+    "holdout",
+    "created_ms",
+    "started_ms",
+    "finished_ms",
+    "heartbeat_ms",
+    "images",
+)
 
 
 class Trainings:
@@ -36,10 +45,16 @@ class Trainings:
                 return None
             self.client.set(keys.training_lock(model), training_id)  # the holder finished or died
         state = {
-            "id": training_id, "model": model, "dataset": dataset, "holdout": holdout, "status": Status.QUEUED.value,
-            "phase": "queued", "created_ms": redis_now_ms(self.client), "images": sum(counts.values()),
+            "id": training_id,
+            "model": model,
+            "dataset": dataset,
+            "holdout": holdout,
+            "status": Status.QUEUED.value,
+            "phase": "queued",
+            "created_ms": redis_now_ms(self.client),
+            "images": sum(counts.values()),
             "counts": json.dumps(counts),
-        }  # fmt: skip
+        }
         pipe = self.client.pipeline()
         pipe.hset(keys.training(training_id), mapping=state)
         pipe.rpush(keys.TRAINING_INDEX, training_id)
