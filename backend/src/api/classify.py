@@ -11,7 +11,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import numpy as np
 from flask import g, request
 from werkzeug.datastructures import FileStorage
 
@@ -62,9 +61,6 @@ class _Inference:
     queue_ms: float = 0.0
     inference_ms: float = 0.0
     embedding: str | None = None  # base64 float32, when asked for
-
-
-_NO_TENSOR = np.empty((0, 0, 3), np.uint8)  # a cache hit's: nothing was decoded
 
 
 @dataclass(frozen=True)
@@ -212,7 +208,7 @@ def _header_only(data: bytes) -> _Decoded:
         width, height = displayed_size(image)
     except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:  # as preprocess(): a damaged EXIF block
         raise unsupported(f"image/{fmt.lower()} (corrupt)", str(exc)) from None
-    header = Preprocessed(_NO_TENSOR, fmt, width, height)
+    header = Preprocessed(b"", 0, fmt, width, height)  # no pixels: nothing was decoded
     return _Decoded(header, slot_wait_ms=0.0, decode_ms=(time.perf_counter() - began) * 1000)
 
 
