@@ -380,7 +380,7 @@ def cli_stage(stack: Stack, bodies: list, plan: Plan, settings: WorkerSettings, 
 def service_stage(stack: Stack, choice: ordinary.PhotoChoice, plan: Plan, settings: WorkerSettings) -> dict:
     """The ordinary client against this service (through nginx), after the reference loop."""
     loop = ordinary.reference_loop(
-        choice.photos, settings.artifacts_dir, settings.num_threads, settings.max_pixels, plan.loop_s
+        choice.photos, settings.artifacts_dir, settings.max_pixels, plan.loop_s
     )
     target = ordinary.Target("this service", stack.config.url + PATH, "image", lambda: cpu_seconds(stack))
     timeout_s = settings.request_timeout_s + 10
@@ -401,7 +401,7 @@ def bentoml_stage(choice: ordinary.PhotoChoice, plan: Plan, settings: WorkerSett
             url = peer.url + "/classify"
             ordinary.closed_loop(url, "images", choice.photos, 2, 1.0 if plan.smoke else 3.0, timeout_s)  # warm-up
             loop = ordinary.reference_loop(
-                choice.photos, settings.artifacts_dir, settings.num_threads, settings.max_pixels, plan.loop_s
+                choice.photos, settings.artifacts_dir, settings.max_pixels, plan.loop_s
             )
             target = ordinary.Target(
                 f"BentoML {bentoml_peer.version()}, 2 workers, adaptive batching", url, "images", peer.cpu_seconds
@@ -595,7 +595,8 @@ def report_ordinary(section: dict) -> None:
         rss = f"; peak RSS {stage['peak_rss']['total_mb']} MB" if "peak_rss" in stage else ""
         print(
             f"\n{stage['system']}: reference loop ({loop['model']}) {loop['images_per_s']} images/s, "
-            f"p50 {loop['latency_p50_ms']} ms; best {stage['best_images_per_s']} images/s = "
+            f"p50 {loop['latency_p50_ms']} ms (on 2 threads: {loop['two_threads']['images_per_s']} images/s, "
+            f"p50 {loop['two_threads']['latency_p50_ms']} ms); best {stage['best_images_per_s']} images/s = "
             f"{stage['best_over_loop']}x loop{rss}"
         )
         names = list(stage["levels"][0]["service_cpu_ms_per_image"])

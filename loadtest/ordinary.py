@@ -4,7 +4,8 @@ Python threads with `requests` (one Session per thread), a multipart upload per 
 closed loop at each concurrency; six real ImageNet photos (a fixed, named choice read from
 IMAGENET_SAMPLE_DIR, never copied into the project). Every system's best images/s is divided by
 the reference loop measured right before it in the same run: the contract's preprocessing (JPEG
-draft included) then the FLOAT EfficientNet-Lite0 .tflite in LiteRT at batch 1, one process —
+draft included) then the FLOAT EfficientNet-Lite0 .tflite in LiteRT at batch 1, one process, as
+written by hand (LiteRT's default thread count; the same loop on two threads is recorded beside it) —
 pinned to that artifact whatever DEFAULT_MODEL is, so a quantised default cannot move the yardstick.
 """
 
@@ -26,7 +27,6 @@ from imgclf_contract.preprocess import preprocess
 from loadtest import images
 from loadtest.figures import Sample, latency_summary, percentile
 from ml_worker import artifacts
-from ml_worker.backends.litert import LiteRTBackend
 
 REFERENCE_MODEL = "efficientnet_lite0"  # the float artifact; int8 variants live under other names
 REFERENCE_PHOTOS = (  # ImageNet validation-size photos of several shapes and file sizes (21-101 kB)
@@ -110,21 +110,38 @@ def loop_summary(times: LoopTimes) -> dict:
     }
 
 
-def reference_loop(
-    photos: list[images.Photo], artifacts_dir: Path, num_threads: int, max_pixels: int, seconds: float
-) -> dict:
-    """The yardstick: contract preprocessing + float Lite0 in LiteRT, batch 1, this one process."""
+def hand_written(tflite: Path, num_threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """What a person writes for an in-process loop: an Interpreter (LiteRT's own thread default
+    unless ``num_threads``), set the input, invoke, read the logits."""
+    interpreter = Interpreter(model_path=str(tflite), num_threads=num_threads)
+    interpreter.allocate_tensors()
+    index = interpreter.get_input_details()[0]["index"]
+    output = interpreter.get_output_details()[0]["index"]
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(index, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(output)
+
+    return run
+
+
+def reference_loop(photos: list[images.Photo], artifacts_dir: Path, max_pixels: int, seconds: float) -> dict:
+    """The yardstick: contract preprocessing + float Lite0 in LiteRT, batch 1, this one process,
+    as written by hand (LiteRT's default threads: one here). The same loop on two XNNPACK
+    threads is recorded beside it (``two_threads``), so the ratio to it can be read off too."""
     model = artifacts.load(artifacts_dir, REFERENCE_MODEL)
     quantised = quantised_tensors(model.tflite)
     if quantised:
         raise RuntimeError(f"{model.tflite} holds {quantised} int8 tensors: the reference loop needs the float model")
-    backend = LiteRTBackend(model.tflite, num_threads)
-    figures = loop_summary(batch1_loop(backend.run, photos, model.input_size, max_pixels, seconds))
+    figures = loop_summary(batch1_loop(hand_written(model.tflite), photos, model.input_size, max_pixels, seconds))
+    two = loop_summary(batch1_loop(hand_written(model.tflite, 2), photos, model.input_size, max_pixels, seconds))
     return {
         "model": f"{model.name}:{model.version}",
         "tflite": str(model.tflite),
-        "num_threads": num_threads,
+        "num_threads": "LiteRT default",
         **figures,
+        "two_threads": two,
     }
 
 

@@ -12,6 +12,7 @@ import jsonschema_rs
 import pytest
 
 from loadtest import bench_tables
+from loadtest.ordinary import REFERENCE_PHOTOS
 from loadtest.peers import bentoml_peer
 
 LOADTEST = Path(__file__).resolve().parents[1]
@@ -77,6 +78,7 @@ def test_ordinary_client_stage_against_the_float_reference_loop(smoke_report: di
         assert figures["service_cpu_ms_per_image"]["worker-1"] > 0
     loop = service["reference_loop"]
     assert loop["model"].startswith("efficientnet_lite0:")
+    assert loop["num_threads"] == "LiteRT default" and loop["two_threads"]["images"] >= len(REFERENCE_PHOTOS)
     assert service["best_over_loop"] == round(service["best_images_per_s"] / loop["images_per_s"], 3)
     photos = section["photos"]
     assert len(photos["names"]) == 6
