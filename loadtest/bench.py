@@ -379,9 +379,7 @@ def cli_stage(stack: Stack, bodies: list, plan: Plan, settings: WorkerSettings, 
 
 def service_stage(stack: Stack, choice: ordinary.PhotoChoice, plan: Plan, settings: WorkerSettings) -> dict:
     """The ordinary client against this service (through nginx), after the reference loop."""
-    loop = ordinary.reference_loop(
-        choice.photos, settings.artifacts_dir, settings.max_pixels, plan.loop_s
-    )
+    loop = ordinary.reference_loop(choice.photos, settings.artifacts_dir, settings.max_pixels, plan.loop_s)
     target = ordinary.Target("this service", stack.config.url + PATH, "image", lambda: cpu_seconds(stack))
     timeout_s = settings.request_timeout_s + 10
     return ordinary.stage(target, choice.photos, plan.ordinary_levels, plan.ordinary_s, timeout_s, loop)
@@ -400,9 +398,7 @@ def bentoml_stage(choice: ordinary.PhotoChoice, plan: Plan, settings: WorkerSett
         ) as peer:
             url = peer.url + "/classify"
             ordinary.closed_loop(url, "images", choice.photos, 2, 1.0 if plan.smoke else 3.0, timeout_s)  # warm-up
-            loop = ordinary.reference_loop(
-                choice.photos, settings.artifacts_dir, settings.max_pixels, plan.loop_s
-            )
+            loop = ordinary.reference_loop(choice.photos, settings.artifacts_dir, settings.max_pixels, plan.loop_s)
             target = ordinary.Target(
                 f"BentoML {bentoml_peer.version()}, 2 workers, adaptive batching", url, "images", peer.cpu_seconds
             )
