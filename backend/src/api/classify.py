@@ -20,7 +20,7 @@ from api.services import services
 from imgclf_contract.errors import ErrorCode, ServiceError
 from imgclf_contract.jobs import Result, now_ms
 from imgclf_contract.model_record import ModelRecord
-from imgclf_contract.preprocess import Preprocessed, displayed_size, open_checked, preprocess, unsupported
+from imgclf_contract.preprocess import Preprocessed, preprocess, read_header
 
 STORED_TOP = 5  # what a prediction record keeps for feedback
 
@@ -202,13 +202,7 @@ def _header_only(data: bytes) -> _Decoded:
     """What a cache hit answers about the image, from its header alone: no decode slot, no
     decoding, no tensor (format and size as the photo is displayed, as preprocess() gives them)."""
     began = time.perf_counter()
-    image = open_checked(data, services().settings.max_pixels)
-    fmt = image.format or "unknown"
-    try:
-        width, height = displayed_size(image)
-    except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:  # as preprocess(): a damaged EXIF block
-        raise unsupported(f"image/{fmt.lower()} (corrupt)", str(exc)) from None
-    header = Preprocessed(b"", 0, fmt, width, height)  # no pixels: nothing was decoded
+    _, header = read_header(data, services().settings.max_pixels)
     return _Decoded(header, slot_wait_ms=0.0, decode_ms=(time.perf_counter() - began) * 1000)
 
 

@@ -390,6 +390,26 @@ def _orientation_transpose(image: Image.Image) -> Image.Transpose | None:
     return _UNDO_ORIENTATION.get(image.getexif().get(EXIF_ORIENTATION, 1))
 
 
+# TypeError: Pillow's TIFF decoder trips over a damaged tag (a rational where an integer belongs).
+_CORRUPT = (OSError, SyntaxError, ValueError, EOFError, TypeError)
+
+
+def _corrupt(fmt: str, exc: Exception) -> ServiceError:
+    return unsupported(f"image/{fmt.lower()} (corrupt)", str(exc))
+
+
+def read_header(data: bytes, max_pixels: int, min_side: int = MIN_SIDE) -> tuple[Image.Image, Preprocessed]:
+    """The opened image and what its header alone tells (format, size as displayed), no pixels:
+    enough to answer a cache hit without decoding. ServiceError (415/422) as preprocess()."""
+    image = open_checked(data, max_pixels, min_side)
+    fmt = image.format or "unknown"
+    try:
+        width, height = displayed_size(image)
+    except _CORRUPT as exc:  # a damaged EXIF block
+        raise _corrupt(fmt, exc) from None
+    return image, Preprocessed(b"", 0, fmt, width, height)
+
+
 def preprocess(
     data: bytes,
     max_pixels: int,
@@ -398,21 +418,18 @@ def preprocess(
     size: int = INPUT_SIZE,
 ) -> Preprocessed:
     """Bytes of an upload -> the input tensor of a model taking size x size, or ServiceError (415/422)."""
-    image = open_checked(data, max_pixels, min_side)
-    fmt = image.format or "unknown"
+    image, header = read_header(data, max_pixels, min_side)
     try:
-        width, height = displayed_size(image)
-        if fmt == "JPEG":
+        if header.format == "JPEG":
             # DCT-domain downscale, never below the resize target: decodes big photos several times faster.
             image.draft("RGB", (resize_target(size), resize_target(size)))
-        check_decode_budget(image, width, height, max_decode_bytes)
+        check_decode_budget(image, header.width, header.height, max_decode_bytes)
         image.seek(0)
         image.load()
         transpose = _orientation_transpose(image)
         source_size = image.size
         image, factor = reduce_for_resize(image, size)
         pixels = resize_and_crop(to_rgb(image), size, factor, source_size, transpose).tobytes()
-    # TypeError: Pillow's TIFF decoder trips over a damaged tag (a rational where an integer belongs).
-    except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
-        raise unsupported(f"image/{fmt.lower()} (corrupt)", str(exc)) from None
-    return Preprocessed(pixels, size, fmt, width, height)
+    except _CORRUPT as exc:
+        raise _corrupt(header.format, exc) from None
+    return Preprocessed(pixels, size, header.format, header.width, header.height)
