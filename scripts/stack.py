@@ -54,6 +54,7 @@ REDIS_MAXMEMORY = {
 }
 # Redis ACL command rules: data commands on the service's own keys, nothing that can flush,
 # reconfigure, list keys or kill clients (@dangerous).
+_MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes
 _DATA_COMMANDS = "-@all +@read +@write +@keyspace +@transaction +@connection +time"
 
 
@@ -104,6 +105,14 @@ class StackConfig:
     def redis_port_of(self, role: str) -> int:
         """Each Redis role on its own port: REDIS_PORT (the store), then +1 (queue), +2 (cache)."""
         return self.redis_port + REDIS_ROLES[role][1]
+
+    def redis_socket_of(self, role: str) -> Path | None:
+        """Where a role's Redis also listens on a Unix socket, which the services here use: on
+        loopback TCP every 150 KB job costs the API, the worker and Redis ~0.2 ms more CPU.
+        None when Redis is on another host, or when the path is too long for a socket address
+        (108 bytes, with a margin): then everything goes over TCP."""
+        path = self.run_dir / REDIS_ROLES[role][0] / "redis.sock"
+        return path if not self.redis_host and len(str(path)) <= _MAX_SOCKET_PATH else None
 
 
 def _start_time(pid: int) -> str | None:
@@ -240,6 +249,10 @@ class Stack:
         return hmac.new(self._redis_secret().encode(), user.encode(), hashlib.sha256).hexdigest()
 
     def _url(self, role: str, user: str) -> str:
+        """A service's URL of a Redis role (the password travels apart, as REDIS_PASSWORD)."""
+        socket_path = self.config.redis_socket_of(role)
+        if socket_path:
+            return f"unix://{user}@{socket_path}?db=0"
         return f"redis://{user}@{self.config.redis_address}:{self.config.redis_port_of(role)}/0"
 
     def redis_url(self, role: str = "store", user: str = "admin") -> str:
@@ -298,6 +311,7 @@ class Stack:
         lines = [
             f"port {self.config.redis_port_of(role)}",
             f"bind {self.config.host}",
+            *self._redis_socket_lines(role),
             f"dir {data}",
             *settings,
             f"maxmemory {self.service_env().get(variable) or default}",
@@ -311,6 +325,10 @@ class Stack:
         conf.chmod(0o600)  # it holds the passwords
         conf.write_text("\n".join(lines) + "\n")
         return conf
+
+    def _redis_socket_lines(self, role: str) -> list[str]:
+        socket_path = self.config.redis_socket_of(role)
+        return [f"unixsocket {socket_path}", "unixsocketperm 700"] if socket_path else []
 
     def _redis_acl(self, role: str) -> list[str]:
         """No anonymous access; `api` gets data commands on our keys; `worker` just the job streams,

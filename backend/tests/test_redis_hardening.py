@@ -17,6 +17,7 @@ from PIL import Image
 
 from imgclf_contract import keys
 from imgclf_contract.preprocess import preprocess
+from scripts.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,8 @@ def test_crops_of_uploads_never_reach_the_disk(live_stack):
     time.sleep(1.5)  # appendfsync everysec
     needle = crop[len(crop) // 2 : len(crop) // 2 + 4096]
     assert files_holding(live_stack.config.run_dir, needle) == []
-    assert [p.name for p in (live_stack.config.run_dir / "redis-queue").iterdir()] == ["redis.conf"]
+    queue_dir = live_stack.config.run_dir / "redis-queue"
+    assert [p.name for p in queue_dir.iterdir() if not p.is_socket()] == ["redis.conf"]
 
 
 def test_every_file_and_directory_the_stack_writes_is_owner_only(live_stack):
@@ -96,6 +98,30 @@ def test_passwords_are_generated_once_and_kept_owner_only(live_stack):
     api_env = live_stack.service_env()
     assert api_env["REDIS_PASSWORD"] == before[1]["api"]  # the API gets its own password, not the secret
     assert "@" in api_env["REDIS_URL"] and before[1]["api"] not in api_env["REDIS_URL"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_services_reach_redis_through_its_owner_only_socket(live_stack, role: str):
+    """Co-located services skip loopback TCP (#15); the socket admits its owner alone, and still
+    asks for a password."""
+    socket_path = live_stack.config.redis_socket_of(role)
+    assert socket_path is not None, "the test stack's run directory should be short enough for a socket"
+    mode = socket_path.stat().st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o700
+    env = live_stack.service_env()
+    url = env[{"store": "REDIS_URL", "queue": "QUEUE_REDIS_URL", "cache": "CACHE_REDIS_URL"}[role]]
+    assert url == f"unix://api@{socket_path}?db=0"
+    assert redis.Redis.from_url(url, password=env["REDIS_PASSWORD"], socket_timeout=5).ping()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(unix_socket_path=str(socket_path), socket_timeout=5).get(keys.FEEDBACK_INDEX)
+
+
+def test_redis_elsewhere_or_a_socket_path_too_long_means_tcp(tmp_path):
+    assert StackConfig(run_dir=tmp_path).redis_socket_of("queue") == tmp_path / "redis-queue" / "redis.sock"
+    assert StackConfig(run_dir=tmp_path, redis_host="198.18.0.2").redis_socket_of("queue") is None
+    deep = StackConfig(run_dir=tmp_path / ("d" * 100), port=9100)
+    assert deep.redis_socket_of("store") is None
+    assert Stack(deep).service_env()["REDIS_URL"] == "redis://api@127.0.0.1:9102/0"
 
 
 def _as(stack, role: str, user: str) -> redis.Redis:
