@@ -12,7 +12,6 @@ Answers go to a per-job list the API blocks on.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 
@@ -55,7 +54,6 @@ class JobConsumer:
         self.claim_idle_ms = claim_idle_ms
         self.reply_ttl_s = reply_ttl_s
         self._last_claim = 0.0
-        self._claiming = threading.Lock()  # one lane at a time scans for orphans
         # XAUTOCLAIM scans a pending list in pages; resume each stream's scan where it stopped
         self._claim_cursor = dict.fromkeys(streams, "0-0")
 
@@ -103,16 +101,11 @@ class JobConsumer:
 
     def claim_orphans(self, count: int) -> list[Batch]:
         """Jobs idle longer than CLAIM_IDLE_MS in a (presumably dead) consumer's hands."""
-        if not self._claiming.acquire(blocking=False):
+        now = time.monotonic()
+        if now - self._last_claim < self.claim_idle_ms / 2000:
             return []
-        try:
-            now = time.monotonic()
-            if now - self._last_claim < self.claim_idle_ms / 2000:
-                return []
-            self._last_claim = now
-            claimed = [(stream, self._claim(stream, count)) for stream in self.streams]
-        finally:
-            self._claiming.release()
+        self._last_claim = now
+        claimed = ((stream, self._claim(stream, count)) for stream in self.streams)
         return [Batch(stream, deliveries) for stream, deliveries in claimed if deliveries]
 
     def next_batches(self, max_batch: int, wait_ms: int, block_ms: int | None) -> list[Batch]:

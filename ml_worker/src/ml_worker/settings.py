@@ -29,7 +29,6 @@ class WorkerSettings(SharedSettings):
     backend: str = "litert"
     num_threads: int = 2  # inference threads for a lone image (latency while idle)
     batch_num_threads: int = 1  # LiteRT threads for batches: jobs are queueing, the API's decoders want the cores
-    parallel_batches: int = 2  # batches one worker runs at once, each on its own thread and interpreters
     worker_id: str = ""  # empty: <hostname>-<pid>
 
     POSITIVE: ClassVar[tuple[str, ...]] = (
@@ -39,7 +38,6 @@ class WorkerSettings(SharedSettings):
         "heartbeat_interval_s",
         "num_threads",
         "batch_num_threads",
-        "parallel_batches",
     )
     NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("batch_wait_ms",)
 

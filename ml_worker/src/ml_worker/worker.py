@@ -3,10 +3,8 @@
 Loads every model it serves once (each built model under ARTIFACTS_DIR, or
 those named in MODELS), then loops: take the waiting jobs, one batch per model,
 skip those whose deadline has passed, run one inference per batch, answer each
-job and acknowledge. PARALLEL_BATCHES such loops ("lanes") run at once on
-threads of their own (the backends run one batch per lane at a time), so while
-the API has nothing to decode both cores infer. On SIGTERM/SIGINT it finishes the batches
-in hand, answers, acknowledges and leaves the groups, so no job is orphaned.
+job and acknowledge. On SIGTERM/SIGINT it finishes the batches in hand,
+answers, acknowledges and leaves the groups, so no job is orphaned.
 
 Every inference yields the pooled embedding beside the logits: heads that read
 the embedding (custom categories on a shared backbone) cost one small matrix
@@ -20,8 +18,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -48,8 +44,7 @@ MAX_CACHED_HEADS = 256
 
 @dataclass(frozen=True)
 class ServedModel:
-    """One model version this worker answers: its backend (shared by the lanes), its published
-    record and its stream."""
+    """One model version this worker answers: its backend, its published record and its stream."""
 
     backend: Backend
     record: ModelRecord
@@ -75,20 +70,17 @@ class HeadCache:
         self.client = client
         self.limit = limit
         self._heads: dict[str, Head] = {}
-        self._lock = threading.Lock()  # the lanes share it
 
     def get(self, ref: str) -> Head:
-        with self._lock:
-            head = self._heads.pop(ref, None)  # re-inserted below: the dict's order is least recently used first
+        head = self._heads.pop(ref, None)  # re-inserted below: the dict's order is least recently used first
         if head is None:
             name, version = parse_model_ref(ref)
             head = load_head(self.client, name, version)
             if head is None:
                 raise LookupError(f"custom model {ref} has no published head")
-        with self._lock:
             while len(self._heads) >= self.limit:
                 self._heads.pop(next(iter(self._heads)))
-            self._heads[ref] = head
+        self._heads[ref] = head
         return head
 
 
@@ -113,10 +105,7 @@ class Worker:
         self.heads = HeadCache(client if store is None else store)
         self.stats = WorkerStats()
         self.stopping = threading.Event()
-        self.lanes = settings.parallel_batches
-        self.last_loops = [time.monotonic()] * self.lanes  # the heartbeat stops vouching for a lane that hangs
-        self._inferring = 0  # lanes inside an inference now
-        self._inferring_lock = threading.Lock()
+        self.last_loop = time.monotonic()  # the heartbeat stops vouching for a loop that hangs
 
     def _result(
         self, model: ServedModel, delivery: Delivery, batch_id: str, size: int, elapsed_s: float, **answer
@@ -135,26 +124,13 @@ class Worker:
             **answer,
         )
 
-    @contextmanager
-    def _inferring_alone(self, size: int) -> Iterator[bool]:
-        """True for a lone image while no other lane infers: it may take every inference thread."""
-        with self._inferring_lock:
-            wide = size == 1 and self._inferring == 0
-            self._inferring += 1
-        try:
-            yield wide
-        finally:
-            with self._inferring_lock:
-                self._inferring -= 1
-
     def _infer(self, model: ServedModel, live: list[Delivery]) -> list[Result]:
         """One inference for the batch; a failure is answered as an error, never a dead worker."""
         batch_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
         try:
             batch = np.stack([d.job.array(model.record.input_size) for d in live])
-            with self._inferring_alone(len(live)) as wide:
-                outputs = model.backend.run(batch, wide)
+            outputs = model.backend.run(batch)
             answers = [self._answer(d, outputs, i) for i, d in enumerate(live)]
         except Exception as exc:  # answer every job of the batch with the failure
             log.exception("inference failed", extra={"batch_id": batch_id, "model": model.record.name})
@@ -212,30 +188,18 @@ class Worker:
                 self.stopping.wait(REDIS_RETRY_S)
 
     def loop_is_live(self) -> bool:
-        """False once one lane's loop iteration has taken longer than any job could wait for it."""
+        """False once one loop iteration has taken longer than any job could wait for it."""
         limit_s = self.settings.request_timeout_s + self.settings.heartbeat_stale_s
-        return time.monotonic() - min(self.last_loops) < limit_s
+        return time.monotonic() - self.last_loop < limit_s
 
     def run(self) -> None:
-        """Serve on every lane until asked to stop; returns once each has finished its batch in hand."""
-        others = [
-            threading.Thread(target=self._serve_lane, args=(lane,), name=f"lane-{lane}", daemon=True)
-            for lane in range(1, self.lanes)
-        ]
-        for thread in others:
-            thread.start()
-        self._serve_lane(0)
-        for thread in others:
-            thread.join()
-
-    def _serve_lane(self, lane: int) -> None:
-        """One lane's loop: take batches and answer them; ride out Redis outages by reconnecting."""
+        """Serve until asked to stop; ride out Redis outages by reconnecting."""
         s = self.settings
         while not self.stopping.is_set():
             try:
                 self.prepare()  # again after an outage: a Redis that lost its data needs group and record
                 while not self.stopping.is_set():
-                    self.last_loops[lane] = time.monotonic()
+                    self.last_loop = time.monotonic()
                     for batch in self.consumer.next_batches(s.max_batch, s.batch_wait_ms, self.block_ms):
                         self.process(batch)
             except redis.RedisError as exc:
@@ -292,9 +256,7 @@ def load(settings: WorkerSettings) -> list[ServedModel]:
     """Every model this worker serves, loaded and warmed up before it declares readiness."""
     served = []
     for model in artifacts.load_all(settings):
-        backend = load_backend(
-            settings.backend, model, settings.num_threads, settings.batch_num_threads, settings.parallel_batches
-        )
+        backend = load_backend(settings.backend, model, settings.num_threads, settings.batch_num_threads)
         backend.run(np.zeros((1, model.input_size, model.input_size, 3), np.uint8))
         served.append(ServedModel(backend, model_record(model)))
     return served
