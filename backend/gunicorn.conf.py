@@ -21,7 +21,7 @@ def _tune_malloc() -> None:
     big decodes would otherwise stay resident for good; a fixed threshold turns that off.
     Setting it also pins the trim threshold at glibc's 128 KB, so every request's freed decode
     buffers (an ImageNet photo's ~750 KB, under the mmap threshold) left the heap and were
-    faulted in again, zeroed, by the next: 4 MB of free heap top stays (0.45 ms of API CPU
+    faulted in again, zeroed, by the next: 4 MB of free heap top stays (~0.5 ms of API CPU
     per image at c=16). Set here, in the master, so every forked API process inherits it.
     """
     libc = ctypes.CDLL("libc.so.6")

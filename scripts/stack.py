@@ -52,9 +52,9 @@ REDIS_MAXMEMORY = {
     "queue": ("REDIS_QUEUE_MAXMEMORY", "256mb"),
     "cache": ("REDIS_CACHE_MAXMEMORY", "64mb"),
 }
+_MAX_SOCKET_PATH = 100  # a Unix socket's address (sun_path) holds 108 bytes
 # Redis ACL command rules: data commands on the service's own keys, nothing that can flush,
 # reconfigure, list keys or kill clients (@dangerous).
-_MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes
 _DATA_COMMANDS = "-@all +@read +@write +@keyspace +@transaction +@connection +time"
 
 
