@@ -17,4 +17,9 @@ if [ -e "$secret.new" ]; then
 fi
 # In a redis.conf string, backslash and double quote are escaped.
 quoted=$(sed 's/[\\"]/\\&/g' "$secret")
-printf 'requirepass "%s"\n' "$quoted" | exec redis-server - "$@"
+# redis-server replaces this shell (fed by a here-document: in a pipeline it would run in a
+# child), so `docker stop`'s SIGTERM reaches it and it shuts down cleanly, AOF flushed, instead
+# of staying behind the shell (which, as PID 1, ignores the signal until the SIGKILL 10 s later).
+exec redis-server - "$@" <<EOF
+requirepass "$quoted"
+EOF

@@ -439,6 +439,10 @@ def _stop(server: subprocess.Popen) -> None:
     server.wait(timeout=10)
 
 
+def _listening(port: int) -> bool:
+    return any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in psutil.net_connections("tcp"))
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_redis_generates_a_password_once_and_keeps_it(redis_entrypoint: RedisEntrypoint) -> None:
@@ -453,8 +457,11 @@ def test_redis_generates_a_password_once_and_keeps_it(redis_entrypoint: RedisEnt
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(port=redis_entrypoint.port).ping()
         assert password not in " ".join(psutil.Process(server.pid).cmdline())  # stdin, not argv
+        # The entrypoint's own process is redis-server: SIGTERM (docker stop) reaches it.
+        assert psutil.Process(server.pid).name() == "redis-server"
     finally:
         _stop(server)
+    assert not _listening(redis_entrypoint.port)  # gone with the signal, nothing left behind
     _stop(redis_entrypoint.start(password=""))  # a restart keeps the password
     assert redis_entrypoint.secret.read_text() == password
 
