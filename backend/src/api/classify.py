@@ -10,6 +10,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from flask import g, request
 from werkzeug.datastructures import FileStorage
@@ -20,7 +21,7 @@ from api.services import services
 from imgclf_contract.errors import ErrorCode, ServiceError
 from imgclf_contract.jobs import Result, now_ms
 from imgclf_contract.model_record import ModelRecord
-from imgclf_contract.preprocess import Preprocessed, preprocess, read_header
+from imgclf_contract.preprocess import ImageHeader, Preprocessed, preprocess, read_header
 
 STORED_TOP = 5  # what a prediction record keeps for feedback
 
@@ -63,9 +64,12 @@ class _Inference:
     embedding: str | None = None  # base64 float32, when asked for
 
 
+HeaderT = TypeVar("HeaderT", bound=ImageHeader, covariant=True)  # frozen: read-only
+
+
 @dataclass(frozen=True)
-class _Decoded:
-    image: Preprocessed
+class _Decoded(Generic[HeaderT]):
+    image: HeaderT  # Preprocessed, or only the ImageHeader for a cache hit
     slot_wait_ms: float  # waiting for a decode slot
     decode_ms: float
 
@@ -133,7 +137,7 @@ def _from_worker(record: ModelRecord, tensor: bytes, deadline_ms: int, embed: bo
     )
 
 
-def _decode(data: bytes, deadline_ms: int, size: int) -> _Decoded:
+def _decode(data: bytes, deadline_ms: int, size: int) -> _Decoded[Preprocessed]:
     """Decoding is CPU-bound: more at once than cores only multiplies the memory held by
     half-decoded images and slows every request; the rest wait their turn here, but never
     past the request's deadline, and a request whose client has gone is dropped unread."""
@@ -198,7 +202,7 @@ def _cached_or_admitted(record: ModelRecord, sha256: str) -> _Inference | None:
     return _Inference(hit.model_name, hit.model_version, hit.top) if hit else None
 
 
-def _header_only(data: bytes) -> _Decoded:
+def _header_only(data: bytes) -> _Decoded[ImageHeader]:
     """What a cache hit answers about the image, from its header alone: no decode slot, no
     decoding, no tensor (format and size as the photo is displayed, as preprocess() gives them)."""
     began = time.perf_counter()
@@ -232,11 +236,14 @@ def classify(data: bytes, model: str | None = None) -> Answer:
     sha256 = hashlib.sha256(data).hexdigest()
     inference = _cached_or_admitted(record, sha256)
     cached = inference is not None
-    decoded = _header_only(data) if cached else _decode(data, deadline_ms, record.input_size)
+    decoded: _Decoded[ImageHeader]
     if inference is None:  # a custom model's embedding is kept with the prediction: feedback can train on it
+        decoded = preprocessed = _decode(data, deadline_ms, record.input_size)
         _check_deadline(deadline_ms)
-        inference = _from_worker(record, decoded.image.pixels, deadline_ms, embed=record.is_custom)
+        inference = _from_worker(record, preprocessed.image.pixels, deadline_ms, embed=record.is_custom)
         metrics.QUEUE_SECONDS.observe(inference.queue_ms / 1000)
+    else:
+        decoded = _header_only(data)
     predictions = _labelled(inference.name, inference.version, inference.top)
     prediction_id = uuid.uuid4().hex
     stored = {

@@ -99,12 +99,18 @@ _TRANSPOSE_STEPS: dict[Image.Transpose | None, tuple[bool, bool, bool]] = {
 
 
 @dataclass(frozen=True)
-class Preprocessed:
-    pixels: bytes  # size x size RGB, row by row: the job's payload as it is
-    size: int
+class ImageHeader:
+    """What an upload's header alone tells: its format and its size as displayed."""
+
     format: str
     width: int
     height: int
+
+
+@dataclass(frozen=True)
+class Preprocessed(ImageHeader):
+    pixels: bytes  # size x size RGB, row by row: the job's payload as it is
+    size: int
 
     @property
     def tensor(self) -> np.ndarray:
@@ -398,7 +404,7 @@ def _corrupt(fmt: str, exc: Exception) -> ServiceError:
     return unsupported(f"image/{fmt.lower()} (corrupt)", str(exc))
 
 
-def read_header(data: bytes, max_pixels: int, min_side: int = MIN_SIDE) -> tuple[Image.Image, Preprocessed]:
+def read_header(data: bytes, max_pixels: int, min_side: int = MIN_SIDE) -> tuple[Image.Image, ImageHeader]:
     """The opened image and what its header alone tells (format, size as displayed), no pixels:
     enough to answer a cache hit without decoding. ServiceError (415/422) as preprocess()."""
     image = open_checked(data, max_pixels, min_side)
@@ -407,7 +413,7 @@ def read_header(data: bytes, max_pixels: int, min_side: int = MIN_SIDE) -> tuple
         width, height = displayed_size(image)
     except _CORRUPT as exc:  # a damaged EXIF block
         raise _corrupt(fmt, exc) from None
-    return image, Preprocessed(b"", 0, fmt, width, height)
+    return image, ImageHeader(fmt, width, height)
 
 
 def preprocess(
@@ -432,4 +438,4 @@ def preprocess(
         pixels = resize_and_crop(to_rgb(image), size, factor, source_size, transpose).tobytes()
     except _CORRUPT as exc:
         raise _corrupt(header.format, exc) from None
-    return Preprocessed(pixels, size, header.format, header.width, header.height)
+    return Preprocessed(header.format, header.width, header.height, pixels=pixels, size=size)
