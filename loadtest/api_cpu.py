@@ -27,9 +27,10 @@ from pathlib import Path
 import psutil
 import requests
 
+from ml_worker.settings import WorkerSettings
 from scripts.stack import REDIS_ROLES, ROOT, Stack, StackConfig
 
-SAMPLE = Path(os.environ.get("IMAGENET_SAMPLE_DIR", ROOT.parent / "shared" / "datasets" / "imagenet-sample-500"))
+SAMPLE = WorkerSettings.from_env().imagenet_sample_dir  # IMAGENET_SAMPLE_DIR, or the shared one beside the checkout
 ROUND_LIMIT_S = 120.0
 
 

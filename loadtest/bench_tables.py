@@ -15,12 +15,9 @@ from pathlib import Path
 from loadtest import targets
 from loadtest.ordinary import REFERENCE_PHOTOS
 from loadtest.peers import bentoml_peer
+from loadtest.targets import level_at
 
 Getter = Callable[[dict], float | None]
-
-
-def _level(stage: dict, concurrency: int) -> dict | None:
-    return next((f for f in stage.get("levels", []) if f["concurrency"] == concurrency), None)
 
 
 def _ours(run: dict) -> dict:
@@ -37,7 +34,7 @@ def _at(stage_of: Callable[[dict], dict | None], concurrency: int, *keys: str) -
 
     def get(run: dict) -> float | None:
         stage = stage_of(run)
-        value: object = _level(stage, concurrency) if stage else None
+        value: object = level_at(stage, concurrency) if stage else None
         for key in keys:
             value = value.get(key) if isinstance(value, dict) else None
         return value if isinstance(value, int | float) else None
@@ -171,13 +168,13 @@ def ordinary_table(runs: list[dict]) -> list[str]:
 def cpu_table(runs: list[dict]) -> list[str]:
     """Median CPU ms per image of every service at c=16 (a smoke run: its highest level below), both generators."""
     concurrency = max(f["concurrency"] for f in _ours(runs[0])["levels"] if f["concurrency"] <= 16)
-    names = list(_level(_ours(runs[0]), concurrency)["service_cpu_ms_per_image"])
+    names = list(level_at(_ours(runs[0]), concurrency)["service_cpu_ms_per_image"])
     lines = [f"| at c={concurrency}, median of {len(runs)} | {' | '.join(names)} |", "|---|" + "---|" * len(names)]
     sources = [
-        ("ordinary client, 6 ImageNet photos", lambda r: _level(_ours(r), concurrency)),
+        ("ordinary client, 6 ImageNet photos", lambda r: level_at(_ours(r), concurrency)),
         (
             "low-overhead generator, 24 generated photos",
-            lambda r: next((f for f in r["end_to_end"] if f["concurrency"] == concurrency), None),
+            lambda r: level_at({"levels": r["end_to_end"]}, concurrency),
         ),
     ]
     for label, level_of in sources:
@@ -201,7 +198,7 @@ def low_overhead_table(runs: list[dict]) -> list[str]:
 
         def get(*keys: str, c: int = c) -> Getter:
             def value(run: dict) -> float | None:
-                level = next((f for f in run["end_to_end"] if f["concurrency"] == c), None)
+                level = level_at({"levels": run["end_to_end"]}, c)
                 for key in keys:
                     level = level.get(key) if isinstance(level, dict) else None
                 return level if isinstance(level, int | float) else None

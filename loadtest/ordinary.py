@@ -239,8 +239,3 @@ def stage(
         "best_images_per_s": best,
         "best_over_loop": round(best / loop["images_per_s"], 3),
     }
-
-
-def p50_at(stage_figures: dict, concurrency: int) -> float | None:
-    found = [f["latency_ms"]["p50"] for f in stage_figures["levels"] if f["concurrency"] == concurrency]
-    return found[0] if found else None

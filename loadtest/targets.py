@@ -18,7 +18,8 @@ def _row(target: str, goal: str, measured: object, met: bool | None) -> dict:
     return {"target": target, "goal": goal, "measured": measured, "met": met}
 
 
-def _level(stage: dict, concurrency: int) -> dict | None:
+def level_at(stage: dict, concurrency: int) -> dict | None:
+    """A stage's figures at one concurrency (``stage["levels"]``), None when it was not run."""
     return next((f for f in stage.get("levels", []) if f["concurrency"] == concurrency), None)
 
 
@@ -46,7 +47,7 @@ def _throughput(ours: dict, peer: dict) -> list[dict]:
 
 def _latency(ours: dict) -> list[dict]:
     loop_ms = ours["reference_loop"]["latency_p50_ms"]
-    c1, c32 = _level(ours, 1), _level(ours, 32)
+    c1, c32 = level_at(ours, 1), level_at(ours, 32)
     p50 = c1["latency_ms"]["p50"] if c1 else None
     rows = [
         _row(

@@ -27,7 +27,7 @@ import yaml
 from api.settings import ApiSettings
 from imgclf_contract.settings import ConfigError
 from ml_worker.settings import TrainerSettings, WorkerSettings
-from scripts.ports import unused_port
+from scripts.ports import is_free, unused_port
 from scripts.stack import Stack, StackConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -439,10 +439,6 @@ def _stop(server: subprocess.Popen) -> None:
     server.wait(timeout=10)
 
 
-def _listening(port: int) -> bool:
-    return any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in psutil.net_connections("tcp"))
-
-
 @pytest.mark.integration
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_redis_generates_a_password_once_and_keeps_it(redis_entrypoint: RedisEntrypoint) -> None:
@@ -461,7 +457,7 @@ def test_redis_generates_a_password_once_and_keeps_it(redis_entrypoint: RedisEnt
         assert psutil.Process(server.pid).name() == "redis-server"
     finally:
         _stop(server)
-    assert not _listening(redis_entrypoint.port)  # gone with the signal, nothing left behind
+    assert is_free(redis_entrypoint.port)  # gone with the signal, nothing left behind
     _stop(redis_entrypoint.start(password=""))  # a restart keeps the password
     assert redis_entrypoint.secret.read_text() == password
 
