@@ -24,9 +24,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import requests
 
+from loadtest.figures import cpu_seconds_of, process_tree
 from ml_worker.settings import WorkerSettings
 from scripts.stack import REDIS_ROLES, ROOT, Stack, StackConfig
 
@@ -35,12 +35,7 @@ ROUND_LIMIT_S = 120.0
 
 
 def tree_cpu_s(pid: int) -> float:
-    process = psutil.Process(pid)
-    total = 0.0
-    for p in (process, *process.children(recursive=True)):
-        times = p.cpu_times()
-        total += times.user + times.system
-    return total
+    return cpu_seconds_of(process_tree(pid))
 
 
 def commandstats(stack: Stack, role: str) -> dict[str, int]:

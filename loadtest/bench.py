@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.settings import ApiSettings
@@ -41,10 +40,12 @@ from loadtest import images, ordinary, targets
 from loadtest.figures import (
     Sample,
     batch_figures,
+    cpu_seconds_of,
     latency_summary,
+    peak_rss_mb,
     percentile,
     print_table,
-    proc_status_kb,
+    process_tree,
     tile,
     write_results,
 )
@@ -188,36 +189,21 @@ def service_pids(stack: Stack) -> dict[str, list[int]]:
     pids: dict[str, list[int]] = {}
     for name in stack.services():
         pid = stack.pid(name)
-        if pid is None:
-            continue
-        try:
-            pids[name] = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
-        except psutil.NoSuchProcess:
-            continue
+        tree = process_tree(pid) if pid is not None else []
+        if tree:
+            pids[name] = tree
     return pids
 
 
 def cpu_seconds(stack: Stack) -> dict[str, float]:
-    out = {}
-    for name, pids in service_pids(stack).items():
-        total = 0.0
-        for pid in pids:
-            try:
-                times = psutil.Process(pid).cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        out[name] = total
-    return out
+    return {name: cpu_seconds_of(pids) for name, pids in service_pids(stack).items()}
 
 
 def peak_rss(stack: Stack) -> dict:
     """VmHWM per service in MB; multi-process services are summed (shared pages counted twice)."""
-    per_service = {
-        name: round(sum(proc_status_kb(pid, "VmHWM") for pid in pids) / 1024, 1)
-        for name, pids in service_pids(stack).items()
-    }
-    processes = {name: len(pids) for name, pids in service_pids(stack).items()}
+    services = service_pids(stack)
+    per_service = {name: peak_rss_mb(pids) for name, pids in services.items()}
+    processes = {name: len(pids) for name, pids in services.items()}
     return {"services_mb": per_service, "processes": processes, "total_mb": round(sum(per_service.values()), 1)}
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,6 +50,32 @@ def proc_status_kb(pid: int, field: str) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and every descendant (gunicorn's and nginx's workers, a server's children); [] once gone."""
+    try:
+        root = psutil.Process(pid)
+        return [pid, *(child.pid for child in root.children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_seconds_of(pids: Sequence[int]) -> float:
+    """User + system CPU seconds of these processes so far (one that has gone counts nothing)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def peak_rss_mb(pids: Sequence[int]) -> float:
+    """The processes' peak RSS (VmHWM) summed, in MB: pages they share count once per process."""
+    return round(sum(proc_status_kb(pid, "VmHWM") for pid in pids) / 1024, 1)
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from loadtest.figures import proc_status_kb
+from loadtest.figures import cpu_seconds_of, peak_rss_mb, process_tree
 from ml_worker.artifacts import LABELS, ModelArtifacts
 
 HERE = Path(__file__).resolve().parent
@@ -90,25 +90,14 @@ class RunningPeer:
 
     def pids(self) -> list[int]:
         """The server and its worker processes."""
-        try:
-            root = psutil.Process(self.process.pid)
-            return [root.pid, *(c.pid for c in root.children(recursive=True))]
-        except psutil.NoSuchProcess:
-            return []
+        return process_tree(self.process.pid)
 
     def cpu_seconds(self) -> dict[str, float]:
-        total = 0.0
-        for pid in self.pids():
-            try:
-                times = psutil.Process(pid).cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return {"bentoml": total}
+        return {"bentoml": cpu_seconds_of(self.pids())}
 
     def peak_rss_mb(self) -> dict:
         pids = self.pids()
-        return {"total_mb": round(sum(proc_status_kb(pid, "VmHWM") for pid in pids) / 1024, 1), "processes": len(pids)}
+        return {"total_mb": peak_rss_mb(pids), "processes": len(pids)}
 
 
 def wait_ready(peer: RunningPeer, timeout_s: float) -> None:
