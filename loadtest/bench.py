@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -122,6 +123,12 @@ class Client:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def client_timeout_s(settings: WorkerSettings) -> float:
+    """How long a bench client waits for an answer: past the service's own deadline, so an
+    overloaded service's 504 is what it records, not a client-side timeout."""
+    return settings.request_timeout_s + 10
 
 
 def closed_loop(port: int, bodies: list, concurrency: int, duration_s: float, timeout_s: float) -> tuple[list, float]:
@@ -257,9 +264,7 @@ def breakdown(ok: list[Sample]) -> dict:
 def level(stack: Stack, bodies: list, concurrency: int, plan: Plan, settings: WorkerSettings) -> dict:
     before_metrics, before_cpu = scrape(stack.config.api_port), cpu_seconds(stack)
     cpu_started = time.process_time()
-    samples, wall = closed_loop(
-        stack.config.port, bodies, concurrency, plan.duration_s, settings.request_timeout_s + 10
-    )
+    samples, wall = closed_loop(stack.config.port, bodies, concurrency, plan.duration_s, client_timeout_s(settings))
     loadgen_cpu = time.process_time() - cpu_started
     after_cpu = cpu_seconds(stack)
     time.sleep(settings.heartbeat_interval_s + 0.2)  # the workers' figures reach /metrics with their heartbeat
@@ -275,14 +280,14 @@ def level(stack: Stack, bodies: list, concurrency: int, plan: Plan, settings: Wo
 
 def burst_and_recovery(stack: Stack, bodies: list, plan: Plan, settings: WorkerSettings) -> dict:
     """Baseline p50 at concurrency 1, a burst, then concurrency 1 until a 10-request window is back."""
-    probe = Client(stack.config.port, settings.request_timeout_s + 10)
+    probe = Client(stack.config.port, client_timeout_s(settings))
     baseline = [probe.post(bodies[i % len(bodies)]) for i in range(2 * RECOVERY_WINDOW)]
     baseline_p50 = percentile([s.latency_s for s in baseline if s.status == 200], 50)
     result: dict = {}
     burst_thread = threading.Thread(
         target=lambda: result.update(
             samples=closed_loop(
-                stack.config.port, bodies, plan.burst_concurrency, plan.burst_s, settings.request_timeout_s + 10
+                stack.config.port, bodies, plan.burst_concurrency, plan.burst_s, client_timeout_s(settings)
             )
         ),
         daemon=True,
@@ -340,7 +345,7 @@ def cli_stage(stack: Stack, bodies: list, plan: Plan, settings: WorkerSettings, 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)  # the CLI resumes from an existing results file
     argv = [str(exe), "classify", str(folder), "--out", str(out), "--concurrency", "4", "--url", stack.config.url]
-    loop_s, timeout_s = plan.duration_s / 2, settings.request_timeout_s + 10
+    loop_s, timeout_s = plan.duration_s / 2, client_timeout_s(settings)
     loops = [closed_loop(stack.config.port, bodies, 4, loop_s, timeout_s)]
     started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
@@ -367,7 +372,7 @@ def service_stage(stack: Stack, choice: ordinary.PhotoChoice, plan: Plan, settin
     """The ordinary client against this service (through nginx), after the reference loop."""
     loop = ordinary.reference_loop(choice.photos, settings.artifacts_dir, settings.max_pixels, plan.loop_s)
     target = ordinary.Target("this service", stack.config.url + PATH, "image", lambda: cpu_seconds(stack))
-    timeout_s = settings.request_timeout_s + 10
+    timeout_s = client_timeout_s(settings)
     return ordinary.stage(target, choice.photos, plan.ordinary_levels, plan.ordinary_s, timeout_s, loop)
 
 
@@ -376,7 +381,7 @@ def bentoml_stage(choice: ordinary.PhotoChoice, plan: Plan, settings: WorkerSett
     if not plan.peers:
         return {"skipped": "BENCH_PEERS=0"}
     model = artifacts.load(settings.artifacts_dir, settings.default_model)
-    timeout_s = settings.request_timeout_s + 10
+    timeout_s = client_timeout_s(settings)
     run_dir = ROOT / ".test-run" / "bench-peer"
     try:
         with bentoml_peer.running(
@@ -396,7 +401,11 @@ def bentoml_stage(choice: ordinary.PhotoChoice, plan: Plan, settings: WorkerSett
 
 # -- the run ---------------------------------------------------------------------------------------
 def own_stack(name: str, start_port: int) -> Stack:
-    """A stack (not yet up) on free ports >= start_port, run dir .test-run/<name>, result cache off."""
+    """A stack (not yet up) on free ports >= start_port, run dir .test-run/<name>, result cache off.
+
+    The run dir starts empty: Redis data an earlier run left (its predictions, in the store's
+    AOF) would grow the store's RSS and its rewrites from run to run.
+    """
     config = StackConfig(
         run_dir=ROOT / ".test-run" / name,
         port=free_base_port(start_port),
@@ -405,6 +414,7 @@ def own_stack(name: str, start_port: int) -> Stack:
     )
     stack = Stack(config)
     stack.down()  # leftovers of an interrupted earlier run
+    shutil.rmtree(config.run_dir, ignore_errors=True)
     return stack
 
 
@@ -451,7 +461,7 @@ def run(plan: Plan, out_dir: Path) -> dict:
     }
     try:
         stack.up()
-        closed_loop(config.port, bodies, 2, 1.0 if plan.smoke else 3.0, settings.request_timeout_s + 10)  # warm-up
+        closed_loop(config.port, bodies, 2, 1.0 if plan.smoke else 3.0, client_timeout_s(settings))  # warm-up
         limit = data["in_process"]["batch1"]["images_per_s"]
         data["end_to_end"] = []
         for concurrency in plan.levels:

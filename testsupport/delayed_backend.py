@@ -19,9 +19,9 @@ class DelayedBackend:
         self._backend = backend
         self.delay_s = delay_s
 
-    def run(self, batch: np.ndarray) -> Outputs:
+    def run(self, batch: np.ndarray, wide: bool | None = None) -> Outputs:
         time.sleep(self.delay_s)
-        return self._backend.run(batch)
+        return self._backend.run(batch, wide)
 
 
 def delayed(models: list[ServedModel], delay_s: float) -> list[ServedModel]:

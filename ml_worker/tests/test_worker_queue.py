@@ -4,8 +4,10 @@ and the real models (Lite0 and Lite2, LiteRT)."""
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 
+import numpy as np
 import pytest
 import redis
 
@@ -201,7 +203,7 @@ class _BrokenBackend:
 
     name = "broken"
 
-    def run(self, batch):
+    def run(self, batch, wide=None):
         raise RuntimeError("simulated inference failure")
 
 
@@ -217,3 +219,107 @@ def test_an_inference_failure_answers_every_job_and_keeps_the_worker_alive(clien
     assert all(r is not None and r.error and "simulated" in r.error and r.top == [] for r in results)
     assert worker.stats.failed_total == 3
     assert _pending(client) == 0  # acked, not redelivered forever
+
+
+class _Recording:
+    """The real backend, each call held ``hold_s`` and recorded (start, end, wide): long enough
+    for a second lane to start while the first infers."""
+
+    def __init__(self, backend, hold_s: float) -> None:
+        self.name = backend.name
+        self._backend = backend
+        self.hold_s = hold_s
+        self.calls: list[tuple[float, float, bool | None]] = []
+
+    def run(self, batch, wide=None):
+        started = time.monotonic()
+        time.sleep(self.hold_s)
+        outputs = self._backend.run(batch, wide)
+        self.calls.append((started, time.monotonic(), wide))
+        return outputs
+
+
+def _serve(client, served, lanes: int, jobs: int, max_batch: int) -> tuple[_Recording, list[Result]]:
+    """``jobs`` jobs waiting before the worker starts; every call held 0.3 s and recorded."""
+    settings = WorkerSettings.from_env(
+        {"MAX_BATCH": str(max_batch), "BATCH_WAIT_MS": "0", "PARALLEL_BATCHES": str(lanes)}
+    )
+    recording = _Recording(served[LITE0].backend, hold_s=0.3)
+    worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
+    worker.prepare()
+    tensors = _tensors()
+    ids = [f"lane{i}" for i in range(jobs)]
+    for i, job_id in enumerate(ids):
+        _enqueue(client, tensors[i % len(tensors)], job_id)
+    loop = threading.Thread(target=worker.run, daemon=True)
+    loop.start()
+    try:
+        assert wait_until(lambda: client.exists(*map(keys.reply, ids)) == jobs, 10)
+    finally:
+        worker.stopping.set()
+        loop.join(5)
+    assert not loop.is_alive()  # every lane left once asked to stop
+    return recording, [_reply(client, job_id) for job_id in ids]
+
+
+def test_a_helper_lane_infers_a_full_waiting_batch_beside_the_first_and_only_a_lone_image_alone_takes_every_thread(
+    client, served
+):
+    recording, results = _serve(client, served, lanes=2, jobs=2, max_batch=1)
+    (_, first_end, first_wide), (second_start, _, second_wide) = sorted(recording.calls)
+    assert second_start < first_end  # the second lane started while the first inferred
+    assert (first_wide, second_wide) == (True, False)  # the second ran beside it on the batch threads
+    labels = served[LITE0].record.labels
+    for photo, result in zip(golden.PHOTOS[:2], results, strict=True):
+        assert result.error is None and photo.failure([(labels[i]["name"], p) for i, p in result.top]) is None
+    assert _pending(client) == 0
+
+
+def test_a_helper_lane_leaves_less_than_a_full_batch_to_the_first_lane(client, served):
+    """Three jobs, batches of two: the first lane takes two, and the one left waiting is its next
+    batch, not the helper's (the core stays with the API's decoders)."""
+    recording, results = _serve(client, served, lanes=2, jobs=3, max_batch=2)
+    (_, first_end, _), (second_start, _, second_wide) = sorted(recording.calls)
+    assert second_start >= first_end and second_wide is True  # after the first, alone: on every thread
+    assert [r.batch_size for r in results] == [2, 2, 1] and all(r.error is None for r in results)
+
+
+def test_one_lane_infers_one_batch_at_a_time(client, served):
+    recording, results = _serve(client, served, lanes=1, jobs=2, max_batch=1)
+    (_, first_end, first_wide), (second_start, _, second_wide) = sorted(recording.calls)
+    assert second_start >= first_end and first_wide is second_wide is True
+    assert all(r.error is None for r in results)
+
+
+def test_waiting_counts_the_jobs_no_consumer_has_taken_yet(client, settings, served):
+    worker = _worker(settings, served, client, LITE0, LITE2)
+    assert worker.consumer.waiting() == 0
+    for i, tensor in enumerate(_tensors()):
+        _enqueue(client, tensor, f"w{i}")
+    _enqueue(client, _tensors(260)[0], "w-lite2", model=LITE2)
+    assert worker.consumer.waiting() == 3  # the stream with the most
+    (batch,) = worker.consumer.next_batches(max_batch=2, wait_ms=0, block_ms=None)[:1]
+    assert worker.consumer.waiting() == 1  # taken ones are pending, no longer waiting
+    worker.process(batch)
+    assert worker.consumer.waiting() == 1  # answered ones are deleted
+
+
+def test_the_litert_backend_answers_concurrent_batches_as_it_answers_them_one_by_one(served):
+    """Two narrow interpreters and the wide one, called from four threads at once (one batch per
+    interpreter at a time, or the outputs would mix)."""
+    backend = served[LITE0].backend
+    tensors = golden.tensors(224)
+    batches = [np.stack(tensors), tensors[0][None]]
+    expected = [backend.run(batch, wide=False).logits for batch in batches]
+    calls = [(k % 2, k % 3 == 0) for k in range(24)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda call: backend.run(batches[call[0]], wide=call[1]).logits, calls))
+    for (which, _wide), logits in zip(calls, outputs, strict=True):
+        np.testing.assert_allclose(logits, expected[which], rtol=0, atol=1e-4)
+
+
+def test_a_hung_lane_stops_the_heartbeat_vouching_for_the_worker(client, settings, served):
+    worker = _worker(settings, served, client)
+    assert worker.lanes == 2 and worker.loop_is_live()
+    worker.last_loops[1] -= settings.request_timeout_s + settings.heartbeat_stale_s
+    assert not worker.loop_is_live()

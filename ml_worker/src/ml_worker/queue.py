@@ -12,6 +12,7 @@ Answers go to a per-job list the API blocks on.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -54,6 +55,7 @@ class JobConsumer:
         self.claim_idle_ms = claim_idle_ms
         self.reply_ttl_s = reply_ttl_s
         self._last_claim = 0.0
+        self._claiming = threading.Lock()  # one lane at a time scans for orphans
         # XAUTOCLAIM scans a pending list in pages; resume each stream's scan where it stopped
         self._claim_cursor = dict.fromkeys(streams, "0-0")
 
@@ -101,12 +103,28 @@ class JobConsumer:
 
     def claim_orphans(self, count: int) -> list[Batch]:
         """Jobs idle longer than CLAIM_IDLE_MS in a (presumably dead) consumer's hands."""
-        now = time.monotonic()
-        if now - self._last_claim < self.claim_idle_ms / 2000:
+        if not self._claiming.acquire(blocking=False):
             return []
-        self._last_claim = now
-        claimed = ((stream, self._claim(stream, count)) for stream in self.streams)
+        try:
+            now = time.monotonic()
+            if now - self._last_claim < self.claim_idle_ms / 2000:
+                return []
+            self._last_claim = now
+            claimed = [(stream, self._claim(stream, count)) for stream in self.streams]
+        finally:
+            self._claiming.release()
         return [Batch(stream, deliveries) for stream, deliveries in claimed if deliveries]
+
+    def waiting(self) -> int:
+        """Jobs not yet delivered to any consumer, in the stream with the most. A job is deleted
+        when it is acknowledged, so whatever of a stream is not pending is still waiting."""
+        pipe = self.client.pipeline(transaction=False)
+        for stream in self.streams:
+            pipe.xlen(stream)
+            pipe.xpending(stream, keys.JOBS_GROUP)
+        replies = pipe.execute()
+        lengths, pendings = replies[::2], replies[1::2]
+        return max((n - p["pending"] for n, p in zip(lengths, pendings, strict=True)), default=0)
 
     def next_batches(self, max_batch: int, wait_ms: int, block_ms: int | None) -> list[Batch]:
         """Up to max_batch jobs per stream, one batch per stream, oldest first.

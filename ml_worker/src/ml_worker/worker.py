@@ -3,8 +3,11 @@
 Loads every model it serves once (each built model under ARTIFACTS_DIR, or
 those named in MODELS), then loops: take the waiting jobs, one batch per model,
 skip those whose deadline has passed, run one inference per batch, answer each
-job and acknowledge. On SIGTERM/SIGINT it finishes the batches in hand,
-answers, acknowledges and leaves the groups, so no job is orphaned.
+job and acknowledge. PARALLEL_BATCHES - 1 helper loops ("lanes", threads of
+their own; the backends run one batch per lane at a time) take a batch too
+while another infers, but only a full one still waiting: then the API has
+decoded ahead and both cores infer. On SIGTERM/SIGINT it finishes the batches
+in hand, answers, acknowledges and leaves the groups, so no job is orphaned.
 
 Every inference yields the pooled embedding beside the logits: heads that read
 the embedding (custom categories on a shared backbone) cost one small matrix
@@ -18,6 +21,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -44,7 +49,8 @@ MAX_CACHED_HEADS = 256
 
 @dataclass(frozen=True)
 class ServedModel:
-    """One model version this worker answers: its backend, its published record and its stream."""
+    """One model version this worker answers: its backend (shared by the lanes), its published
+    record and its stream."""
 
     backend: Backend
     record: ModelRecord
@@ -70,17 +76,20 @@ class HeadCache:
         self.client = client
         self.limit = limit
         self._heads: dict[str, Head] = {}
+        self._lock = threading.Lock()  # the lanes share it
 
     def get(self, ref: str) -> Head:
-        head = self._heads.pop(ref, None)  # re-inserted below: the dict's order is least recently used first
+        with self._lock:
+            head = self._heads.pop(ref, None)  # re-inserted below: the dict's order is least recently used first
         if head is None:
             name, version = parse_model_ref(ref)
             head = load_head(self.client, name, version)
             if head is None:
                 raise LookupError(f"custom model {ref} has no published head")
+        with self._lock:
             while len(self._heads) >= self.limit:
                 self._heads.pop(next(iter(self._heads)))
-        self._heads[ref] = head
+            self._heads[ref] = head
         return head
 
 
@@ -105,7 +114,12 @@ class Worker:
         self.heads = HeadCache(client if store is None else store)
         self.stats = WorkerStats()
         self.stopping = threading.Event()
-        self.last_loop = time.monotonic()  # the heartbeat stops vouching for a loop that hangs
+        self.lanes = settings.parallel_batches
+        self.last_loops = [time.monotonic()] * self.lanes  # the heartbeat stops vouching for a lane that hangs
+        self._inferring = 0  # lanes inside an inference now
+        self._inferences_started = 0  # a helper lane looks at the queue again after each
+        self._looked_at = [0] * self.lanes  # per helper lane: the inference count it last looked at
+        self._inference_started = threading.Condition()
 
     def _result(
         self, model: ServedModel, delivery: Delivery, batch_id: str, size: int, elapsed_s: float, **answer
@@ -124,13 +138,28 @@ class Worker:
             **answer,
         )
 
+    @contextmanager
+    def _inferring_alone(self, size: int) -> Iterator[bool]:
+        """True for a lone image while no other lane infers: it may take every inference thread."""
+        with self._inference_started:
+            wide = size == 1 and self._inferring == 0
+            self._inferring += 1
+            self._inferences_started += 1
+            self._inference_started.notify_all()
+        try:
+            yield wide
+        finally:
+            with self._inference_started:
+                self._inferring -= 1
+
     def _infer(self, model: ServedModel, live: list[Delivery]) -> list[Result]:
         """One inference for the batch; a failure is answered as an error, never a dead worker."""
         batch_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
         try:
             batch = np.stack([d.job.array(model.record.input_size) for d in live])
-            outputs = model.backend.run(batch)
+            with self._inferring_alone(len(live)) as wide:
+                outputs = model.backend.run(batch, wide)
             answers = [self._answer(d, outputs, i) for i, d in enumerate(live)]
         except Exception as exc:  # answer every job of the batch with the failure
             log.exception("inference failed", extra={"batch_id": batch_id, "model": model.record.name})
@@ -188,23 +217,59 @@ class Worker:
                 self.stopping.wait(REDIS_RETRY_S)
 
     def loop_is_live(self) -> bool:
-        """False once one loop iteration has taken longer than any job could wait for it."""
+        """False once one lane's loop iteration has taken longer than any job could wait for it."""
         limit_s = self.settings.request_timeout_s + self.settings.heartbeat_stale_s
-        return time.monotonic() - self.last_loop < limit_s
+        return time.monotonic() - min(self.last_loops) < limit_s
 
     def run(self) -> None:
-        """Serve until asked to stop; ride out Redis outages by reconnecting."""
-        s = self.settings
+        """Serve on every lane until asked to stop; returns once each has finished its batch in hand."""
+        helpers = [
+            threading.Thread(target=self._serve_lane, args=(lane, self._help), name=f"lane-{lane}", daemon=True)
+            for lane in range(1, self.lanes)
+        ]
+        for thread in helpers:
+            thread.start()
+        self._serve_lane(0, self._take_batches)
+        for thread in helpers:
+            thread.join()
+
+    def _serve_lane(self, lane: int, step: Callable[[int], None]) -> None:
+        """One lane's loop: ``step`` until asked to stop; ride out Redis outages by reconnecting."""
         while not self.stopping.is_set():
             try:
                 self.prepare()  # again after an outage: a Redis that lost its data needs group and record
                 while not self.stopping.is_set():
-                    self.last_loop = time.monotonic()
-                    for batch in self.consumer.next_batches(s.max_batch, s.batch_wait_ms, self.block_ms):
-                        self.process(batch)
+                    self.last_loops[lane] = time.monotonic()
+                    step(lane)
             except redis.RedisError as exc:
                 log.warning("redis unavailable, retrying: %s", exc)
                 self.stopping.wait(REDIS_RETRY_S)
+
+    def _take_batches(self, _lane: int) -> None:
+        """The first lane: wait for jobs, take a batch per model, answer them."""
+        s = self.settings
+        for batch in self.consumer.next_batches(s.max_batch, s.batch_wait_ms, self.block_ms):
+            self.process(batch)
+
+    def _help(self, lane: int) -> None:
+        """A helper lane: while another lane infers, take a batch too if a full one is still
+        waiting undelivered. A backlog that size means the API has decoded ahead of inference, so
+        the second core has nothing better to do; anything less is the first lane's next batch,
+        and inferring it now would take the core from the API's decoders (and from a client on
+        the same machine) for no gain. The queue is looked at once per inference started, and
+        again at once after a batch of its own."""
+
+        def unseen_inference() -> bool:
+            return self._inferring > 0 and self._inferences_started != self._looked_at[lane]
+
+        with self._inference_started:
+            if not self._inference_started.wait_for(unseen_inference, self.block_ms / 1000):
+                return
+            self._looked_at[lane] = self._inferences_started
+        if self.consumer.waiting() >= self.settings.max_batch:
+            for batch in self.consumer.next_batches(self.settings.max_batch, 0, None):
+                self.process(batch)
+            self._looked_at[lane] = -1  # the backlog may still be there
 
     def drain_and_leave(self) -> None:
         """After the heartbeat is withdrawn: answer what arrived since the last read, then leave."""
@@ -256,7 +321,9 @@ def load(settings: WorkerSettings) -> list[ServedModel]:
     """Every model this worker serves, loaded and warmed up before it declares readiness."""
     served = []
     for model in artifacts.load_all(settings):
-        backend = load_backend(settings.backend, model, settings.num_threads, settings.batch_num_threads)
+        backend = load_backend(
+            settings.backend, model, settings.num_threads, settings.batch_num_threads, settings.parallel_batches
+        )
         backend.run(np.zeros((1, model.input_size, model.input_size, 3), np.uint8))
         served.append(ServedModel(backend, model_record(model)))
     return served

@@ -25,21 +25,25 @@ class Outputs:
 
 
 class Backend(Protocol):
+    """Safe to call from several threads at once (the worker's lanes)."""
+
     name: str
 
-    def run(self, batch: np.ndarray) -> Outputs:
-        """(n, size, size, 3) uint8 -> both outputs for the n images."""
+    def run(self, batch: np.ndarray, wide: bool | None = None) -> Outputs:
+        """(n, size, size, 3) uint8 -> both outputs for the n images. ``wide``: on all of its
+        threads (nothing else is inferring) or on the batch threads; None: wide for a lone image."""
 
 
 def load_backend(
-    name: str, artifacts: ModelArtifacts, num_threads: int, batch_num_threads: int | None = None
+    name: str, artifacts: ModelArtifacts, num_threads: int, batch_num_threads: int | None = None, parallel: int = 1
 ) -> Backend:
-    """``batch_num_threads`` (LiteRT only): threads for batches of 2 or more. A model with no SavedModel
-    (an int8 variant) runs in LiteRT whichever backend is named: its integer kernels are LiteRT's."""
+    """``batch_num_threads`` (LiteRT only): threads for batches of 2 or more; ``parallel`` (LiteRT only):
+    batches it runs at once. A model with no SavedModel (an int8 variant) runs in LiteRT whichever
+    backend is named: its integer kernels are LiteRT's."""
     if name == "litert" or (name == "tensorflow" and artifacts.saved_model is None):
         from ml_worker.backends.litert import LiteRTBackend
 
-        return LiteRTBackend(artifacts.tflite, num_threads, batch_num_threads)
+        return LiteRTBackend(artifacts.tflite, num_threads, batch_num_threads, parallel)
     if name == "tensorflow":
         from ml_worker.backends.savedmodel import TensorFlowBackend
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +39,33 @@ class _Plan:
 
 class LiteRTBackend:
     """A lone image runs on ``num_threads`` (lowest latency while idle); a batch, which means
-    jobs are queueing and the API's decoders want the cores, on ``batch_num_threads``."""
+    jobs are queueing and the API's decoders want the cores, on ``batch_num_threads``, and so
+    does a lone image while another batch is inferring (the caller says, with ``wide``).
+
+    An interpreter runs one batch at a time, so ``parallel`` batches at once need as many narrow
+    interpreters; the wide one serves whichever caller finds it free, else a narrow one does."""
 
     name = "litert"
 
-    def __init__(self, model_path: Path, num_threads: int, batch_num_threads: int | None = None) -> None:
-        self._single = _Plan(model_path, num_threads)
-        batch_threads = batch_num_threads or num_threads
-        self._batched = self._single if batch_threads == num_threads else _Plan(model_path, batch_threads)
+    def __init__(
+        self, model_path: Path, num_threads: int, batch_num_threads: int | None = None, parallel: int = 1
+    ) -> None:
+        narrow_threads = batch_num_threads or num_threads
+        self._narrow: queue.SimpleQueue[_Plan] = queue.SimpleQueue()
+        for _ in range(parallel):
+            self._narrow.put(_Plan(model_path, narrow_threads))
+        self._wide = _Plan(model_path, num_threads) if num_threads != narrow_threads else None
+        self._wide_free = threading.Lock()
 
-    def run(self, batch: np.ndarray) -> Outputs:
-        return (self._single if batch.shape[0] == 1 else self._batched).run(batch)
+    def run(self, batch: np.ndarray, wide: bool | None = None) -> Outputs:
+        wide = batch.shape[0] == 1 if wide is None else wide
+        if wide and self._wide is not None and self._wide_free.acquire(blocking=False):
+            try:
+                return self._wide.run(batch)
+            finally:
+                self._wide_free.release()
+        plan = self._narrow.get()  # waits only when more callers than ``parallel`` run at once
+        try:
+            return plan.run(batch)
+        finally:
+            self._narrow.put(plan)

@@ -24,6 +24,7 @@ class TensorFlowBackend:
         spec = tf.TensorSpec([None, input_size, input_size, 3], tf.uint8, name="image")
         self._serve = tf.function(self._module.serve, input_signature=[spec])
 
-    def run(self, batch: np.ndarray) -> Outputs:
+    def run(self, batch: np.ndarray, wide: bool | None = None) -> Outputs:
+        """``wide`` is LiteRT's: TensorFlow spreads an op over its own intra-op pool."""
         outputs = self._serve(tf.constant(batch, dtype=tf.uint8))
         return Outputs(logits=outputs[LOGITS].numpy(), embedding=outputs[EMBEDDING].numpy())
