@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loadtest import targets
-from loadtest.ordinary import REFERENCE_PHOTOS
 from loadtest.peers import bentoml_peer
 from loadtest.targets import level_at
 
@@ -219,7 +218,7 @@ def render(runs: list[dict]) -> str:
     head = [
         f"{len(runs)} run(s), {runs[0]['timestamp']} … {runs[-1]['timestamp']}; 1-minute load average at the "
         f"starts and ends: {min(loads)}–{max(loads)}; photos of the ordinary client: {photos['source']}"
-        + (f" (FALLBACK: {photos['fallback_reason']})" if photos["fallback_reason"] else f" {list(REFERENCE_PHOTOS)}"),
+        + (f" (FALLBACK: {photos['fallback_reason']})" if photos["fallback_reason"] else f" {photos['names']}"),
     ]
     sections = [targets_table(runs), ordinary_table(runs), cpu_table(runs), low_overhead_table(runs)]
     return "\n\n".join("\n".join(lines) for lines in [head, *sections])

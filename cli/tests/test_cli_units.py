@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import http.server
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,14 +20,9 @@ from imgclf.files import PathsProblem, collect
 from imgclf.organize import Organizer
 from imgclf.results import CSV_FIELDS, ResultWriter, Row, read_rows
 from imgclf.summary import Summary
+from scripts.ports import unused_port
 
 TOP5 = [{"label": f"class {i}", "wnid": f"n{i}", "score": round(0.5 / i, 3)} for i in range(1, 6)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_missing_paths_are_named_before_anything_is_sent(tmp_path: Path) -> None:
@@ -55,14 +49,14 @@ def test_outage_clock_is_run_wide_and_reset_by_any_answer() -> None:
 
 
 def test_connection_reason_is_short() -> None:
-    port = _free_port()
+    port = unused_port()
     with pytest.raises(requests.ConnectionError) as caught:
         requests.get(f"http://127.0.0.1:{port}/", timeout=2)
     assert connection_reason(caught.value) == "Connection refused"
 
 
 def test_unreachable_server_fails_the_check_within_seconds() -> None:
-    client = Client(f"http://127.0.0.1:{_free_port()}")
+    client = Client(f"http://127.0.0.1:{unused_port()}")
     started = time.monotonic()
     with pytest.raises(Unreachable, match=r"^cannot reach http://127\.0\.0\.1:\d+: Connection refused$"):
         client.check_ready()
@@ -70,7 +64,7 @@ def test_unreachable_server_fails_the_check_within_seconds() -> None:
 
 
 def test_requests_give_up_run_wide_after_max_wait_without_a_server() -> None:
-    client = Client(f"http://127.0.0.1:{_free_port()}", retry=RetryPolicy(max_tries=2, max_wait_s=0.5, base_s=0.05))
+    client = Client(f"http://127.0.0.1:{unused_port()}", retry=RetryPolicy(max_tries=2, max_wait_s=0.5, base_s=0.05))
     started = time.monotonic()
     with pytest.raises(ServerGone, match=r"unavailable for 0\.5 s \(cannot reach .*: Connection refused\)"):
         client.classify("a.jpg", b"x")  # connection errors do not use up --max-tries: the clock decides
@@ -132,7 +126,7 @@ def test_summary_counts_the_whole_file_names_failures_and_says_how_to_resume(tmp
 
 
 def test_cli_exits_2_within_seconds_when_the_server_cannot_be_reached(tmp_path: Path, golden_dir: Path, capsys) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{unused_port()}"
     started = time.monotonic()
     assert main(["classify", str(golden_dir), "--out", str(tmp_path / "r.csv"), "--url", url]) == 2
     assert time.monotonic() - started < 5
@@ -184,7 +178,7 @@ def test_environment_proxy_settings_still_apply_though_read_once(
     recorder: int, monkeypatch: pytest.MonkeyPatch, no_proxy: str, via_proxy: bool
 ) -> None:
     """HTTP_PROXY and NO_PROXY as requests honours them; changing them after the start changes nothing."""
-    target = _free_port() if via_proxy else recorder  # through the proxy, nothing needs to listen there
+    target = unused_port() if via_proxy else recorder  # through the proxy, nothing needs to listen there
     for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{recorder}")
