@@ -63,6 +63,8 @@ class InProcessWorker:
         self.worker.stopping.set()
         self.heartbeat.join(timeout=10)
         self._loop.join(timeout=10)
+        if self._loop.is_alive():  # draining beside a lane still in a batch would strand its jobs
+            raise RuntimeError("the worker's lanes did not stop within 10 s")
         self.worker.drain_and_leave()
 
 

@@ -291,17 +291,63 @@ def test_one_lane_infers_one_batch_at_a_time(client, served):
     assert all(r.error is None for r in results)
 
 
-def test_waiting_counts_the_jobs_no_consumer_has_taken_yet(client, settings, served):
-    worker = _worker(settings, served, client, LITE0, LITE2)
-    assert worker.consumer.waiting() == 0
-    for i, tensor in enumerate(_tensors()):
-        _enqueue(client, tensor, f"w{i}")
-    _enqueue(client, _tensors(260)[0], "w-lite2", model=LITE2)
-    assert worker.consumer.waiting() == 3  # the stream with the most
-    (batch,) = worker.consumer.next_batches(max_batch=2, wait_ms=0, block_ms=None)[:1]
-    assert worker.consumer.waiting() == 1  # taken ones are pending, no longer waiting
-    worker.process(batch)
-    assert worker.consumer.waiting() == 1  # answered ones are deleted
+def test_backed_up_names_the_streams_with_enough_jobs_no_consumer_has_taken(client, settings):
+    consumer = _consumer(client, "w-backlog", settings.claim_idle_ms, LITE0, LITE2)
+    lite0, lite2 = keys.jobs(LITE0, "1"), keys.jobs(LITE2, "1")
+    assert consumer.backed_up(1) == []
+    for i in range(3):
+        _enqueue(client, b"", f"w{i}")
+    _enqueue(client, b"", "w-lite2", model=LITE2)
+    assert consumer.backed_up(1) == [lite0, lite2] and consumer.backed_up(2) == [lite0]
+    (batch,) = consumer.take(2, [lite0])  # only the streams asked for
+    assert len(batch.deliveries) == 2 and consumer.backed_up(1) == [lite0, lite2]  # taken ones are pending
+    consumer.finish(lite0, [d.entry_id for d in batch.deliveries], [])
+    assert consumer.backed_up(2) == [] and consumer.backed_up(1) == [lite0, lite2]  # answered ones are deleted
+
+
+def test_a_batch_in_a_lanes_hands_is_not_claimed_by_its_sibling_as_an_orphan(client):
+    """Both lanes claim as one consumer: a batch held past CLAIM_IDLE_MS (a slow head fetch) stays
+    with its lane, while the same consumer still claims what it no longer holds."""
+    consumer = _consumer(client, "w-lanes", 100)
+    for i in range(2):
+        _enqueue(client, b"", f"h{i}")
+    (held,) = consumer.next_batches(1, 0, None)
+    (dropped,) = consumer.next_batches(1, 0, None)
+    consumer._in_flight.discard(dropped.deliveries[0].entry_id)  # as if its lane had died mid-batch
+    time.sleep(0.25)  # past CLAIM_IDLE_MS, and past the claim interval
+    (claimed,) = consumer.claim_orphans(8)
+    assert [d.entry_id for d in claimed.deliveries] == [dropped.deliveries[0].entry_id]
+    consumer.finish(held.stream, [d.entry_id for d in held.deliveries], [])
+    consumer.finish(claimed.stream, [d.entry_id for d in claimed.deliveries], [])
+    assert _pending(client) == 0 and not consumer._in_flight
+
+
+def test_a_helper_lane_looks_once_per_inference_when_the_backlog_cannot_be_read(client, served):
+    """Four entries stranded by a consumer that left the group with them pending count as waiting
+    (XLEN - XPENDING) but no read returns them: the helper must not poll Redis in a loop."""
+    stream = keys.jobs(LITE0, "1")
+    gone = _consumer(client, "gone", 3000)
+    for i in range(4):
+        _enqueue(client, b"", f"s{i}")
+    assert _sizes(gone.next_batches(8, 0, None)) == [4]
+    client.xgroup_delconsumer(stream, keys.JOBS_GROUP, "gone")  # its pending entries are dropped
+    settings = WorkerSettings.from_env({"MAX_BATCH": "4", "BATCH_WAIT_MS": "0", "PARALLEL_BATCHES": "2"})
+    recording = _Recording(served[LITE0].backend, hold_s=0.5)
+    worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
+    worker.prepare()
+    looks = []
+    backed_up = worker.consumer.backed_up
+    worker.consumer.backed_up = lambda at_least: looks.append(at_least) or backed_up(at_least)
+    _enqueue(client, _tensors()[0], "real")
+    loop = threading.Thread(target=worker.run, daemon=True)
+    loop.start()
+    try:
+        assert wait_until(lambda: client.exists(keys.reply("real")), 10)
+    finally:
+        worker.stopping.set()
+        loop.join(5)
+    assert len(recording.calls) == 1 and 1 <= len(looks) <= 2  # one inference: one look (and one after it)
+    assert _reply(client, "real").error is None
 
 
 def test_the_litert_backend_answers_concurrent_batches_as_it_answers_them_one_by_one(served):

@@ -56,6 +56,10 @@ class JobConsumer:
         self.reply_ttl_s = reply_ttl_s
         self._last_claim = 0.0
         self._claiming = threading.Lock()  # one lane at a time scans for orphans
+        # Entries a lane holds now: both lanes claim as one consumer, so XAUTOCLAIM would hand a
+        # sibling's slow batch (a custom head's fetch) to the other lane as an orphan.
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
         # XAUTOCLAIM scans a pending list in pages; resume each stream's scan where it stopped
         self._claim_cursor = dict.fromkeys(streams, "0-0")
 
@@ -79,10 +83,11 @@ class JobConsumer:
             out.append(Delivery(entry_id, job, (deliveries or {}).get(entry_id, 1)))
         return out
 
-    def _read(self, count: int, block_ms: int | None) -> dict[str, list]:
-        """New entries for this consumer from every stream (at most ``count`` each); None: no wait."""
+    def _read(self, count: int, block_ms: int | None, streams: list[str] | None = None) -> dict[str, list]:
+        """New entries for this consumer from every stream, or those named (at most ``count`` each);
+        None: no wait."""
         response = self.client.xreadgroup(
-            keys.JOBS_GROUP, self.consumer, dict.fromkeys(self.streams, ">"), count=count, block=block_ms
+            keys.JOBS_GROUP, self.consumer, dict.fromkeys(streams or self.streams, ">"), count=count, block=block_ms
         )
         return {_text(stream): entries for stream, entries in response or [] if entries}
 
@@ -91,6 +96,8 @@ class JobConsumer:
             stream, keys.JOBS_GROUP, self.consumer, self.claim_idle_ms, self._claim_cursor[stream], count=count
         )
         self._claim_cursor[stream] = _text(cursor)
+        with self._in_flight_lock:
+            entries = [(entry_id, fields) for entry_id, fields in entries if _text(entry_id) not in self._in_flight]
         if not entries:
             return []
         pipe = self.client.pipeline(transaction=False)
@@ -113,18 +120,30 @@ class JobConsumer:
             claimed = [(stream, self._claim(stream, count)) for stream in self.streams]
         finally:
             self._claiming.release()
-        return [Batch(stream, deliveries) for stream, deliveries in claimed if deliveries]
+        return self._held([Batch(stream, deliveries) for stream, deliveries in claimed if deliveries])
 
-    def waiting(self) -> int:
-        """Jobs not yet delivered to any consumer, in the stream with the most. A job is deleted
-        when it is acknowledged, so whatever of a stream is not pending is still waiting."""
+    def _held(self, batches: list[Batch]) -> list[Batch]:
+        """Batches a lane now holds, until ``finish``."""
+        with self._in_flight_lock:
+            self._in_flight.update(d.entry_id for batch in batches for d in batch.deliveries)
+        return batches
+
+    def backed_up(self, at_least: int) -> list[str]:
+        """The streams with at least ``at_least`` jobs no consumer has taken yet, in one round trip.
+        A job is deleted when it is acknowledged, so what of a stream is not pending is waiting
+        (an upper bound: entries stranded by a consumer that left the group count too)."""
         pipe = self.client.pipeline(transaction=False)
         for stream in self.streams:
             pipe.xlen(stream)
             pipe.xpending(stream, keys.JOBS_GROUP)
         replies = pipe.execute()
         lengths, pendings = replies[::2], replies[1::2]
-        return max((n - p["pending"] for n, p in zip(lengths, pendings, strict=True)), default=0)
+        waiting = (n - p["pending"] for n, p in zip(lengths, pendings, strict=True))
+        return [stream for stream, n in zip(self.streams, waiting, strict=True) if n >= at_least]
+
+    def take(self, max_batch: int, streams: list[str]) -> list[Batch]:
+        """Up to max_batch waiting jobs from each of ``streams`` at once, no waiting (a helper lane's read)."""
+        return self._batches(self._read(max_batch, None, streams))
 
     def next_batches(self, max_batch: int, wait_ms: int, block_ms: int | None) -> list[Batch]:
         """Up to max_batch jobs per stream, one batch per stream, oldest first.
@@ -152,7 +171,7 @@ class JobConsumer:
 
     def _batches(self, entries: dict[str, list]) -> list[Batch]:
         batches = [Batch(stream, self._decode(rows)) for stream, rows in entries.items()]
-        return sorted(batches, key=lambda b: b.oldest)
+        return self._held(sorted(batches, key=lambda b: b.oldest))
 
     def finish(self, stream: str, entry_ids: list[str], results: list[Result]) -> None:
         """Write the answers, then acknowledge and delete the entries (one round trip)."""
@@ -163,7 +182,11 @@ class JobConsumer:
         if entry_ids:
             pipe.xack(stream, keys.JOBS_GROUP, *entry_ids)
             pipe.xdel(stream, *entry_ids)
-        pipe.execute()
+        try:
+            pipe.execute()
+        finally:  # answered, or left pending for a claim once Redis is back
+            with self._in_flight_lock:
+                self._in_flight.difference_update(entry_ids)
 
     def leave(self) -> None:
         """Remove this consumer from every group; only called with nothing pending."""

@@ -120,6 +120,7 @@ class Worker:
         self._inferences_started = 0  # a helper lane looks at the queue again after each
         self._looked_at = [0] * self.lanes  # per helper lane: the inference count it last looked at
         self._inference_started = threading.Condition()
+        self.lane_failed = False
 
     def _result(
         self, model: ServedModel, delivery: Delivery, batch_id: str, size: int, elapsed_s: float, **answer
@@ -224,14 +225,27 @@ class Worker:
     def run(self) -> None:
         """Serve on every lane until asked to stop; returns once each has finished its batch in hand."""
         helpers = [
-            threading.Thread(target=self._serve_lane, args=(lane, self._help), name=f"lane-{lane}", daemon=True)
+            threading.Thread(target=self._serve_helper, args=(lane,), name=f"lane-{lane}", daemon=True)
             for lane in range(1, self.lanes)
         ]
         for thread in helpers:
             thread.start()
-        self._serve_lane(0, self._take_batches)
-        for thread in helpers:
-            thread.join()
+        try:
+            self._serve_lane(0, self._take_batches)
+        finally:
+            self.stopping.set()  # a first lane that failed stops the helpers too, after their batch in hand
+            for thread in helpers:
+                thread.join()
+
+    def _serve_helper(self, lane: int) -> None:
+        """A helper lane that fails for anything but Redis stops the whole worker (which then
+        drains, leaves and exits 1) rather than leave it serving on fewer lanes unnoticed."""
+        try:
+            self._serve_lane(lane, self._help)
+        except Exception:
+            log.exception("helper lane %d failed; stopping the worker", lane)
+            self.lane_failed = True
+            self.stopping.set()
 
     def _serve_lane(self, lane: int, step: Callable[[int], None]) -> None:
         """One lane's loop: ``step`` until asked to stop; ride out Redis outages by reconnecting."""
@@ -266,9 +280,12 @@ class Worker:
             if not self._inference_started.wait_for(unseen_inference, self.block_ms / 1000):
                 return
             self._looked_at[lane] = self._inferences_started
-        if self.consumer.waiting() >= self.settings.max_batch:
-            for batch in self.consumer.next_batches(self.settings.max_batch, 0, None):
-                self.process(batch)
+        max_batch = self.settings.max_batch
+        streams = self.consumer.backed_up(max_batch)  # only those: a lone job of another model is lane 0's
+        batches = self.consumer.take(max_batch, streams) if streams else []
+        for batch in batches:
+            self.process(batch)
+        if batches:
             self._looked_at[lane] = -1  # the backlog may still be there
 
     def drain_and_leave(self) -> None:
@@ -357,7 +374,7 @@ def serve(settings: WorkerSettings, models: list[ServedModel], started: float) -
     heartbeat.join(timeout=settings.heartbeat_interval_s * 2)  # withdrawn: no new jobs are admitted for us
     worker.drain_and_leave()
     log.info("worker stopped", extra={"worker_id": worker.worker_id})
-    return 0
+    return 1 if worker.lane_failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
