@@ -369,3 +369,22 @@ def test_a_hung_lane_stops_the_heartbeat_vouching_for_the_worker(client, setting
     assert worker.lanes == 2 and worker.loop_is_live()
     worker.last_loops[1] -= settings.request_timeout_s + settings.heartbeat_stale_s
     assert not worker.loop_is_live()
+
+
+def test_a_helper_lane_that_fails_stops_the_worker_after_the_batch_in_hand(client, served):
+    settings = WorkerSettings.from_env({"MAX_BATCH": "1", "BATCH_WAIT_MS": "0", "PARALLEL_BATCHES": "2"})
+    recording = _Recording(served[LITE0].backend, hold_s=0.3)
+    worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
+    worker.prepare()
+
+    def broken(at_least: int) -> list[str]:
+        raise ValueError("simulated bug in a helper lane")
+
+    worker.consumer.backed_up = broken
+    _enqueue(client, _tensors()[0], "before-failure")
+    loop = threading.Thread(target=worker.run, daemon=True)
+    loop.start()
+    loop.join(10)
+    assert not loop.is_alive() and worker.lane_failed and worker.stopping.is_set()
+    assert _reply(client, "before-failure").error is None  # the first lane finished its batch
+    assert _pending(client) == 0
