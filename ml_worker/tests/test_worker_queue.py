@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -365,7 +366,7 @@ def test_the_litert_backend_answers_concurrent_batches_as_it_answers_them_one_by
 
 
 def test_a_hung_lane_stops_the_heartbeat_vouching_for_the_worker(client, settings, served):
-    worker = _worker(settings, served, client)
+    worker = _worker(replace(settings, parallel_batches=2), served, client)
     assert worker.lanes == 2 and worker.loop_is_live()
     worker.last_loops[1] -= settings.request_timeout_s + settings.heartbeat_stale_s
     assert not worker.loop_is_live()

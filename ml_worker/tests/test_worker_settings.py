@@ -12,8 +12,8 @@ from ml_worker.settings import DEFAULT_ARTIFACTS, WorkerSettings
 
 def test_defaults_match_the_documented_ones():
     s = WorkerSettings.from_env({})
-    assert (s.max_batch, s.batch_wait_ms, s.claim_idle_ms, s.heartbeat_interval_s) == (4, 5, 3000, 1.0)
-    assert (s.backend, s.num_threads, s.batch_num_threads, s.parallel_batches, s.models) == ("litert", 2, 1, 2, ())
+    assert (s.max_batch, s.batch_wait_ms, s.claim_idle_ms, s.heartbeat_interval_s) == (8, 5, 3000, 1.0)
+    assert (s.backend, s.num_threads, s.batch_num_threads, s.parallel_batches, s.models) == ("litert", 2, 1, 1, ())
     assert s.imagenet_sample_dir == Path(__file__).resolve().parents[2].parent / "shared/datasets/imagenet-sample-500"
     assert s.artifacts_dir == DEFAULT_ARTIFACTS == Path(__file__).resolve().parents[1] / "artifacts"
     assert s.reply_ttl_s == 15 and s.resolved_worker_id

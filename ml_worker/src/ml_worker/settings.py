@@ -19,7 +19,7 @@ BACKENDS = ("litert", "tensorflow")
 
 @dataclass(frozen=True)
 class WorkerSettings(SharedSettings):
-    max_batch: int = 4
+    max_batch: int = 8
     batch_wait_ms: int = 5
     claim_idle_ms: int = 3000
     heartbeat_interval_s: float = 1.0
@@ -29,7 +29,7 @@ class WorkerSettings(SharedSettings):
     backend: str = "litert"
     num_threads: int = 2  # inference threads for a lone image (latency while idle)
     batch_num_threads: int = 1  # LiteRT threads for batches: jobs are queueing, the API's decoders want the cores
-    parallel_batches: int = 2  # lanes: the first, and helpers that infer a full waiting batch beside it
+    parallel_batches: int = 1  # lanes: the first, and helpers that infer a full waiting batch beside it
     worker_id: str = ""  # empty: <hostname>-<pid>
 
     POSITIVE: ClassVar[tuple[str, ...]] = (
