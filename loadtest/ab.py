@@ -7,8 +7,11 @@ stack in turn with the ordinary client (``loadtest.ordinary``: threads + request
 reference photos) for ``--seconds`` at ``--concurrency``, after a short warm-up. Interleaving
 the rounds spreads the shared machine's noise over all configurations alike. Prints each
 level (images/s, p50, p99, errors, CPU ms per image of every service) and each configuration's
-median images/s. The stack runs as `make bench` runs it (result cache off, no rate limits).
-Every level is bounded in time and every request by its timeout.
+median images/s. ``--imgclf`` measures instead, per round and stack, `make bench`'s `imgclf`
+stage (``bench.cli_stage``: `imgclf classify` over 384 generated photos at concurrency 4 between
+two low-overhead closed loops at 4) and prints each ratio and each configuration's median.
+The stack runs as `make bench` runs it (result cache off, no rate limits). Every level is
+bounded in time and every request by its timeout.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import argparse
 import json
 import statistics
 
-from loadtest import ordinary
-from loadtest.bench import STACK_ENV, cpu_seconds
+from loadtest import images, ordinary
+from loadtest.bench import STACK_ENV, Plan, cli_stage, cpu_seconds
 from ml_worker.settings import WorkerSettings
 from scripts.ports import free_base_port
 from scripts.stack import ROOT, Stack, StackConfig
@@ -43,8 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--imgclf", action="store_true", help="the imgclf ÷ closed-loop ratio at c=4 instead")
     args = parser.parse_args(argv)
-    photos = ordinary.reference_photos(WorkerSettings.from_env().imagenet_sample_dir).photos
+    worker_settings = WorkerSettings.from_env()
+    photos = ordinary.reference_photos(worker_settings.imagenet_sample_dir).photos
+    plan, bodies = Plan.make(smoke=False), [images.multipart(p) for p in images.photo_set(24)]
     stacks: list[Stack] = []
     try:
         for index, settings in enumerate(args.configs):
@@ -52,6 +58,11 @@ def main(argv: list[str] | None = None) -> None:
         rates: list[list[float]] = [[] for _ in stacks]
         for round_no in range(1, args.rounds + 1):
             for index, stack in enumerate(stacks):
+                if args.imgclf:
+                    cli = cli_stage(stack, bodies, plan, worker_settings, stack.config.run_dir)
+                    rates[index].append(cli["ratio"])
+                    print(f"round {round_no} {json.dumps(args.configs[index])}: imgclf {cli}", flush=True)
+                    continue
                 url = stack.config.url + "/api/v1/predictions"
                 target = ordinary.Target(f"ab-{index}", url, "image", lambda stack=stack: cpu_seconds(stack))
                 ordinary.closed_loop(url, "image", photos, 4, WARMUP_S, TIMEOUT_S)
@@ -66,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
         for settings, runs in zip(args.configs, rates, strict=True):
-            print(f"median {json.dumps(settings)}: {statistics.median(runs)} images/s over {runs}")
+            unit = "imgclf ÷ closed loop" if args.imgclf else "images/s"
+            print(f"median {json.dumps(settings)}: {statistics.median(runs)} {unit} over {runs}")
     finally:
         for stack in stacks:
             stack.down()
