@@ -165,7 +165,9 @@ def feed_jobs(client, model: str, tensors: np.ndarray, rounds: int, burst: int) 
         ]
         started = time.perf_counter()
         for job in jobs:
-            client.xadd(keys.jobs(model, "1"), job.to_fields())
+            pipe = client.pipeline(transaction=False)
+            job.add_to(pipe)
+            pipe.execute()
         if all(client.blpop([keys.reply(job.job_id)], timeout=10) is not None for job in jobs):
             round_trips.append(time.perf_counter() - started)
     return round_trips

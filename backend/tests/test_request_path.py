@@ -20,7 +20,7 @@ from api.services import EXTENSION, Services
 from api.store import models
 from imgclf_contract import keys
 from imgclf_contract.errors import ServiceError
-from imgclf_contract.jobs import now_ms
+from imgclf_contract.jobs import TENSOR_MARGIN_MS, now_ms
 from imgclf_contract.model_record import ModelRecord
 from testsupport import badinput
 from testsupport.redis_server import RedisServer
@@ -223,6 +223,7 @@ def _fake_live_worker(redis_db) -> None:
 
 def _nothing_left_behind(app, redis_db) -> None:
     assert not redis_db.keys(keys.reply("*")), "a refusal was left on a reply list"
+    assert not redis_db.keys(keys.tensor("*")), "a refused job's tensor was left behind"
     with app.app_context():  # the connection that carried the refused job is clean for the next command
         assert all(client.ping() for client in services_of(app).redis_pools)
 
@@ -259,6 +260,20 @@ def test_a_full_queue_redis_refuses_the_job_at_once(make_app, redis_db):
     assert error.status == 503 and error.details == {"missing": "queue memory"}
     assert took < 1.0
     _nothing_left_behind(app, redis_db)
+
+
+def test_a_job_nobody_takes_keeps_its_tensor_only_until_its_deadline_and_the_margin(make_app, redis_db):
+    """The tensor travels beside the stream entry (keys.tensor); unanswered, it expires on its own."""
+    app = make_app()
+    _fake_live_worker(redis_db)
+    with app.app_context(), pytest.raises(ServiceError) as timed_out:
+        services_of(app).queue.run("request-1", RECORD, TENSOR, now_ms() + 300)
+    assert timed_out.value.status == 504
+    ((_entry_id, fields),) = redis_db.xrange(keys.jobs(RECORD.name, RECORD.version))
+    assert b"tensor" not in fields and len(b"".join(fields.values())) < 200
+    tensor_key = keys.tensor(fields[b"job_id"].decode())
+    assert redis_db.get(tensor_key) == TENSOR
+    assert 0 < redis_db.pttl(tensor_key) <= TENSOR_MARGIN_MS
 
 
 def test_a_redis_that_forgot_the_script_still_takes_the_job(app, client, worker, redis_db):

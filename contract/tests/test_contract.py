@@ -9,19 +9,33 @@ from hypothesis import strategies as st
 
 from imgclf_contract import keys
 from imgclf_contract.errors import ErrorCode
-from imgclf_contract.jobs import Job, Result, now_ms
+from imgclf_contract.jobs import TENSOR_MARGIN_MS, Job, Result, now_ms
 from imgclf_contract.model_record import parse_model_ref
 from imgclf_contract.settings import SharedSettings
 
 
-def test_job_round_trips_through_stream_fields():
+def test_job_round_trips_through_stream_fields_and_its_tensor_key():
     tensor = np.random.default_rng(0).integers(0, 256, (260, 260, 3), dtype=np.uint8)
     job = Job("j1", "r1", now_ms() + 1000, "efficientnet_lite2", "1", tensor.tobytes())
-    fields = {k.encode(): v.encode() if isinstance(v, str) else v for k, v in job.to_fields().items()}
-    decoded = Job.from_fields(fields)
-    assert decoded == job
+    fields = {k.encode(): v.encode() for k, v in job.to_fields().items()}
+    assert all(len(v) < 100 for v in fields.values())  # the tensor is not in the entry
+    decoded = Job.from_fields(fields, tensor.tobytes())
+    assert decoded == job and job.tensor_key == keys.tensor("j1")
     np.testing.assert_array_equal(decoded.array(260), tensor)
     assert not decoded.expired() and decoded.expired(job.deadline_ms + 1)
+
+
+def test_a_tensor_outlives_its_jobs_deadline_by_the_margin_only():
+    job = Job("j1", "r1", 10_000, "efficientnet_lite0", "1", b"")
+    assert job.tensor_ttl_ms(at_ms=4_000) == 6_000 + TENSOR_MARGIN_MS
+    assert job.tensor_ttl_ms(at_ms=20_000) == TENSOR_MARGIN_MS  # past its deadline: the margin, never negative
+
+
+def test_a_job_whose_tensor_is_gone_is_refused():
+    job = Job("j1", "r1", now_ms() + 1000, "efficientnet_lite0", "1", b"")
+    fields = {k.encode(): v.encode() for k, v in job.to_fields().items()}
+    with pytest.raises(ValueError, match="gone"):
+        Job.from_fields(fields, None)
 
 
 def test_a_tensor_made_for_another_input_size_is_refused():
@@ -33,23 +47,15 @@ def test_a_tensor_made_for_another_input_size_is_refused():
 @pytest.mark.parametrize(
     "fields",
     [
-        {b"v": b"1", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"tensor": bytes(224 * 224 * 3)},
-        {
-            b"v": b"2",
-            b"job_id": b"j",
-            b"request_id": b"r",
-            b"deadline_ms": b"x",
-            b"model": b"m",
-            b"version": b"1",
-            b"tensor": b"",
-        },
-        {b"v": b"2", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"tensor": b""},
-        {b"v": b"2", b"job_id": b"j"},
+        {b"v": b"2", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1", b"model": b"m", b"version": b"1"},
+        {b"v": b"3", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"x", b"model": b"m", b"version": b"1"},
+        {b"v": b"3", b"job_id": b"j", b"request_id": b"r", b"deadline_ms": b"1"},
+        {b"v": b"3", b"job_id": b"j"},
     ],
 )
 def test_malformed_jobs_are_rejected(fields):
     with pytest.raises(ValueError):
-        Job.from_fields(fields)
+        Job.from_fields(fields, bytes(224 * 224 * 3))
 
 
 @pytest.mark.parametrize(
@@ -92,6 +98,7 @@ PER_ID_KEYS = {
     "serving": lambda i: keys.serving(i, i),
     "model": lambda i: keys.model(i, i),
     "reply": keys.reply,
+    "tensor": keys.tensor,
     "worker_info": keys.worker_info,
     "cache": lambda i: keys.cache(i, i, i),
     "prediction": keys.prediction,

@@ -26,10 +26,10 @@ def test_a_head_survives_its_redis_fields_exactly():
 
 def test_a_job_carries_its_head_and_embedding_request():
     job = Job("j", "r", 123, "efficientnet_lite0", "1", b"\0" * 12, head="flowers:3", embed=True)
-    raw = {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in job.to_fields().items()}
-    assert Job.from_fields(raw) == job
+    raw = {k.encode(): v.encode() for k, v in job.to_fields().items()}
+    assert Job.from_fields(raw, job.tensor) == job
     plain = {k: v for k, v in raw.items() if k not in (b"head", b"embed")}  # from an older API
-    assert Job.from_fields(plain).head == "" and not Job.from_fields(plain).embed
+    assert Job.from_fields(plain, job.tensor).head == "" and not Job.from_fields(plain, job.tensor).embed
 
 
 def test_an_embedding_crosses_json_exactly():

@@ -52,8 +52,9 @@ def _tensors(size: int = 224) -> list[bytes]:
 def _enqueue(
     client: redis.Redis, tensor: bytes, job_id: str, deadline_ms: int | None = None, model: str = LITE0
 ) -> None:
-    job = Job(job_id, f"req-{job_id}", deadline_ms or now_ms() + 10_000, model, "1", tensor)
-    client.xadd(keys.jobs(model, "1"), job.to_fields())
+    pipe = client.pipeline(transaction=False)
+    Job(job_id, f"req-{job_id}", deadline_ms or now_ms() + 10_000, model, "1", tensor).add_to(pipe)
+    pipe.execute()
 
 
 def _reply(client: redis.Redis, job_id: str) -> Result | None:
@@ -84,8 +85,8 @@ def test_waiting_jobs_are_taken_and_answered_as_one_batch(client, settings, serv
         ranked = [(labels[i]["name"], p) for i, p in result.top]
         assert photo.failure(ranked) is None
         assert len(result.top) == 10 and result.deliveries == 1
-    assert client.xlen(keys.jobs(LITE0, "1")) == 0  # acked and deleted
-    assert _pending(client) == 0
+    assert client.xlen(keys.jobs(LITE0, "1")) == 0  # acked and deleted, and so are the tensors
+    assert _pending(client) == 0 and not client.keys(keys.tensor("*"))
 
 
 def test_a_worker_with_two_models_never_mixes_them_in_a_batch(client, settings, served):
@@ -145,7 +146,19 @@ def test_jobs_past_their_deadline_are_skipped_without_inference(client, settings
     worker.process(batch)
     assert _reply(client, "late") is None
     assert worker.stats.expired_total == 1 and worker.stats.batches_total == 0
-    assert _pending(client) == 0
+    assert _pending(client) == 0 and not client.exists(keys.tensor("late"))
+
+
+def test_a_job_whose_tensor_is_gone_is_dropped_and_the_rest_of_its_batch_answered(client, settings, served):
+    worker = _worker(settings, served, client)
+    for i, tensor in enumerate(_tensors()[:2]):
+        _enqueue(client, tensor, f"t{i}")
+    client.delete(keys.tensor("t0"))  # as if it had expired
+    (batch,) = worker.consumer.next_batches(8, 0, 100)
+    assert [d.job is None for d in batch.deliveries] == [True, False]
+    worker.process(batch)
+    assert _reply(client, "t0") is None and _reply(client, "t1").batch_size == 1
+    assert _pending(client) == 0 and client.xlen(keys.jobs(LITE0, "1")) == 0
 
 
 def test_malformed_entries_are_dropped_not_retried_forever(client, settings, served):
@@ -302,7 +315,7 @@ def test_backed_up_names_the_streams_with_enough_jobs_no_consumer_has_taken(clie
     assert consumer.backed_up(1) == [lite0, lite2] and consumer.backed_up(2) == [lite0]
     (batch,) = consumer.take(2, [lite0])  # only the streams asked for
     assert len(batch.deliveries) == 2 and consumer.backed_up(1) == [lite0, lite2]  # taken ones are pending
-    consumer.finish(lite0, [d.entry_id for d in batch.deliveries], [])
+    consumer.finish(batch, [])
     assert consumer.backed_up(2) == [] and consumer.backed_up(1) == [lite0, lite2]  # answered ones are deleted
 
 
@@ -318,8 +331,8 @@ def test_a_batch_in_a_lanes_hands_is_not_claimed_by_its_sibling_as_an_orphan(cli
     time.sleep(0.25)  # past CLAIM_IDLE_MS, and past the claim interval
     (claimed,) = consumer.claim_orphans(8)
     assert [d.entry_id for d in claimed.deliveries] == [dropped.deliveries[0].entry_id]
-    consumer.finish(held.stream, [d.entry_id for d in held.deliveries], [])
-    consumer.finish(claimed.stream, [d.entry_id for d in claimed.deliveries], [])
+    consumer.finish(held, [])
+    consumer.finish(claimed, [])
     assert _pending(client) == 0 and not consumer._in_flight
 
 

@@ -3,10 +3,11 @@
 Each model version has its own stream (``keys.jobs``). The Lua script makes
 "is a worker serving this model alive, is there room in its stream, add the
 job" one atomic step, so no stream grows past MAX_QUEUE and a job is never
-queued when nobody will take it. The API then blocks on the job's reply list (BLPOP)
-until its deadline: no polling anywhere. Both go to Redis together, one round trip:
-a refused job's script pushes its refusal onto the reply list, so the BLPOP behind
-it returns at once.
+queued when nobody will take it. The job's tensor goes to its own key just before (a plain
+SET: the script never sees the 150 KB, which Lua would hash byte by byte), and the script
+deletes it with a refusal. The API then blocks on the job's reply list (BLPOP) until its
+deadline: no polling anywhere. All three go to Redis together, one round trip: a refused
+job's script pushes its refusal onto the reply list, so the BLPOP behind it returns at once.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ if live == 0 then refusal = {Refusal.NO_WORKER.value}
 elseif redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then refusal = {Refusal.QUEUE_FULL.value} end
 """
 
-# KEYS: stream, serving zset, reply list; ARGV: staleness ms, MAX_QUEUE, then the job's field/value pairs.
+# KEYS: stream, serving zset, reply list, tensor; ARGV: staleness ms, MAX_QUEUE, then the job's field/value pairs.
 _ENQUEUE = (
     LIVE_COUNT_LUA
     + "local refusal = nil"
     + _REFUSED
     + f"""
 if refusal then
+  redis.call('DEL', KEYS[4])
   redis.call('RPUSH', KEYS[3], refusal)
   redis.call('EXPIRE', KEYS[3], {REFUSAL_TTL_S})
   return refusal
@@ -116,24 +118,25 @@ class JobQueue:
         script_keys, args = self._checks(record)
         for name, value in job.to_fields().items():
             args.extend((name, value))
-        status, reply = self._enqueue_and_wait([*script_keys, keys.reply(job.job_id)], args, job.deadline_ms)
+        status, reply = self._enqueue_and_wait(job, [*script_keys, keys.reply(job.job_id), job.tensor_key], args)
         self._raise_for(record, status)
         if reply is None:
             raise timeout_error(self.timeout_s)
         return Result.from_json(reply[1])
 
-    def _enqueue_and_wait(self, script_keys: list[str], args: list, deadline_ms: int) -> tuple[int, list | None]:
-        """EVALSHA and the BLPOP on the reply list, sent together: (the script's status, BLPOP's reply)."""
+    def _enqueue_and_wait(self, job: Job, script_keys: list[str], args: list) -> tuple[int, list | None]:
+        """The tensor's SET, EVALSHA and the BLPOP on the reply list, sent together: (the
+        script's status, BLPOP's reply)."""
         # A deadline already past still sends the job (the worker skips it) but waits only a moment.
-        timeout_s = max((deadline_ms - now_ms()) / 1000, 0.001)
+        timeout_s = max((job.deadline_ms - now_ms()) / 1000, 0.001)
         pool = self.client.connection_pool
         connection = pool.get_connection()
         try:
             try:
-                return self._send_both(connection, script_keys, args, timeout_s)
+                return self._send_all(connection, job, script_keys, args, timeout_s)
             except redis.exceptions.NoScriptError:  # a restarted Redis: load the script, once
                 self.client.script_load(_ENQUEUE)
-                return self._send_both(connection, script_keys, args, timeout_s)
+                return self._send_all(connection, job, script_keys, args, timeout_s)
         except redis.exceptions.OutOfMemoryError:  # the queue Redis reached its maxmemory
             raise ServiceError(
                 ErrorCode.SERVICE_UNAVAILABLE,
@@ -143,13 +146,16 @@ class JobQueue:
         finally:
             pool.release(connection)
 
-    def _send_both(
-        self, connection: AbstractConnection, script_keys: list[str], args: list, timeout_s: float
+    def _send_all(
+        self, connection: AbstractConnection, job: Job, script_keys: list[str], args: list, timeout_s: float
     ) -> tuple[int, list | None]:
+        tensor = ("SET", job.tensor_key, job.tensor, "PX", job.tensor_ttl_ms())
         evalsha = ("EVALSHA", self._enqueue.sha, len(script_keys), *script_keys, *args)
-        connection.send_packed_command(connection.pack_commands([evalsha, ("BLPOP", script_keys[-1], timeout_s)]))
+        blpop = ("BLPOP", keys.reply(job.job_id), timeout_s)
+        connection.send_packed_command(connection.pack_commands([tensor, evalsha, blpop]))
         try:
-            status = connection.read_response()  # raises the script's error: then its BLPOP waits for nothing
+            connection.read_response()  # raises an out-of-memory refusal: then the rest waits for nothing
+            status = connection.read_response()  # raises the script's error: likewise
             return int(status), connection.read_response()
         except BaseException:
             connection.disconnect()  # drops whatever is still pending on it

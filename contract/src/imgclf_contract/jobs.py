@@ -8,9 +8,13 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
+import redis
 
-SCHEMA_VERSION = "2"  # 2: jobs name the model version they need
+from imgclf_contract import keys
+
+SCHEMA_VERSION = "3"  # 2: jobs name the model version they need; 3: the tensor has its own key
 RESULT_TOP_K = 10  # workers always answer the top 10; the API slices to top_k
+TENSOR_MARGIN_MS = 5_000  # a job's tensor outlives its deadline by this much, then expires
 
 
 def now_ms() -> int:
@@ -19,7 +23,11 @@ def now_ms() -> int:
 
 @dataclass(frozen=True)
 class Job:
-    """One preprocessed image waiting for inference by one model version."""
+    """One preprocessed image waiting for inference by one model version.
+
+    It crosses Redis in two parts: the stream entry (``to_fields``, small) and the tensor under
+    ``keys.tensor(job_id)``, which expires ``TENSOR_MARGIN_MS`` after the deadline (no worker
+    runs a job past it) and is deleted once the job is answered."""
 
     job_id: str
     request_id: str
@@ -30,7 +38,15 @@ class Job:
     head: str = ""  # "name:version" of a custom head to apply to the embedding; empty: the model's own classes
     embed: bool = False  # answer the pooled embedding too (dataset uploads, custom-model predictions)
 
-    def to_fields(self) -> dict[str, bytes | str]:
+    @property
+    def tensor_key(self) -> str:
+        return keys.tensor(self.job_id)
+
+    def tensor_ttl_ms(self, at_ms: int | None = None) -> int:
+        return max(self.deadline_ms - (now_ms() if at_ms is None else at_ms), 0) + TENSOR_MARGIN_MS
+
+    def to_fields(self) -> dict[str, str]:
+        """The stream entry: everything but the tensor."""
         return {
             "v": SCHEMA_VERSION,
             "job_id": self.job_id,
@@ -38,24 +54,31 @@ class Job:
             "deadline_ms": str(self.deadline_ms),
             "model": self.model,
             "version": self.version,
-            "tensor": self.tensor,
             "head": self.head,
             "embed": "1" if self.embed else "0",
         }
 
+    def add_to(self, pipe: redis.client.Pipeline) -> None:
+        """Queue the job with no admission check (tests, benchmarks); the API goes through its script."""
+        pipe.set(self.tensor_key, self.tensor, px=self.tensor_ttl_ms())
+        pipe.xadd(keys.jobs(self.model, self.version), self.to_fields())
+
     @classmethod
-    def from_fields(cls, fields: dict[bytes, bytes]) -> Job:
-        """Decode a stream entry; raises ValueError for anything malformed."""
+    def from_fields(cls, fields: dict[bytes, bytes], tensor: bytes | None) -> Job:
+        """Decode a stream entry and its tensor (None: its key is gone); raises ValueError for
+        anything malformed or missing."""
         try:
             if fields[b"v"].decode() != SCHEMA_VERSION:
                 raise ValueError(f"job schema {fields[b'v']!r} is not {SCHEMA_VERSION}")
+            if tensor is None:
+                raise ValueError(f"the tensor of job {fields[b'job_id']!r} is gone (expired)")
             job = cls(
                 job_id=fields[b"job_id"].decode(),
                 request_id=fields[b"request_id"].decode(),
                 deadline_ms=int(fields[b"deadline_ms"]),
                 model=fields[b"model"].decode(),
                 version=fields[b"version"].decode(),
-                tensor=fields[b"tensor"],
+                tensor=tensor,
                 head=fields.get(b"head", b"").decode(),
                 embed=fields.get(b"embed", b"0") == b"1",
             )

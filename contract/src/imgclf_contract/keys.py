@@ -31,6 +31,7 @@ FAMILIES = {
     "serving": f"{PREFIX}:serving:",
     "model": f"{PREFIX}:model:",
     "reply": f"{PREFIX}:reply:",
+    "tensor": f"{PREFIX}:tensor:",
     "worker_info": f"{PREFIX}:worker:",
     "cache": f"{PREFIX}:cache:",
     "prediction": f"{PREFIX}:prediction:",
@@ -67,6 +68,13 @@ def model(name: str, version: str) -> str:
 def reply(job_id: str) -> str:
     """List the worker pushes one result onto; the API blocks on it."""
     return FAMILIES["reply"] + job_id
+
+
+def tensor(job_id: str) -> str:
+    """A job's image (its crop, size x size x 3 uint8), beside the stream entry: a Lua script
+    that saw the bytes would hash every one of them (Redis 7 hashes whole strings), which
+    cost the queue Redis more CPU than everything else it does for the job."""
+    return FAMILIES["tensor"] + job_id
 
 
 def worker_info(worker_id: str) -> str:
@@ -142,6 +150,6 @@ def training_lock(name: str) -> str:
 
 # What a worker may touch (Redis ACL key patterns): on the queue, its jobs and records; on the
 # store, nothing but reading custom heads (published there by the trainer, durable like the rest).
-WORKER_FAMILIES = ("jobs", "serving", "model", "reply", "worker_info")
+WORKER_FAMILIES = ("jobs", "serving", "model", "reply", "tensor", "worker_info")
 WORKER_KEY_PATTERNS = (WORKERS_ZSET, MODELS_SET, *(FAMILIES[f] + "*" for f in WORKER_FAMILIES))
 WORKER_STORE_READ_PATTERNS = (FAMILIES["head"] + "*",)

@@ -6,7 +6,8 @@ model's jobs and a worker serving several models reads all their streams in
 one blocking call. A batch comes from one stream only, so it never mixes
 models. A job stays pending for its consumer until the answer is written; if
 the consumer dies, another claims it after ``CLAIM_IDLE_MS`` (at-least-once).
-Answers go to a per-job list the API blocks on.
+A job's tensor has its own key (``keys.tensor``): read with one MGET per read of the
+streams, deleted with the entry once answered. Answers go to a per-job list the API blocks on.
 """
 
 from __future__ import annotations
@@ -71,12 +72,19 @@ class JobConsumer:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
+    def _tensors(self, entries: list) -> list[bytes | None]:
+        """Each entry's tensor, in one round trip (None where the entry names no job or the key is gone)."""
+        job_ids = [fields.get(b"job_id") for _entry_id, fields in entries]
+        named = [keys.tensor(_text(job_id)) for job_id in job_ids if job_id]
+        found = iter(self.client.mget(named) if named else [])
+        return [next(found) if job_id else None for job_id in job_ids]
+
     def _decode(self, entries: list, deliveries: dict[str, int] | None = None) -> list[Delivery]:
         out = []
-        for raw_id, fields in entries:
+        for (raw_id, fields), tensor in zip(entries, self._tensors(entries), strict=True):
             entry_id = _text(raw_id)
             try:
-                job = Job.from_fields(fields)
+                job = Job.from_fields(fields, tensor)
             except ValueError as exc:
                 log.error("dropping malformed job %s: %s", entry_id, exc)
                 job = None
@@ -170,18 +178,25 @@ class JobConsumer:
         return self._batches(entries)
 
     def _batches(self, entries: dict[str, list]) -> list[Batch]:
-        batches = [Batch(stream, self._decode(rows)) for stream, rows in entries.items()]
+        """One batch per stream; the tensors of all of them in one round trip."""
+        decoded = iter(self._decode([row for rows in entries.values() for row in rows]))
+        batches = [Batch(stream, [next(decoded) for _ in rows]) for stream, rows in entries.items()]
         return self._held(sorted(batches, key=lambda b: b.oldest))
 
-    def finish(self, stream: str, entry_ids: list[str], results: list[Result]) -> None:
-        """Write the answers, then acknowledge and delete the entries (one round trip)."""
+    def finish(self, batch: Batch, results: list[Result]) -> None:
+        """Write the answers, then acknowledge and delete the entries and their tensors (one
+        round trip; a malformed entry's tensor, if any, expires)."""
+        entry_ids = [d.entry_id for d in batch.deliveries]
+        tensors = [d.job.tensor_key for d in batch.deliveries if d.job is not None]
         pipe = self.client.pipeline(transaction=False)
         for result in results:
             pipe.lpush(keys.reply(result.job_id), result.to_json())
             pipe.expire(keys.reply(result.job_id), self.reply_ttl_s)
         if entry_ids:
-            pipe.xack(stream, keys.JOBS_GROUP, *entry_ids)
-            pipe.xdel(stream, *entry_ids)
+            pipe.xack(batch.stream, keys.JOBS_GROUP, *entry_ids)
+            pipe.xdel(batch.stream, *entry_ids)
+        if tensors:
+            pipe.unlink(*tensors)
         try:
             pipe.execute()
         finally:  # answered, or left pending for a claim once Redis is back

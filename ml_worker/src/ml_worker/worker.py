@@ -193,7 +193,7 @@ class Worker:
         expired = sum(1 for d in deliveries if d.job is not None and d.job.expired(at))
         claimed = sum(1 for d in deliveries if d.deliveries > 1)
         results = self._infer(self.models[batch.stream], live) if live else []
-        self.consumer.finish(batch.stream, [d.entry_id for d in deliveries], results)
+        self.consumer.finish(batch, results)
         self.stats.add(expired_total=expired, claimed_total=claimed)
         if expired:
             log.info("skipped %d jobs past their deadline", expired)
