@@ -315,13 +315,13 @@ def check_redis_requires_its_password(stack: Compose) -> None:
 
 
 def check_no_upload_reaches_a_disk(stack: Compose) -> None:
-    """Jobs carry image crops: they live in the queue Redis, which keeps nothing on disk; the store's
-    append-only file (feedback, datasets, heads) holds no job, after the photos classified above."""
+    """Jobs and their tensors (image crops) live in the queue Redis, which keeps nothing on disk; the
+    store's append-only file (feedback, datasets, heads) holds neither, after the photos classified above."""
     ask = 'REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")" redis-cli config get appendonly; ls -A /data'
     for service in ("redis-queue", "redis-cache"):
         persistence = stack.exec(service, "sh", "-c", ask)
         assert persistence.stdout.split() == ["appendonly", "no"], (service, persistence.stdout, persistence.stderr)
-    aof = stack.exec("redis", "grep", "-rlF", keys.FAMILIES["jobs"], "/data")
+    aof = stack.exec("redis", "grep", "-rlF", "-e", keys.FAMILIES["jobs"], "-e", keys.FAMILIES["tensor"], "/data")
     assert aof.returncode == 1 and not aof.stdout, aof.stdout + aof.stderr  # 1: grep read it and found nothing
 
 
