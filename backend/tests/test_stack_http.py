@@ -31,6 +31,17 @@ def test_a_golden_photo_is_named_through_nginx(url):
     assert response.headers["X-Request-ID"] == "trace-me-123"  # nginx passes a sane id through
 
 
+def test_a_prediction_goes_uncompressed_and_the_openapi_document_compressed(url):
+    """A ~1 KB answer is not worth a deflate stream on each end; big documents still are."""
+    photo = golden.PHOTOS[0]
+    files = {"image": (photo.file, photo.path.read_bytes())}
+    answer = requests.post(f"{url}/api/v1/predictions", files=files, timeout=TIMEOUT)
+    assert answer.status_code == 200 and "Content-Encoding" not in answer.headers
+    assert int(answer.headers["Content-Length"]) == len(answer.content) < 2048
+    document = requests.get(f"{url}/api/v1/openapi.json", timeout=TIMEOUT)
+    assert document.status_code == 200 and document.headers["Content-Encoding"] == "gzip"
+
+
 def test_docs_get_their_own_content_security_policy(url):
     docs = requests.get(url + "/api/v1/docs", timeout=TIMEOUT)
     assert docs.status_code == 200 and "swagger-ui" in docs.text
