@@ -336,7 +336,35 @@ def test_a_batch_in_a_lanes_hands_is_not_claimed_by_its_sibling_as_an_orphan(cli
     assert _pending(client) == 0 and not consumer._in_flight
 
 
-def test_a_helper_lane_looks_once_per_inference_when_the_backlog_cannot_be_read(client, served):
+def _looking(worker: Worker) -> list[int]:
+    """Every call a helper lane makes to look at the queue."""
+    looks: list[int] = []
+    backed_up = worker.consumer.backed_up
+    worker.consumer.backed_up = lambda at_least: looks.append(at_least) or backed_up(at_least)
+    return looks
+
+
+def test_a_helper_lane_does_not_look_at_the_queue_beside_a_batch_short_of_max_batch(client, served):
+    """At low load (batches under MAX_BATCH took every job waiting) a helper costs no round trip."""
+    settings = WorkerSettings.from_env({"MAX_BATCH": "4", "BATCH_WAIT_MS": "0", "PARALLEL_BATCHES": "2"})
+    recording = _Recording(served[LITE0].backend, hold_s=0.3)
+    worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
+    worker.prepare()
+    looks = _looking(worker)
+    ids = ["short0", "short1", "short2"]
+    for job_id, tensor in zip(ids, _tensors(), strict=True):
+        _enqueue(client, tensor, job_id)
+    loop = threading.Thread(target=worker.run, daemon=True)
+    loop.start()
+    try:
+        assert wait_until(lambda: client.exists(*map(keys.reply, ids)) == len(ids), 10)
+    finally:
+        worker.stopping.set()
+        loop.join(5)
+    assert [_reply(client, job_id).batch_size for job_id in ids] == [3, 3, 3] and looks == []
+
+
+def test_a_helper_lane_looks_once_per_full_batch_when_the_backlog_cannot_be_read(client, served):
     """Four entries stranded by a consumer that left the group with them pending count as waiting
     (XLEN - XPENDING) but no read returns them: the helper must not poll Redis in a loop."""
     stream = keys.jobs(LITE0, "1")
@@ -349,19 +377,19 @@ def test_a_helper_lane_looks_once_per_inference_when_the_backlog_cannot_be_read(
     recording = _Recording(served[LITE0].backend, hold_s=0.5)
     worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
     worker.prepare()
-    looks = []
-    backed_up = worker.consumer.backed_up
-    worker.consumer.backed_up = lambda at_least: looks.append(at_least) or backed_up(at_least)
-    _enqueue(client, _tensors()[0], "real")
+    looks = _looking(worker)
+    real = [f"real{i}" for i in range(4)]
+    for i, job_id in enumerate(real):
+        _enqueue(client, _tensors()[i % 3], job_id)
     loop = threading.Thread(target=worker.run, daemon=True)
     loop.start()
     try:
-        assert wait_until(lambda: client.exists(keys.reply("real")), 10)
+        assert wait_until(lambda: client.exists(*map(keys.reply, real)) == len(real), 10)
     finally:
         worker.stopping.set()
         loop.join(5)
-    assert len(recording.calls) == 1 and 1 <= len(looks) <= 2  # one inference: one look (and one after it)
-    assert _reply(client, "real").error is None
+    assert len(recording.calls) == 1 and 1 <= len(looks) <= 2  # one full batch: one look (and one after it)
+    assert all(_reply(client, job_id).error is None for job_id in real)
 
 
 def test_the_litert_backend_answers_concurrent_batches_as_it_answers_them_one_by_one(served):

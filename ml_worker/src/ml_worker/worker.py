@@ -117,9 +117,9 @@ class Worker:
         self.lanes = settings.parallel_batches
         self.last_loops = [time.monotonic()] * self.lanes  # the heartbeat stops vouching for a lane that hangs
         self._inferring = 0  # lanes inside an inference now
-        self._inferences_started = 0  # a helper lane looks at the queue again after each
-        self._looked_at = [0] * self.lanes  # per helper lane: the inference count it last looked at
-        self._inference_started = threading.Condition()
+        self._full_batches_started = 0  # a helper lane looks at the queue again after each
+        self._looked_at = [0] * self.lanes  # per helper lane: the full-batch count it last looked at
+        self._batch_started = threading.Condition()
         self.lane_failed = False
 
     def _result(
@@ -142,15 +142,16 @@ class Worker:
     @contextmanager
     def _inferring_alone(self, size: int) -> Iterator[bool]:
         """True for a lone image while no other lane infers: it may take every inference thread."""
-        with self._inference_started:
+        with self._batch_started:
             wide = size == 1 and self._inferring == 0
             self._inferring += 1
-            self._inferences_started += 1
-            self._inference_started.notify_all()
+            if size >= self.settings.max_batch:  # it may have left jobs waiting: a helper looks
+                self._full_batches_started += 1
+                self._batch_started.notify_all()
         try:
             yield wide
         finally:
-            with self._inference_started:
+            with self._batch_started:
                 self._inferring -= 1
 
     def _infer(self, model: ServedModel, live: list[Delivery]) -> list[Result]:
@@ -270,16 +271,17 @@ class Worker:
         waiting undelivered. A backlog that size means the API has decoded ahead of inference, so
         the second core has nothing better to do; anything less is the first lane's next batch,
         and inferring it now would take the core from the API's decoders (and from a client on
-        the same machine) for no gain. The queue is looked at once per inference started, and
-        again at once after a batch of its own."""
+        the same machine) for no gain. The queue is looked at once per full batch started (one
+        short of MAX_BATCH took every job then waiting, so at low load the helper costs nothing,
+        not even a round trip), and again at once after a batch of its own."""
 
-        def unseen_inference() -> bool:
-            return self._inferring > 0 and self._inferences_started != self._looked_at[lane]
+        def unseen_full_batch() -> bool:
+            return self._inferring > 0 and self._full_batches_started != self._looked_at[lane]
 
-        with self._inference_started:
-            if not self._inference_started.wait_for(unseen_inference, self.block_ms / 1000):
+        with self._batch_started:
+            if not self._batch_started.wait_for(unseen_full_batch, self.block_ms / 1000):
                 return
-            self._looked_at[lane] = self._inferences_started
+            self._looked_at[lane] = self._full_batches_started
         max_batch = self.settings.max_batch
         streams = self.consumer.backed_up(max_batch)  # only those: a lone job of another model is lane 0's
         batches = self.consumer.take(max_batch, streams) if streams else []
