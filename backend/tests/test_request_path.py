@@ -16,6 +16,7 @@ import werkzeug.formparser
 from prometheus_client import REGISTRY
 from redis.connection import AbstractConnection
 
+from api.queue import Refusal
 from api.services import EXTENSION, Services
 from api.store import models
 from imgclf_contract import keys
@@ -23,6 +24,7 @@ from imgclf_contract.errors import ServiceError
 from imgclf_contract.jobs import TENSOR_MARGIN_MS, now_ms
 from imgclf_contract.model_record import ModelRecord
 from testsupport import badinput
+from testsupport.processes import wait_until
 from testsupport.redis_server import RedisServer
 
 BIG_LIMIT = 2_000_000  # well over werkzeug's 500 KB spooling threshold
@@ -263,17 +265,78 @@ def test_a_full_queue_redis_refuses_the_job_at_once(make_app, redis_db):
 
 
 def test_a_job_nobody_takes_keeps_its_tensor_only_until_its_deadline_and_the_margin(make_app, redis_db):
-    """The tensor travels beside the stream entry (keys.tensor); unanswered, it expires on its own."""
+    """The tensor travels beside the stream entry (keys.tensor); unanswered, it expires on its
+    own, TENSOR_MARGIN_MS after the job's deadline (read while the API still waits)."""
     app = make_app()
     _fake_live_worker(redis_db)
-    with app.app_context(), pytest.raises(ServiceError) as timed_out:
-        services_of(app).queue.run("request-1", RECORD, TENSOR, now_ms() + 300)
-    assert timed_out.value.status == 504
-    ((_entry_id, fields),) = redis_db.xrange(keys.jobs(RECORD.name, RECORD.version))
-    assert b"tensor" not in fields and len(b"".join(fields.values())) < 200
-    tensor_key = keys.tensor(fields[b"job_id"].decode())
-    assert redis_db.get(tensor_key) == TENSOR
-    assert 0 < redis_db.pttl(tensor_key) <= TENSOR_MARGIN_MS
+    deadline_ms = now_ms() + 3_000
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                services_of(app).queue.run("request-1", RECORD, TENSOR, deadline_ms)
+            except ServiceError as exc:
+                outcome.append(exc)
+
+    waiting = threading.Thread(target=run)
+    waiting.start()
+    try:
+        entries = wait_until(lambda: redis_db.xrange(keys.jobs(RECORD.name, RECORD.version)), 2)
+        ((_entry_id, fields),) = entries
+        tensor_key = keys.tensor(fields[b"job_id"].decode())
+        ttl_ms, left_ms = redis_db.pttl(tensor_key), deadline_ms - now_ms()
+        assert left_ms + TENSOR_MARGIN_MS - 500 < ttl_ms <= left_ms + TENSOR_MARGIN_MS + 500
+        assert redis_db.get(tensor_key) == TENSOR
+        assert b"tensor" not in fields and len(b"".join(fields.values())) < 200
+    finally:
+        waiting.join(10)
+    assert [e.status for e in outcome] == [504]
+
+
+def test_near_the_memory_limit_a_job_is_queued_whole_or_refused_leaving_nothing(make_app, redis_db):
+    """Limits from just under to just over what the job needs: either the SET of its tensor is
+    refused (the script then must not queue a job without it) or the SET fits and takes Redis
+    over the limit (the refused script's 503 must not leave the tensor holding the full Redis
+    until it expires), or the whole job fits. Where each case falls depends on Redis's
+    allocator, so the limit sweeps across all three."""
+    app = make_app()
+    _fake_live_worker(redis_db)
+    stream = keys.jobs(RECORD.name, RECORD.version)
+    limit = redis_db.config_get("maxmemory")["maxmemory"]
+    statuses = []
+    try:
+        for tenths in range(2, 30):
+            redis_db.delete(stream, *redis_db.keys(keys.tensor("*")))
+            redis_db.config_set("maxmemory", redis_db.info("memory")["used_memory"] + len(TENSOR) * tenths // 10)
+            with app.app_context(), pytest.raises(ServiceError) as refused:
+                services_of(app).queue.run("request-1", RECORD, TENSOR, now_ms() + 200)
+            redis_db.config_set("maxmemory", limit)
+            statuses.append(refused.value.status)
+            queued, tensors = redis_db.xlen(stream), len(redis_db.keys(keys.tensor("*")))
+            if refused.value.status == 503:
+                assert refused.value.details == {"missing": "queue memory"}
+                assert (queued, tensors) == (0, 0), f"{tenths / 10}x the tensor: {queued} jobs, {tensors} tensors"
+            else:  # queued whole; nobody reads it: the deadline passes
+                assert refused.value.status == 504 and (queued, tensors) == (1, 1)
+    finally:
+        redis_db.config_set("maxmemory", limit)
+    assert statuses[0] == 503 and statuses[-1] == 504  # the sweep crossed the limit
+    redis_db.delete(stream, *redis_db.keys(keys.tensor("*")))  # the last job, queued whole
+    _nothing_left_behind(app, redis_db)
+
+
+def test_the_enqueue_script_never_queues_a_job_whose_tensor_is_missing(make_app, redis_db):
+    """Pipelined after the tensor's SET, the script runs even when that SET was refused."""
+    app = make_app()
+    _fake_live_worker(redis_db)
+    queue = services_of(app).queue
+    script_keys, args = queue._checks(RECORD)
+    status = queue._enqueue(keys=[*script_keys, keys.reply("j"), keys.tensor("j")], args=[*args, "v", "3"])
+    assert status == Refusal.NO_TENSOR and redis_db.xlen(keys.jobs(RECORD.name, RECORD.version)) == 0
+    with app.app_context(), pytest.raises(ServiceError) as refused:
+        queue._raise_for(RECORD, status)
+    assert refused.value.status == 503 and refused.value.details == {"missing": "queue memory"}
 
 
 def test_a_redis_that_forgot_the_script_still_takes_the_job(app, client, worker, redis_db):

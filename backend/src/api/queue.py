@@ -12,6 +12,7 @@ job's script pushes its refusal onto the reply list, so the BLPOP behind it retu
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from enum import IntEnum
@@ -32,6 +33,7 @@ class Refusal(IntEnum):
 
     NO_WORKER = -1
     QUEUE_FULL = -2
+    NO_TENSOR = -3  # the tensor's SET before the script was refused (the queue Redis is out of memory)
 
 
 REFUSAL_TTL_S = 60  # a refusal nobody popped (the connection broke in between) does not linger
@@ -43,7 +45,7 @@ elseif redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then refusal = {Refusal.
 # KEYS: stream, serving zset, reply list, tensor; ARGV: staleness ms, MAX_QUEUE, then the job's field/value pairs.
 _ENQUEUE = (
     LIVE_COUNT_LUA
-    + "local refusal = nil"
+    + f"local refusal = nil\nif redis.call('EXISTS', KEYS[4]) == 0 then refusal = {Refusal.NO_TENSOR.value} end"
     + _REFUSED
     + f"""
 if refusal then
@@ -138,13 +140,17 @@ class JobQueue:
                 self.client.script_load(_ENQUEUE)
                 return self._send_all(connection, job, script_keys, args, timeout_s)
         except redis.exceptions.OutOfMemoryError:  # the queue Redis reached its maxmemory
-            raise ServiceError(
-                ErrorCode.SERVICE_UNAVAILABLE,
-                "The job queue is out of memory right now; try again shortly.",
-                {"missing": "queue memory"},
-            ) from None
+            self._drop_tensor(job)
+            raise queue_out_of_memory() from None
         finally:
             pool.release(connection)
+
+    def _drop_tensor(self, job: Job) -> None:
+        """After an out-of-memory refusal, best effort: a SET that fit just under the limit and a
+        script refused just over it would leave the tensor holding the full Redis until it
+        expires (UNLINK is allowed at the limit)."""
+        with contextlib.suppress(redis.RedisError):
+            self.client.unlink(job.tensor_key)
 
     def _send_all(
         self, connection: AbstractConnection, job: Job, script_keys: list[str], args: list, timeout_s: float
@@ -154,11 +160,14 @@ class JobQueue:
         blpop = ("BLPOP", keys.reply(job.job_id), timeout_s)
         connection.send_packed_command(connection.pack_commands([tensor, evalsha, blpop]))
         try:
-            connection.read_response()  # raises an out-of-memory refusal: then the rest waits for nothing
-            status = connection.read_response()  # raises the script's error: likewise
+            connection.read_response()  # raises an out-of-memory refusal of the SET
+            status = connection.read_response()  # raises the script's error
             return int(status), connection.read_response()
         except BaseException:
-            connection.disconnect()  # drops whatever is still pending on it
+            # Redis still runs what was sent after an error (a script refused for want of memory,
+            # or that adds a job whose tensor was refused: a worker drops that one); only the
+            # replies are dropped with the connection, so the next command finds it clean.
+            connection.disconnect()
             raise
 
     def _raise_for(self, record: ModelRecord, status: int) -> None:
@@ -175,6 +184,8 @@ class JobQueue:
                 f"The service is busy ({self.max_queue} images are waiting); try again shortly.",
                 {"max_queue": self.max_queue},
             )
+        if status == Refusal.NO_TENSOR:
+            raise queue_out_of_memory()
 
     def depth(self, record: ModelRecord) -> QueueDepth:
         """How many jobs are in the model version's stream, and how many of them a worker holds."""
@@ -187,6 +198,14 @@ class JobQueue:
         except redis.ResponseError:  # no group yet: no worker ever started
             return QueueDepth(0, 0)
         return QueueDepth(int(length), int(pending["pending"]))
+
+
+def queue_out_of_memory() -> ServiceError:
+    return ServiceError(
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "The job queue is out of memory right now; try again shortly.",
+        {"missing": "queue memory"},
+    )
 
 
 def timeout_error(timeout_s: float) -> ServiceError:
