@@ -31,13 +31,6 @@ def test_a_tensor_outlives_its_jobs_deadline_by_the_margin_only():
     assert job.tensor_ttl_ms(at_ms=20_000) == TENSOR_MARGIN_MS  # past its deadline: the margin, never negative
 
 
-def test_a_job_whose_tensor_is_gone_is_refused():
-    job = Job("j1", "r1", now_ms() + 1000, "efficientnet_lite0", "1", b"")
-    fields = {k.encode(): v.encode() for k, v in job.to_fields().items()}
-    with pytest.raises(ValueError, match="gone"):
-        Job.from_fields(fields, None)
-
-
 def test_a_tensor_made_for_another_input_size_is_refused():
     job = Job("j1", "r1", now_ms() + 1000, "efficientnet_lite2", "1", bytes(224 * 224 * 3))
     with pytest.raises(ValueError, match="260x260x3"):

@@ -164,9 +164,21 @@ def test_a_job_whose_tensor_is_gone_is_dropped_and_the_rest_of_its_batch_answere
 def test_malformed_entries_are_dropped_not_retried_forever(client, settings, served):
     worker = _worker(settings, served, client)
     client.xadd(keys.jobs(LITE0, "1"), {"v": "1", "job_id": "bad"})
+    client.xadd(keys.jobs(LITE0, "1"), {"v": "3", "job_id": b"\xff\xfe"})  # not text: no tensor key either
+    (batch,) = worker.consumer.next_batches(8, 0, 100)
+    assert [d.job for d in batch.deliveries] == [None, None]
+    worker.process(batch)
+    assert client.xlen(keys.jobs(LITE0, "1")) == 0 and _pending(client) == 0
+
+
+def test_a_job_whose_tensor_is_gone_past_its_deadline_counts_as_expired(client, settings, served):
+    """A claim after the deadline and the margin finds the tensor expired: skipped, not malformed."""
+    worker = _worker(settings, served, client)
+    _enqueue(client, _tensors()[0], "long-gone", deadline_ms=now_ms() - 1)
+    client.delete(keys.tensor("long-gone"))
     (batch,) = worker.consumer.next_batches(8, 0, 100)
     worker.process(batch)
-    assert client.xlen(keys.jobs(LITE0, "1")) == 0
+    assert worker.stats.expired_total == 1 and _reply(client, "long-gone") is None and _pending(client) == 0
 
 
 def test_jobs_of_a_dead_consumer_are_reclaimed_with_their_delivery_count(client, served):
@@ -253,8 +265,11 @@ class _Recording:
         return outputs
 
 
-def _serve(client, served, lanes: int, jobs: int, max_batch: int) -> tuple[_Recording, list[Result]]:
-    """``jobs`` jobs waiting before the worker starts; every call held 0.3 s and recorded."""
+def _serve(
+    client, served, lanes: int, jobs: int, max_batch: int, expired_first: bool = False
+) -> tuple[_Recording, list[Result]]:
+    """``jobs`` jobs waiting before the worker starts (the first past its deadline if asked, and
+    then not answered); every call held 0.3 s and recorded."""
     settings = WorkerSettings.from_env(
         {"MAX_BATCH": str(max_batch), "BATCH_WAIT_MS": "0", "PARALLEL_BATCHES": str(lanes)}
     )
@@ -262,6 +277,8 @@ def _serve(client, served, lanes: int, jobs: int, max_batch: int) -> tuple[_Reco
     worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
     worker.prepare()
     tensors = _tensors()
+    if expired_first:
+        _enqueue(client, tensors[0], "expired", deadline_ms=now_ms() - 1)
     ids = [f"lane{i}" for i in range(jobs)]
     for i, job_id in enumerate(ids):
         _enqueue(client, tensors[i % len(tensors)], job_id)
@@ -287,6 +304,16 @@ def test_a_helper_lane_infers_a_full_waiting_batch_beside_the_first_and_only_a_l
     for photo, result in zip(golden.PHOTOS[:2], results, strict=True):
         assert result.error is None and photo.failure([(labels[i]["name"], p) for i, p in result.top]) is None
     assert _pending(client) == 0
+
+
+def test_a_read_that_filled_a_batch_with_an_expired_job_still_sends_the_helper_looking(client, served):
+    """Batches of two: the first read takes the expired job and one live one (one inference of
+    one image), and the two jobs behind them are the helper's, beside it."""
+    recording, results = _serve(client, served, lanes=2, jobs=3, max_batch=2, expired_first=True)
+    (_, first_end, _), (second_start, _, _) = sorted(recording.calls)
+    assert second_start < first_end
+    assert [r.batch_size for r in results] == [1, 2, 2] and all(r.error is None for r in results)
+    assert _reply(client, "expired") is None
 
 
 def test_a_helper_lane_leaves_less_than_a_full_batch_to_the_first_lane(client, served):

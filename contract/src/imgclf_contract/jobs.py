@@ -64,14 +64,11 @@ class Job:
         pipe.xadd(keys.jobs(self.model, self.version), self.to_fields())
 
     @classmethod
-    def from_fields(cls, fields: dict[bytes, bytes], tensor: bytes | None) -> Job:
-        """Decode a stream entry and its tensor (None: its key is gone); raises ValueError for
-        anything malformed or missing."""
+    def from_fields(cls, fields: dict[bytes, bytes], tensor: bytes) -> Job:
+        """Decode a stream entry with its tensor; raises ValueError for anything malformed."""
         try:
             if fields[b"v"].decode() != SCHEMA_VERSION:
                 raise ValueError(f"job schema {fields[b'v']!r} is not {SCHEMA_VERSION}")
-            if tensor is None:
-                raise ValueError(f"the tensor of job {fields[b'job_id']!r} is gone (expired)")
             job = cls(
                 job_id=fields[b"job_id"].decode(),
                 request_id=fields[b"request_id"].decode(),

@@ -73,20 +73,27 @@ class JobConsumer:
                     raise
 
     def _tensors(self, entries: list) -> list[bytes | None]:
-        """Each entry's tensor, in one round trip (None where the entry names no job or the key is gone)."""
-        job_ids = [fields.get(b"job_id") for _entry_id, fields in entries]
-        named = [keys.tensor(_text(job_id)) for job_id in job_ids if job_id]
+        """Each entry's tensor, in one round trip (None where the entry names no readable job id,
+        or the key is gone)."""
+        tensor_keys = [_tensor_key(fields.get(b"job_id")) for _entry_id, fields in entries]
+        named = [key for key in tensor_keys if key]
         found = iter(self.client.mget(named) if named else [])
-        return [next(found) if job_id else None for job_id in job_ids]
+        return [next(found) if key else None for key in tensor_keys]
 
     def _decode(self, entries: list, deliveries: dict[str, int] | None = None) -> list[Delivery]:
+        """Malformed entries become deliveries without a job (acknowledged, never retried); so
+        does a job whose tensor is gone before its deadline: another worker answered it first,
+        after claiming it from this one. Past its deadline, it is skipped as expired."""
         out = []
         for (raw_id, fields), tensor in zip(entries, self._tensors(entries), strict=True):
             entry_id = _text(raw_id)
             try:
-                job = Job.from_fields(fields, tensor)
+                job: Job | None = Job.from_fields(fields, tensor or b"")
             except ValueError as exc:
                 log.error("dropping malformed job %s: %s", entry_id, exc)
+                job = None
+            if job is not None and tensor is None and not job.expired():
+                log.warning("dropping job %s: its tensor is gone (answered by another worker?)", job.job_id)
                 job = None
             out.append(Delivery(entry_id, job, (deliveries or {}).get(entry_id, 1)))
         return out
@@ -207,6 +214,13 @@ class JobConsumer:
         """Remove this consumer from every group; only called with nothing pending."""
         for stream in self.streams:
             self.client.xgroup_delconsumer(stream, keys.JOBS_GROUP, self.consumer)
+
+
+def _tensor_key(job_id: bytes | None) -> str | None:
+    try:
+        return keys.tensor(job_id.decode()) if job_id else None
+    except UnicodeDecodeError:  # malformed: Job.from_fields drops the entry
+        return None
 
 
 def _text(value: bytes | str) -> str:

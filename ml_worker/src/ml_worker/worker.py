@@ -117,8 +117,9 @@ class Worker:
         self.lanes = settings.parallel_batches
         self.last_loops = [time.monotonic()] * self.lanes  # the heartbeat stops vouching for a lane that hangs
         self._inferring = 0  # lanes inside an inference now
-        self._full_batches_started = 0  # a helper lane looks at the queue again after each
-        self._looked_at = [0] * self.lanes  # per helper lane: the full-batch count it last looked at
+        self._full_reads = 0  # reads that filled a batch for some stream: jobs may still wait
+        self._announced = 0  # the count of those the helpers were last woken for
+        self._looked_at = [0] * self.lanes  # per helper lane: the count it last looked at
         self._batch_started = threading.Condition()
         self.lane_failed = False
 
@@ -145,8 +146,8 @@ class Worker:
         with self._batch_started:
             wide = size == 1 and self._inferring == 0
             self._inferring += 1
-            if size >= self.settings.max_batch:  # it may have left jobs waiting: a helper looks
-                self._full_batches_started += 1
+            if self._full_reads != self._announced:  # jobs may still wait: the helpers look now
+                self._announced = self._full_reads
                 self._batch_started.notify_all()
         try:
             yield wide
@@ -261,9 +262,15 @@ class Worker:
                 self.stopping.wait(REDIS_RETRY_S)
 
     def _take_batches(self, _lane: int) -> None:
-        """The first lane: wait for jobs, take a batch per model, answer them."""
+        """The first lane: wait for jobs, take a batch per model, answer them. A read that filled
+        a batch (expired entries included) may have left jobs waiting; one that did not took
+        every job then waiting, so the helpers need not look beside it."""
         s = self.settings
-        for batch in self.consumer.next_batches(s.max_batch, s.batch_wait_ms, self.block_ms):
+        batches = self.consumer.next_batches(s.max_batch, s.batch_wait_ms, self.block_ms)
+        if any(len(batch.deliveries) >= s.max_batch for batch in batches):
+            with self._batch_started:
+                self._full_reads += 1
+        for batch in batches:
             self.process(batch)
 
     def _help(self, lane: int) -> None:
@@ -271,17 +278,18 @@ class Worker:
         waiting undelivered. A backlog that size means the API has decoded ahead of inference, so
         the second core has nothing better to do; anything less is the first lane's next batch,
         and inferring it now would take the core from the API's decoders (and from a client on
-        the same machine) for no gain. The queue is looked at once per full batch started (one
-        short of MAX_BATCH took every job then waiting, so at low load the helper costs nothing,
-        not even a round trip), and again at once after a batch of its own."""
+        the same machine) for no gain. The queue is looked at once per read of the first lane
+        that filled a batch, while an inference runs (a read short of MAX_BATCH for every stream
+        took every job then waiting, so at low load the helper costs nothing, not even a round
+        trip), and again at once after a batch of its own."""
 
-        def unseen_full_batch() -> bool:
-            return self._inferring > 0 and self._full_batches_started != self._looked_at[lane]
+        def unseen_full_read() -> bool:
+            return self._inferring > 0 and self._full_reads != self._looked_at[lane]
 
         with self._batch_started:
-            if not self._batch_started.wait_for(unseen_full_batch, self.block_ms / 1000):
+            if not self._batch_started.wait_for(unseen_full_read, self.block_ms / 1000):
                 return
-            self._looked_at[lane] = self._full_batches_started
+            self._looked_at[lane] = self._full_reads
         max_batch = self.settings.max_batch
         streams = self.consumer.backed_up(max_batch)  # only those: a lone job of another model is lane 0's
         batches = self.consumer.take(max_batch, streams) if streams else []
