@@ -270,27 +270,37 @@ def _serve(
 ) -> tuple[_Recording, list[Result]]:
     """``jobs`` jobs waiting before the worker starts (the first past its deadline if asked, and
     then not answered); every call held 0.3 s and recorded."""
-    settings = WorkerSettings.from_env(
-        {"MAX_BATCH": str(max_batch), "BATCH_WAIT_MS": "0", "PARALLEL_BATCHES": str(lanes)}
-    )
-    recording = _Recording(served[LITE0].backend, hold_s=0.3)
-    worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
-    worker.prepare()
+    worker, recording = _lanes_worker(client, served, max_batch, hold_s=0.3, lanes=lanes)
     tensors = _tensors()
     if expired_first:
         _enqueue(client, tensors[0], "expired", deadline_ms=now_ms() - 1)
     ids = [f"lane{i}" for i in range(jobs)]
     for i, job_id in enumerate(ids):
         _enqueue(client, tensors[i % len(tensors)], job_id)
+    _run_until_answered(worker, client, ids)
+    return recording, [_reply(client, job_id) for job_id in ids]
+
+
+def _lanes_worker(client, served, max_batch: int, hold_s: float, lanes: int = 2) -> tuple[Worker, _Recording]:
+    """A Lite0 worker with ``lanes`` lanes whose every backend call is held ``hold_s`` and recorded."""
+    settings = WorkerSettings.from_env(
+        {"MAX_BATCH": str(max_batch), "BATCH_WAIT_MS": "0", "PARALLEL_BATCHES": str(lanes)}
+    )
+    recording = _Recording(served[LITE0].backend, hold_s=hold_s)
+    worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
+    worker.prepare()
+    return worker, recording
+
+
+def _run_until_answered(worker: Worker, client, ids: list[str]) -> None:
     loop = threading.Thread(target=worker.run, daemon=True)
     loop.start()
     try:
-        assert wait_until(lambda: client.exists(*map(keys.reply, ids)) == jobs, 10)
+        assert wait_until(lambda: client.exists(*map(keys.reply, ids)) == len(ids), 10)
     finally:
         worker.stopping.set()
         loop.join(5)
     assert not loop.is_alive()  # every lane left once asked to stop
-    return recording, [_reply(client, job_id) for job_id in ids]
 
 
 def test_a_helper_lane_infers_a_full_waiting_batch_beside_the_first_and_only_a_lone_image_alone_takes_every_thread(
@@ -373,21 +383,12 @@ def _looking(worker: Worker) -> list[int]:
 
 def test_a_helper_lane_does_not_look_at_the_queue_beside_a_batch_short_of_max_batch(client, served):
     """At low load (batches under MAX_BATCH took every job waiting) a helper costs no round trip."""
-    settings = WorkerSettings.from_env({"MAX_BATCH": "4", "BATCH_WAIT_MS": "0", "PARALLEL_BATCHES": "2"})
-    recording = _Recording(served[LITE0].backend, hold_s=0.3)
-    worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
-    worker.prepare()
+    worker, _recording = _lanes_worker(client, served, max_batch=4, hold_s=0.3)
     looks = _looking(worker)
     ids = ["short0", "short1", "short2"]
     for job_id, tensor in zip(ids, _tensors(), strict=True):
         _enqueue(client, tensor, job_id)
-    loop = threading.Thread(target=worker.run, daemon=True)
-    loop.start()
-    try:
-        assert wait_until(lambda: client.exists(*map(keys.reply, ids)) == len(ids), 10)
-    finally:
-        worker.stopping.set()
-        loop.join(5)
+    _run_until_answered(worker, client, ids)
     assert [_reply(client, job_id).batch_size for job_id in ids] == [3, 3, 3] and looks == []
 
 
@@ -400,21 +401,12 @@ def test_a_helper_lane_looks_once_per_full_batch_when_the_backlog_cannot_be_read
         _enqueue(client, b"", f"s{i}")
     assert _sizes(gone.next_batches(8, 0, None)) == [4]
     client.xgroup_delconsumer(stream, keys.JOBS_GROUP, "gone")  # its pending entries are dropped
-    settings = WorkerSettings.from_env({"MAX_BATCH": "4", "BATCH_WAIT_MS": "0", "PARALLEL_BATCHES": "2"})
-    recording = _Recording(served[LITE0].backend, hold_s=0.5)
-    worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
-    worker.prepare()
+    worker, recording = _lanes_worker(client, served, max_batch=4, hold_s=0.5)
     looks = _looking(worker)
     real = [f"real{i}" for i in range(4)]
     for i, job_id in enumerate(real):
         _enqueue(client, _tensors()[i % 3], job_id)
-    loop = threading.Thread(target=worker.run, daemon=True)
-    loop.start()
-    try:
-        assert wait_until(lambda: client.exists(*map(keys.reply, real)) == len(real), 10)
-    finally:
-        worker.stopping.set()
-        loop.join(5)
+    _run_until_answered(worker, client, real)
     assert len(recording.calls) == 1 and 1 <= len(looks) <= 2  # one full batch: one look (and one after it)
     assert all(_reply(client, job_id).error is None for job_id in real)
 
@@ -441,10 +433,7 @@ def test_a_hung_lane_stops_the_heartbeat_vouching_for_the_worker(client, setting
 
 
 def test_a_helper_lane_that_fails_stops_the_worker_after_the_batch_in_hand(client, served):
-    settings = WorkerSettings.from_env({"MAX_BATCH": "1", "BATCH_WAIT_MS": "0", "PARALLEL_BATCHES": "2"})
-    recording = _Recording(served[LITE0].backend, hold_s=0.3)
-    worker = Worker(settings, [ServedModel(recording, served[LITE0].record)], client, block_ms=50)
-    worker.prepare()
+    worker, _recording = _lanes_worker(client, served, max_batch=1, hold_s=0.3)
 
     def broken(at_least: int) -> list[str]:
         raise ValueError("simulated bug in a helper lane")
