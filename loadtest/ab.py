@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     worker_settings = WorkerSettings.from_env()
     photos = ordinary.reference_photos(worker_settings.imagenet_sample_dir).photos
-    plan, bodies = Plan.make(smoke=False), [images.multipart(p) for p in images.photo_set(24)]
+    plan = Plan.make(smoke=False)
+    bodies = [images.multipart(p) for p in images.photo_set(plan.image_count)]  # make bench's photos
     stacks: list[Stack] = []
     try:
         for index, settings in enumerate(args.configs):
